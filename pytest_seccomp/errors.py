@@ -1,0 +1,19 @@
+"""The plugin's own exceptions and warnings, so users can catch or filter them."""
+
+from __future__ import annotations
+
+
+class SeccompError(Exception):
+    """A failure the user can act on; its message is one paragraph that says what to do."""
+
+
+class TracerError(SeccompError):
+    """The tracer could not start, died, or lost data: the recording is incomplete."""
+
+
+class ProfileError(SeccompError):
+    """A profile file or a default profile is invalid, or would be wider than allowed."""
+
+
+class SeccompWarning(UserWarning):
+    """Something the user should know that does not make the run wrong."""

@@ -1,0 +1,306 @@
+"""The seccomp profile model: load, build from a recording, union, check, serialise, save.
+
+A profile is Docker/OCI JSON. Rules are kept in a canonical form (sorted names, merged rules of
+equal conditions) so the same syscalls always give byte-identical files and union is a set law.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ProfileError
+
+ALLOW = "SCMP_ACT_ALLOW"
+# A dying or signalled process needs these; a profile without them traps it.
+ALWAYS_ALLOWED = frozenset({"exit", "exit_group", "rt_sigreturn"})
+# The runtime's own setup: never a sign of what the app needs.
+RUNTIME_SETUP_SYSCALLS = frozenset(
+    {"mount", "umount2", "pivot_root", "sethostname", "setdomainname", "unshare", "setns",
+     "chroot", "keyctl", "bpf"}
+)
+_DENY_ACTIONS = {"SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+                 "SCMP_ACT_TRAP"}
+_ACTIONS = _DENY_ACTIONS | {ALLOW, "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_NOTIFY"}
+_FILTER_KEYS = ("arches", "caps", "minKernel")
+
+Json = dict[str, Any]
+
+
+def _freeze_filter(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
+    """`includes`/`excludes` as a hashable, order-free value."""
+    if raw in (None, {}):
+        return ()
+    if not isinstance(raw, Mapping):
+        raise ProfileError(f"{where}: must be an object with 'arches', 'caps' or 'minKernel'")
+    items: list[tuple[str, Any]] = []
+    for key in sorted(raw):
+        value = raw[key]
+        if key not in _FILTER_KEYS:
+            raise ProfileError(f"{where}: unknown key {key!r} (expected {', '.join(_FILTER_KEYS)})")
+        if key == "minKernel":
+            if value in (None, ""):
+                continue
+            if not isinstance(value, str):
+                raise ProfileError(f"{where}.minKernel: must be a string like '4.8'")
+            items.append((key, value))
+        else:
+            if value in (None, []):
+                continue
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ProfileError(f"{where}.{key}: must be a list of strings")
+            items.append((key, tuple(sorted(set(value)))))
+    return tuple(items)
+
+
+def _freeze_args(raw: Any, where: str) -> tuple[tuple[tuple[str, Any], ...], ...]:
+    if raw in (None, []):
+        return ()
+    if not isinstance(raw, list):
+        raise ProfileError(f"{where}: 'args' must be a list")
+    frozen = []
+    for i, arg in enumerate(raw):
+        if not isinstance(arg, Mapping) or not {"index", "op"} <= set(arg):
+            raise ProfileError(f"{where}.args[{i}]: needs 'index', 'value' and 'op'")
+        for key in ("index", "value", "valueTwo"):
+            if key in arg and (not isinstance(arg[key], int) or isinstance(arg[key], bool)
+                               or arg[key] < 0):
+                raise ProfileError(f"{where}.args[{i}].{key}: must be a non-negative integer")
+        if not isinstance(arg["op"], str):
+            raise ProfileError(f"{where}.args[{i}].op: must be a string like 'SCMP_CMP_EQ'")
+        frozen.append(tuple(sorted((k, arg[k]) for k in ("index", "value", "valueTwo", "op")
+                                   if k in arg and not (k == "valueTwo" and arg[k] == 0))))
+    return tuple(frozen)
+
+
+@dataclass(frozen=True, order=True)
+class Condition:
+    """Everything about a rule except its names: two rules with equal conditions merge."""
+
+    action: str
+    errno_ret: int | None = None
+    args: tuple[tuple[tuple[str, Any], ...], ...] = ()
+    includes: tuple[tuple[str, Any], ...] = ()
+    excludes: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def unconditional(self) -> bool:
+        return not (self.args or self.includes or self.excludes)
+
+    def sort_key(self) -> tuple[int, str]:
+        """The plain allow rule first, then the rest in a stable order."""
+        first = 0 if (self.action == ALLOW and self.unconditional) else 1
+        return (first, json.dumps(self.to_json(), sort_keys=True))
+
+    def to_json(self) -> Json:
+        out: Json = {"action": self.action}
+        if self.errno_ret is not None:
+            out["errnoRet"] = self.errno_ret
+        if self.args:
+            out["args"] = [dict(sorted(a, key=lambda kv: _ARG_ORDER.index(kv[0]))) for a in self.args]
+        if self.includes:
+            out["includes"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.includes}
+        if self.excludes:
+            out["excludes"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.excludes}
+        return out
+
+
+_ARG_ORDER = ["index", "value", "valueTwo", "op"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A seccomp profile in canonical form: deny by default, rules keyed by their conditions."""
+
+    default_action: str = "SCMP_ACT_ERRNO"
+    default_errno_ret: int | None = None
+    arch_map: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    rules: Mapping[Condition, frozenset[str]] = field(default_factory=dict)
+
+    # -- reading -----------------------------------------------------------------------------
+    @classmethod
+    def from_json(cls, data: Any, source: str = "profile") -> Profile:
+        """Parse Docker/OCI seccomp JSON; anything malformed is a ProfileError naming the field."""
+        if not isinstance(data, Mapping):
+            raise ProfileError(f"{source}: a seccomp profile must be a JSON object")
+        action = data.get("defaultAction")
+        if not isinstance(action, str) or action not in _ACTIONS:
+            raise ProfileError(f"{source}: 'defaultAction' must be one of {sorted(_ACTIONS)}")
+        errno_ret = data.get("defaultErrnoRet")
+        if errno_ret is not None and (not isinstance(errno_ret, int) or isinstance(errno_ret, bool)):
+            raise ProfileError(f"{source}: 'defaultErrnoRet' must be an integer")
+        arch_map: list[tuple[str, tuple[str, ...]]] = []
+        for i, entry in enumerate(data.get("archMap") or []):
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("architecture"), str):
+                raise ProfileError(f"{source}: archMap[{i}] needs an 'architecture' string")
+            subs = entry.get("subArchitectures") or []
+            if not isinstance(subs, list) or not all(isinstance(s, str) for s in subs):
+                raise ProfileError(f"{source}: archMap[{i}].subArchitectures must list strings")
+            arch_map.append((entry["architecture"], tuple(subs)))
+        for arch in data.get("architectures") or []:
+            if not isinstance(arch, str):
+                raise ProfileError(f"{source}: 'architectures' must list strings")
+            arch_map.append((arch, ()))
+        rules: dict[Condition, set[str]] = {}
+        syscalls = data.get("syscalls") or []
+        if not isinstance(syscalls, list):
+            raise ProfileError(f"{source}: 'syscalls' must be a list of rules")
+        for i, rule in enumerate(syscalls):
+            where = f"{source}: syscalls[{i}]"
+            if not isinstance(rule, Mapping):
+                raise ProfileError(f"{where}: a rule must be an object")
+            names = rule.get("names")
+            if names is None and isinstance(rule.get("name"), str):
+                names = [rule["name"]]
+            if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+                raise ProfileError(f"{where}: 'names' must be a list of syscall names")
+            rule_action = rule.get("action")
+            if not isinstance(rule_action, str) or rule_action not in _ACTIONS:
+                raise ProfileError(f"{where}: 'action' must be one of {sorted(_ACTIONS)}")
+            rule_errno = rule.get("errnoRet")
+            if rule_errno is not None and (not isinstance(rule_errno, int)
+                                           or isinstance(rule_errno, bool)):
+                raise ProfileError(f"{where}: 'errnoRet' must be an integer")
+            condition = Condition(
+                action=rule_action,
+                errno_ret=rule_errno,
+                args=_freeze_args(rule.get("args"), where),
+                includes=_freeze_filter(rule.get("includes"), where + ".includes"),
+                excludes=_freeze_filter(rule.get("excludes"), where + ".excludes"),
+            )
+            rules.setdefault(condition, set()).update(names)
+        return cls(
+            default_action=action,
+            default_errno_ret=errno_ret,
+            arch_map=tuple(sorted(set(arch_map))),
+            rules={c: frozenset(n) for c, n in rules.items() if n},
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Profile:
+        """Read a profile file; an unreadable or invalid file is a ProfileError, not a traceback."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ProfileError(f"cannot read seccomp profile {path}: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ProfileError(
+                f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                "fix or delete it and record it again with `pytest --seccomp-record`."
+            ) from None
+        return cls.from_json(data, str(path))
+
+    # -- questions ---------------------------------------------------------------------------
+    @property
+    def allowed(self) -> frozenset[str]:
+        """Every name some ALLOW rule lists, whatever its conditions."""
+        return frozenset().union(*(n for c, n in self.rules.items() if c.action == ALLOW))
+
+    @property
+    def denies_by_default(self) -> bool:
+        return self.default_action in _DENY_ACTIONS
+
+    def allow_conditions(self, name: str) -> set[Condition]:
+        return {c for c, n in self.rules.items() if c.action == ALLOW and name in n}
+
+    # -- algebra -----------------------------------------------------------------------------
+    def union(self, other: Profile) -> Profile:
+        """Allow what either allows; both must share default action and architectures."""
+        if (self.default_action, self.default_errno_ret) != (other.default_action,
+                                                              other.default_errno_ret):
+            raise ProfileError("cannot union profiles with different default actions")
+        rules: dict[Condition, frozenset[str]] = dict(self.rules)
+        for condition, names in other.rules.items():
+            rules[condition] = rules.get(condition, frozenset()) | names
+        return Profile(self.default_action, self.default_errno_ret,
+                       tuple(sorted(set(self.arch_map) | set(other.arch_map))), rules)
+
+    def wider_than(self, default: Profile) -> list[str]:
+        """Why this profile allows something `default` does not; empty when it is not wider."""
+        problems = []
+        if not self.denies_by_default:
+            problems.append(f"defaultAction {self.default_action} does not deny")
+        for condition, names in self.rules.items():
+            if condition.action != ALLOW:
+                continue
+            for name in sorted(names):
+                allowed = default.allow_conditions(name)
+                if condition in allowed or any(c.unconditional for c in allowed):
+                    continue
+                if not allowed:
+                    problems.append(f"{name} is allowed but the default refuses it")
+                else:
+                    problems.append(f"{name} is allowed under other conditions than the default's")
+        return problems
+
+    # -- writing -----------------------------------------------------------------------------
+    def to_json(self) -> Json:
+        out: Json = {"defaultAction": self.default_action}
+        if self.default_errno_ret is not None:
+            out["defaultErrnoRet"] = self.default_errno_ret
+        if self.arch_map:
+            out["archMap"] = [{"architecture": a, "subArchitectures": list(s)}
+                              for a, s in self.arch_map]
+        out["syscalls"] = [
+            {"names": sorted(self.rules[c]), **c.to_json()}
+            for c in sorted(self.rules, key=Condition.sort_key)
+            if self.rules[c]
+        ]
+        return out
+
+    def dumps(self) -> str:
+        """Canonical text: fixed indentation, sorted names, trailing newline, no timestamps."""
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write atomically (temp file, fsync, rename): an old profile survives any failure."""
+        write_atomic(Path(path), self.dumps())
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` only once the new content is safely on disk; mode 0644."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def build_profile(syscalls: Iterable[str], default: Profile) -> Profile:
+    """The least-privilege profile for `syscalls`, never wider than `default`.
+
+    Each recorded name keeps the conditions under which the default allows it (argument checks,
+    capabilities, architectures); the default's non-allow rules (e.g. ENOSYS for clone3) carry
+    over, because the tracer never sees a syscall that the filter answered itself.
+    """
+    wanted = set(syscalls) | ALWAYS_ALLOWED
+    refused = sorted(n for n in wanted if not default.allow_conditions(n))
+    if refused:
+        raise ProfileError(
+            "the recording contains syscalls the engine's default profile refuses: "
+            f"{', '.join(refused)}. A container ran under a wider profile than the default; "
+            "a profile allowing these would be wider than the default, so none was written."
+        )
+    rules: dict[Condition, frozenset[str]] = {}
+    for condition, names in default.rules.items():
+        keep = names if condition.action != ALLOW else names & wanted
+        if keep:
+            rules[condition] = keep
+    return Profile(default.default_action, default.default_errno_ret, default.arch_map, rules)

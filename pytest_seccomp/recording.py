@@ -1,0 +1,90 @@
+"""What one session recorded: its containers, the syscalls each made, and which test caused them."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .syscalls import syscall_name
+from .tracer import Snapshot
+
+_CONTAINER_ID_IN_PATH = re.compile(r"(?:^|[/-])([0-9a-f]{64})(?:\.scope)?$")
+
+
+@dataclass
+class ContainerRecord:
+    """One container a test created, and what the tracer counted for it so far."""
+
+    id: str
+    name: str
+    image: str
+    profile: str
+    test: str
+    started: bool = False
+    unrecordable: str | None = None
+    cgroups: set[int] = field(default_factory=set)
+    counts: Counter[int] = field(default_factory=Counter)  # syscall nr -> calls
+    execs: list[tuple[str, str]] = field(default_factory=list)  # (test, command)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+
+@dataclass
+class Recording:
+    """Containers by id, plus per-test attribution of the syscalls each one made."""
+
+    containers: dict[str, ContainerRecord] = field(default_factory=dict)
+    # test node id -> container id -> syscall nr -> calls made while that test ran
+    by_test: dict[str, dict[str, Counter[int]]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, container: ContainerRecord) -> None:
+        self.containers[container.id] = container
+
+    def apply(self, snapshot: Snapshot, test: str, touched: set[str]) -> None:
+        """Fold a cumulative snapshot in; new calls of containers `test` touched go to `test`,
+        those of other containers (background work) to the test that created them."""
+        cgroups: dict[str, set[int]] = {}
+        for cgroup_id, path in snapshot.cgroup_paths.items():
+            match = _CONTAINER_ID_IN_PATH.search(path)
+            if match and match.group(1) in self.containers:
+                cgroups.setdefault(match.group(1), set()).add(cgroup_id)
+        per_cgroup: dict[int, Counter[int]] = {}
+        for (cgroup_id, nr), calls in snapshot.counts.items():
+            per_cgroup.setdefault(cgroup_id, Counter())[nr] += calls
+        for container_id, ids in cgroups.items():
+            record = self.containers[container_id]
+            if record.unrecordable:
+                continue
+            record.cgroups |= ids
+            total: Counter[int] = Counter()
+            for cgroup_id in ids:
+                total.update(per_cgroup.get(cgroup_id, Counter()))
+            delta = total - record.counts
+            if not delta:
+                continue
+            record.counts = total
+            owner = test if container_id in touched else record.test
+            self.by_test.setdefault(owner, {}).setdefault(container_id, Counter()).update(delta)
+
+    def unattributed(self) -> list[ContainerRecord]:
+        """Started containers whose cgroup the tracer never saw: their syscalls are unknown."""
+        return [c for c in self.containers.values()
+                if c.started and not c.unrecordable and not c.cgroups]
+
+    def names(self, counts: Counter[int]) -> Counter[str]:
+        """Syscall numbers as the engine's names; an unknown number is a problem, never dropped."""
+        named: Counter[str] = Counter()
+        for nr, calls in counts.items():
+            name = syscall_name(nr)
+            if name is None:
+                self.problems.append(
+                    f"syscall number {nr} is unknown to libseccomp's table, so it cannot be "
+                    "named in a profile; update libseccomp (Debian's libseccomp2)."
+                )
+                continue
+            named[name] += calls
+        return named

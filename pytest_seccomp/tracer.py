@@ -1,0 +1,284 @@
+"""The session's one eBPF tracer: a bpftrace process counting syscalls per cgroup in BPF maps.
+
+Knows nothing of pytest or Docker. Syscalls are counted in the kernel (maps lose nothing, unlike
+an event stream) and read back on demand with SIGUSR1, which makes bpftrace print every map.
+Only syscalls that passed a seccomp filter are counted (`seccomp.mode == 2`), so the runtime's
+own set-up (mount, pivot_root, ...), made before the filter exists, never appears.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import TracerError
+
+TRACEFS = Path("/sys/kernel/tracing")
+MAP_KEYS_MAX = 65536
+STRLEN = 128  # a cgroup path like /docker/<64 hex> must fit whole
+
+# Fixed text: nothing from the user or the tests is ever put into the program. The hot map has
+# one u64 key, (cgroup id << 32) | syscall nr: hashing 8 bytes instead of 16 is measurably
+# cheaper on the per-syscall path.
+PROGRAM = r"""
+BEGIN { @cgroup_path[0] = "(begin)"; @syscalls[0] = count(); printf("begin\n"); }
+tracepoint:cgroup:cgroup_mkdir /args->root == 0/ { @cgroup_path[args->id] = str(args->path); }
+tracepoint:raw_syscalls:sys_enter /curtask->seccomp.mode == 2/ {
+  @syscalls[(cgroup << 32) | args->id] = count();
+}
+"""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Cumulative counts since the tracer started: (cgroup id, syscall nr) -> calls."""
+
+    counts: Mapping[tuple[int, int], int]
+    cgroup_paths: Mapping[int, str]
+
+    def cgroups_of(self, path_pattern: re.Pattern[str]) -> dict[int, str]:
+        return {cg: p for cg, p in self.cgroup_paths.items() if path_pattern.search(p)}
+
+
+def cgroup2_mount() -> Path:
+    """Where the unified (v2) hierarchy is mounted: the one the `cgroup` builtin reports."""
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        for line in mounts:
+            fields = line.split()
+            if len(fields) > 2 and fields[2] == "cgroup2":
+                return Path(fields[1])
+    raise TracerError(
+        "no cgroup2 (unified) hierarchy is mounted, so the tracer cannot tell containers apart; "
+        "mount one (`mount -t cgroup2 none /sys/fs/cgroup/unified`) or boot with cgroup v2."
+    )
+
+
+def ensure_tracefs() -> None:
+    """bpftrace finds tracepoints through tracefs; a fresh machine may not have it mounted."""
+    if (TRACEFS / "events").is_dir():
+        return
+    TRACEFS.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["mount", "-t", "tracefs", "nodev", str(TRACEFS)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0 or not (TRACEFS / "events").is_dir():
+        raise TracerError(
+            f"tracefs is not mounted at {TRACEFS} and mounting it failed "
+            f"({result.stderr.strip() or 'no events directory'}); run "
+            f"`mount -t tracefs nodev {TRACEFS}` as root and try again."
+        )
+
+
+def check_prerequisites(bpftrace: str = "bpftrace") -> str:
+    """Everything the tracer needs, checked before any test runs; returns bpftrace's path."""
+    if os.geteuid() != 0:
+        raise TracerError(
+            "recording seccomp profiles needs root: the eBPF tracer attaches to kernel "
+            "tracepoints. Run pytest as root (e.g. in the CI container, or with sudo)."
+        )
+    path = shutil.which(bpftrace)
+    if path is None:
+        raise TracerError(
+            f"'{bpftrace}' was not found on PATH; the recorder traces syscalls with it. "
+            "Install it (`apt-get install bpftrace`) and try again."
+        )
+    if not Path("/sys/kernel/btf/vmlinux").exists():
+        raise TracerError(
+            "the kernel exposes no BTF (/sys/kernel/btf/vmlinux), which the tracer needs to read "
+            "a task's seccomp mode; use a kernel built with CONFIG_DEBUG_INFO_BTF=y."
+        )
+    ensure_tracefs()
+    cgroup2_mount()
+    return path
+
+
+def _die_with_parent() -> None:
+    """Run in the child before exec: the kernel kills bpftrace if pytest dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class Tracer:
+    """One bpftrace process for the whole session. start() early, wait_ready() before use."""
+
+    def __init__(self, bpftrace: str = "bpftrace") -> None:
+        self._bpftrace = bpftrace
+        self._proc: subprocess.Popen[str] | None = None
+        self._stderr: IO[str] | None = None
+        self._maps: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._dump_lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+        self._ready = False
+        self._begun = threading.Event()  # BEGIN ran: SIGUSR1 no longer kills bpftrace
+        self._problems: list[str] = []
+        self.started_at = 0.0
+        self.ready_after = 0.0
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Launch bpftrace; returns at once (its BTF parsing takes about a second)."""
+        path = check_prerequisites(self._bpftrace)
+        env = dict(os.environ, BPFTRACE_STRLEN=str(STRLEN), BPFTRACE_MAP_KEYS_MAX=str(MAP_KEYS_MAX))
+        self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="pytest-seccomp-bpftrace")
+        self.started_at = time.monotonic()
+        self._proc = subprocess.Popen(
+            [path, "-f", "json", "-e", PROGRAM],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
+            text=True, env=env, preexec_fn=_die_with_parent, start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, name="pytest-seccomp-tracer", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            kind = message.get("type")
+            if kind == "map":
+                self._maps.put(message["data"])
+            elif kind == "printf":
+                self._begun.set()
+            elif kind == "lost_events":
+                self._problems.append(f"bpftrace lost {message.get('data', {}).get('events')} events")
+        self._maps.put(None)  # EOF: the process is gone
+        self._begun.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        lines = [ln.strip() for ln in self._stderr.read().splitlines()
+                 if ln.strip() and "RLIMIT_MEMLOCK" not in ln]
+        return " | ".join(lines[-5:])
+
+    def _died(self, when: str) -> TracerError:
+        code = self._proc.poll() if self._proc else None
+        detail = self._stderr_tail() or "no output"
+        return TracerError(
+            f"the seccomp tracer (bpftrace) {when} (exit status {code}; it said: {detail}). "
+            "The recording is incomplete, so no profile is written. Check that the kernel allows "
+            "eBPF tracepoints (root, tracefs, BTF) and run again."
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Prove the probes are live with a handshake: a seccomp-confined child in a cgroup of
+        our own makes syscalls, and the next map dump must show them under that cgroup."""
+        if self._ready:
+            return
+        if self._proc is None:
+            raise TracerError("the tracer was never started")
+        root = cgroup2_mount()
+        deadline = time.monotonic() + timeout
+        self._begun.wait(timeout)
+        attempt = 0
+        while time.monotonic() < deadline:
+            if not self.alive:
+                raise self._died("exited while starting")
+            attempt += 1
+            cgroup = root / f"pytest-seccomp-handshake-{os.getpid()}-{attempt}"
+            cgroup.mkdir()
+            try:
+                _run_confined_in(cgroup)
+                snapshot = self.dump(timeout=max(1.0, deadline - time.monotonic()), _handshake=True)
+            finally:
+                cgroup.rmdir()
+            ids = [cg for cg, p in snapshot.cgroup_paths.items() if p == "/" + cgroup.name]
+            if ids and any(k[0] == ids[0] for k in snapshot.counts):
+                self._ready = True
+                self.ready_after = time.monotonic() - self.started_at
+                return
+            time.sleep(0.1)
+        raise TracerError(
+            f"the seccomp tracer did not see its handshake within {timeout:.0f} s: its probes are "
+            f"not live ({self._stderr_tail() or 'bpftrace printed nothing'}). No container was "
+            "started; check `bpftrace -l 'tracepoint:raw_syscalls:*'` works on this machine."
+        )
+
+    def dump(self, timeout: float = 30.0, _handshake: bool = False) -> Snapshot:
+        """Read every map now (SIGUSR1). Anything counted before this call is in the result."""
+        if not _handshake and not self._ready:
+            self.wait_ready()
+        with self._dump_lock:
+            if not self.alive:
+                raise self._died("is no longer running")
+            assert self._proc is not None
+            self._proc.send_signal(signal.SIGUSR1)
+            got: dict[str, Any] = {}
+            deadline = time.monotonic() + timeout
+            while not {"@syscalls", "@cgroup_path"} <= set(got):
+                try:
+                    data = self._maps.get(timeout=max(0.01, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise TracerError(
+                        f"the seccomp tracer did not answer a map dump within {timeout:.0f} s; "
+                        "it is stuck or overloaded, so the recording is incomplete."
+                    ) from None
+                if data is None:
+                    raise self._died("exited during a map dump")
+                got.update(data)
+        if self._problems:
+            raise TracerError("; ".join(self._problems) + ": the recording is incomplete.")
+        counts = {}
+        for key, value in got["@syscalls"].items():
+            packed = int(key)
+            counts[(packed >> 32, packed & 0xFFFFFFFF)] = int(value)
+        if len(counts) >= MAP_KEYS_MAX - 1 or len(got["@cgroup_path"]) >= MAP_KEYS_MAX - 1:
+            raise TracerError(
+                f"the tracer's map is full ({MAP_KEYS_MAX} entries): later syscalls could not be "
+                "counted, so the recording is incomplete. Record fewer containers per session."
+            )
+        paths = {int(k): str(v) for k, v in got["@cgroup_path"].items()}
+        return Snapshot(counts=counts, cgroup_paths=paths)
+
+    def stop(self) -> None:
+        """End bpftrace; never leaves it running past the session."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+
+def _run_confined_in(cgroup: Path) -> None:
+    """Run `true` inside `cgroup` under an allow-all seccomp filter (mode 2), as containers are."""
+    import pyseccomp
+
+    procs = cgroup / "cgroup.procs"
+
+    def enter() -> None:
+        with open(procs, "w", encoding="ascii") as handle:
+            handle.write("0")
+        pyseccomp.SyscallFilter(pyseccomp.ALLOW).load()
+
+    subprocess.run(["true"], preexec_fn=enter, check=True)

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Make this machine ready to record: packages, the Python package, tracefs, dockerd, images.
+# Idempotent and quiet when everything is already there. Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*"; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup: run as root (the tracer attaches eBPF programs to kernel tracepoints)" >&2
+  exit 1
+fi
+
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v bpftrace >/dev/null || need+=(bpftrace)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+[ -f /usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json ] \
+  || need+=(golang-github-docker-docker-dev)
+dpkg -s libseccomp2 >/dev/null 2>&1 || need+=(libseccomp2)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! python3 -c 'import pytest_seccomp, hypothesis, testcontainers, pytest_docker_tools, ruff, mypy' 2>/dev/null; then
+  log "installing pytest-seccomp and its test tools (pip)"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+fi
+
+if [ ! -d /sys/kernel/tracing/events ]; then
+  log "mounting tracefs"
+  mkdir -p /sys/kernel/tracing
+  mount -t tracefs nodev /sys/kernel/tracing
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  log "starting dockerd (log: /var/log/pytest-seccomp-dockerd.log)"
+  setsid dockerd >/var/log/pytest-seccomp-dockerd.log 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/pytest-seccomp-dockerd.log" >&2; exit 1; }
+fi
+
+bash scripts/build-images.sh

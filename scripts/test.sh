@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The project's test command: set up, then ruff, mypy and the whole pytest suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+python3 -m ruff check pytest_seccomp tests examples benchmarks
+python3 -m mypy
+python3 -m pytest tests "$@"

@@ -1,0 +1,81 @@
+"""Shared helpers: the local busybox image and a runner for recording sessions in a sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+pytest_plugins = ["pytester"]
+
+BUSYBOX = "pytest-seccomp/busybox:latest"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def busybox_image() -> str:
+    """The local busybox image (built by scripts/build-images.sh; built here if missing)."""
+    client = docker.from_env()
+    try:
+        client.images.get(BUSYBOX)
+    except docker.errors.ImageNotFound:
+        subprocess.run(["bash", str(ROOT / "scripts" / "build-images.sh")], check=True)
+    finally:
+        client.close()
+    return BUSYBOX
+
+
+@dataclass
+class Recorded:
+    """One inner pytest session run with --seccomp-record."""
+
+    result: pytest.RunResult
+    report: dict[str, Any]
+    profile_dir: Path
+
+    def profile(self, name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.profile_dir / f"{name}.json").read_text())
+        return data
+
+    def allowed(self, name: str) -> set[str]:
+        return {n for rule in self.profile(name)["syscalls"]
+                if rule["action"] == "SCMP_ACT_ALLOW" for n in rule["names"]}
+
+
+@pytest.fixture
+def record(pytester: pytest.Pytester, busybox_image: str) -> Any:
+    """Run the test files written into `pytester` in a real recording session."""
+
+    def run(*args: str) -> Recorded:
+        report_path = pytester.path / "record.json"
+        if report_path.exists():
+            report_path.unlink()
+        env_keep = os.environ.copy()
+        os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
+        try:
+            result = pytester.runpytest_subprocess(
+                "--seccomp-record", f"--seccomp-report={report_path}", "-p", "no:cacheprovider",
+                *args,
+            )
+        finally:
+            os.environ.clear()
+            os.environ.update(env_keep)
+        report = json.loads(report_path.read_text()) if report_path.exists() else {}
+        return Recorded(result, report, pytester.path / "seccomp-profiles")
+
+    return run
+
+
+def docker_run(profile: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    """`docker run` under a profile, as a user deploys it (with no-new-privileges)."""
+    return subprocess.run(
+        ["docker", "run", "--rm", "--security-opt", "no-new-privileges",
+         "--security-opt", f"seccomp={profile}", BUSYBOX, *command],
+        capture_output=True, text=True, check=False,
+    )

@@ -1,0 +1,150 @@
+"""The profile model: laws of union, byte-stable output, never wider than the default."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_seccomp.engine_default import DOCKER_DEFAULT
+from pytest_seccomp.errors import ProfileError
+from pytest_seccomp.profile import ALWAYS_ALLOWED, Profile, build_profile
+
+NAMES = ["read", "write", "openat", "close", "clone", "clone3", "personality", "mkdir", "ptrace",
+         "exit", "exit_group", "rt_sigreturn", "arch_prctl", "chroot", "mount"]
+CAPS = ["CAP_SYS_ADMIN", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE"]
+
+conditions = st.fixed_dictionaries(
+    {"action": st.sampled_from(["SCMP_ACT_ALLOW", "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO"])},
+    optional={
+        "args": st.lists(st.fixed_dictionaries({
+            "index": st.integers(0, 5), "value": st.integers(0, 2**32),
+            "op": st.sampled_from(["SCMP_CMP_EQ", "SCMP_CMP_MASKED_EQ"])}), max_size=2),
+        "includes": st.fixed_dictionaries({}, optional={
+            "caps": st.lists(st.sampled_from(CAPS), max_size=2),
+            "arches": st.lists(st.sampled_from(["amd64", "arm64"]), max_size=2)}),
+        "excludes": st.fixed_dictionaries({}, optional={
+            "caps": st.lists(st.sampled_from(CAPS), max_size=2)}),
+    },
+)
+rules = st.builds(lambda names, cond: {"names": names, **cond},
+                  st.lists(st.sampled_from(NAMES), min_size=1, max_size=6), conditions)
+profiles_json = st.builds(
+    lambda rs: {"defaultAction": "SCMP_ACT_ERRNO",
+                "archMap": [{"architecture": "SCMP_ARCH_X86_64",
+                             "subArchitectures": ["SCMP_ARCH_X86"]}],
+                "syscalls": rs},
+    st.lists(rules, max_size=8),
+)
+profiles = profiles_json.map(Profile.from_json)
+
+
+@given(profiles, profiles)
+def test_union_is_commutative(a, b):
+    assert a.union(b).dumps() == b.union(a).dumps()
+
+
+@given(profiles, profiles, profiles)
+def test_union_is_associative(a, b, c):
+    assert a.union(b).union(c).dumps() == a.union(b.union(c)).dumps()
+
+
+@given(profiles)
+def test_union_is_idempotent(a):
+    assert a.union(a).dumps() == a.dumps()
+
+
+@given(profiles)
+def test_serialisation_is_byte_stable(a):
+    text = a.dumps()
+    assert Profile.from_json(json.loads(text)).dumps() == text
+    assert text.endswith("}\n")
+
+
+@given(profiles_json, st.randoms())
+def test_rule_order_does_not_change_the_file(data, rnd):
+    shuffled = dict(data, syscalls=list(data["syscalls"]))
+    rnd.shuffle(shuffled["syscalls"])
+    assert Profile.from_json(data).dumps() == Profile.from_json(shuffled).dumps()
+
+
+@settings(max_examples=300)
+@given(profiles, st.sets(st.sampled_from(NAMES)))
+def test_built_profile_is_never_wider_than_its_default(default, wanted):
+    always = set(ALWAYS_ALLOWED)
+    try:
+        built = build_profile(wanted, default)
+    except ProfileError as exc:
+        refused = {n for n in wanted | always if not default.allow_conditions(n)}
+        assert refused and all(n in str(exc) for n in refused)
+        return
+    assert built.wider_than(default) == []
+    assert built.allowed == (wanted | always) & default.allowed
+    assert built.denies_by_default
+
+
+@given(profiles, profiles)
+def test_wider_than_spots_every_extra_permission(a, b):
+    merged = a.union(b)
+    if merged.wider_than(a) == []:
+        for name in merged.allowed:
+            assert a.allow_conditions(name)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3),
+    max_leaves=12,
+)
+keys = st.sampled_from(["defaultAction", "syscalls", "archMap", "architectures",
+                        "defaultErrnoRet", "names", "action", "args", "includes"])
+profile_like = st.dictionaries(keys, json_values | st.lists(st.dictionaries(keys, json_values)))
+
+
+@given(st.one_of(json_values, profile_like))
+def test_any_json_gives_a_profile_or_a_clear_error(data):
+    try:
+        Profile.from_json(data)
+    except ProfileError as exc:
+        assert str(exc)
+
+
+def test_invalid_file_is_a_one_paragraph_error(tmp_path: Path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    with pytest.raises(ProfileError, match=r"is not valid JSON \(line 1, column 2"):
+        Profile.load(bad)
+
+
+def test_engine_default_builds_conditional_rules_and_carries_enosys():
+    default = Profile.load(DOCKER_DEFAULT)
+    built = build_profile({"read", "clone", "personality"}, default)
+    data = json.loads(built.dumps())
+    plain = data["syscalls"][0]
+    assert plain["action"] == "SCMP_ACT_ALLOW" and "args" not in plain
+    assert plain["names"] == ["exit", "exit_group", "read", "rt_sigreturn"]
+    clone = [r for r in data["syscalls"] if r["names"] == ["clone"]]
+    assert clone and all("args" in r or "includes" in r for r in clone)
+    enosys = [r for r in data["syscalls"] if r["names"] == ["clone3"]
+              and r["action"] == "SCMP_ACT_ERRNO"]
+    assert {r["errnoRet"] for r in enosys} >= {38}
+    assert built.wider_than(default) == []
+
+
+def test_syscall_the_default_refuses_is_an_error():
+    default = Profile.load(DOCKER_DEFAULT)
+    with pytest.raises(ProfileError, match="refuses: kexec_load"):
+        build_profile({"read", "kexec_load"}, default)
+
+
+def test_save_is_atomic_and_0644(tmp_path: Path):
+    target = tmp_path / "p.json"
+    target.write_text("old\n")
+    profile = build_profile({"read"}, Profile.load(DOCKER_DEFAULT))
+    profile.save(target)
+    assert target.read_text() == profile.dumps()
+    assert oct(target.stat().st_mode & 0o777) == "0o644"
+    assert [p.name for p in tmp_path.iterdir()] == ["p.json"]

@@ -1,0 +1,216 @@
+"""End to end: real dockerd, real bpftrace, real profiles (needs root)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pytest_seccomp.engine_default import find_default
+from pytest_seccomp.profile import RUNTIME_SETUP_SYSCALLS, Profile
+
+from .conftest import BUSYBOX, docker_run
+
+LS_TEST = f"""
+import docker
+
+def test_ls():
+    client = docker.from_env()
+    out = client.containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
+    assert b"bin" in out
+"""
+
+
+def test_ls_profile_is_least_privilege_and_works(record, pytester):
+    pytester.makepyfile(test_ls=LS_TEST)
+    run = record()
+    run.result.assert_outcomes(passed=1)
+    run.result.stdout.fnmatch_lines(["*seccomp profiles (record)*",
+                                     "pytest-seccomp/busybox: * syscalls from 1 container in 1 test*(new)"])
+    path = run.profile_dir / "pytest-seccomp" / "busybox.json"
+    allowed = run.allowed("pytest-seccomp/busybox")
+    assert {"execve", "getdents64", "write", "exit_group", "rt_sigreturn"} <= allowed
+    assert len(allowed) <= 60
+    assert not allowed & RUNTIME_SETUP_SYSCALLS
+    assert Profile.load(path).wider_than(find_default("docker").profile) == []
+
+    ok = docker_run(path, "ls", "/")
+    assert ok.returncode == 0 and "bin" in ok.stdout
+    refused = docker_run(path, "mkdir", "/x")
+    assert refused.returncode != 0 and "Operation not permitted" in refused.stderr
+
+    before = path.read_bytes()
+    again = record()
+    again.result.stdout.fnmatch_lines(["*pytest-seccomp/busybox:*(unchanged)"])
+    assert path.read_bytes() == before
+
+
+EVERY_WAY = f"""
+import docker
+import pytest
+
+IMAGE = "{BUSYBOX}"
+MKDIR = ["mkdir", "/made-by-test"]
+
+@pytest.fixture
+def client():
+    c = docker.from_env()
+    yield c
+    c.close()
+
+@pytest.mark.seccomp(profile="way-run")
+def test_run_attached(client):
+    client.containers.run(IMAGE, MKDIR, remove=True)
+
+@pytest.mark.seccomp(profile="way-detached")
+def test_run_detached(client):
+    c = client.containers.run(IMAGE, MKDIR, detach=True)
+    assert c.wait()["StatusCode"] == 0
+    c.remove()
+
+@pytest.mark.seccomp(profile="way-create-start")
+def test_create_then_start(client):
+    c = client.containers.create(IMAGE, MKDIR)
+    c.start()
+    assert c.wait()["StatusCode"] == 0
+    c.remove()
+
+@pytest.mark.seccomp(profile="way-low-level")
+def test_low_level_api(client):
+    api = client.api
+    c = api.create_container(IMAGE, MKDIR)
+    api.start(c)
+    assert api.wait(c)["StatusCode"] == 0
+    api.remove_container(c)
+
+@pytest.mark.seccomp(profile="way-fast-exit")
+def test_exits_before_inspect(client):
+    client.containers.run(IMAGE, ["mkdir", "/x"], detach=True, auto_remove=True)
+
+@pytest.mark.seccomp(profile="way-exec")
+def test_exec_run(client):
+    c = client.containers.run(IMAGE, ["sleep", "30"], detach=True)
+    try:
+        code, _ = c.exec_run(MKDIR)
+        assert code == 0
+    finally:
+        c.remove(force=True)
+
+@pytest.mark.seccomp(profile="way-testcontainers")
+def test_testcontainers():
+    from testcontainers.core.container import DockerContainer
+    with DockerContainer(IMAGE).with_command("sleep 30") as c:
+        code, _ = c.exec(MKDIR)
+        assert code == 0
+
+from pytest_docker_tools import container
+tools_container = container(image=IMAGE, command=["sleep", "30"], timeout=30)
+
+@pytest.mark.seccomp(profile="way-docker-tools")
+def test_pytest_docker_tools(tools_container):
+    code, _ = tools_container.exec_run(MKDIR)
+    assert code == 0
+
+def test_plain_ls(client):
+    client.containers.run(IMAGE, ["ls", "/"], remove=True)
+"""
+
+
+def test_every_way_of_starting_a_container_is_recorded(record, pytester):
+    pytester.makepyfile(test_ways=EVERY_WAY)
+    run = record()
+    run.result.assert_outcomes(passed=9)
+    ways = ["run", "detached", "create-start", "low-level", "fast-exit", "exec", "testcontainers",
+            "docker-tools"]
+    for way in ways:
+        assert "mkdir" in run.allowed(f"way-{way}"), way
+    # the image's own profile saw only `ls /`: no mkdir leaked into it
+    assert "mkdir" not in run.allowed("pytest-seccomp/busybox")
+    profiles = run.report["profiles"]
+    exec_tests = profiles["way-exec"]["tests"]
+    assert "mkdir" in exec_tests["test_ways.py::test_exec_run"]
+    assert profiles["way-exec"]["first_needed_by"]["mkdir"] == "test_ways.py::test_exec_run"
+    container = profiles["way-exec"]["containers"][0]
+    assert container["execs"][0]["command"] == "mkdir /made-by-test"
+    assert container["test"] == "test_ways.py::test_exec_run"
+    assert run.report["complete"] is True
+
+
+def test_unconfined_container_is_not_recorded_and_said_so(record, pytester):
+    # privileged=True is refused by runc on these machines (no CAP_SYS_ADMIN in the sandbox);
+    # seccomp=unconfined takes the same path in the recorder.
+    pytester.makepyfile(test_unconfined=f"""
+import docker
+
+def test_unconfined():
+    docker.from_env().containers.run("{BUSYBOX}", ["true"], remove=True,
+                                     security_opt=["seccomp=unconfined"])
+""")
+    run = record()
+    run.result.assert_outcomes(passed=1)
+    run.result.stdout.fnmatch_lines(["*not recorded: container * in "
+                                     "test_unconfined.py::test_unconfined: security_opt "
+                                     "seccomp=unconfined runs without seccomp"])
+    assert not run.profile_dir.exists()
+    assert run.report["unrecorded_containers"][0]["reason"].startswith("security_opt")
+
+
+def test_tracer_killed_mid_session_fails_loudly_and_keeps_old_profile(record, pytester):
+    old = pytester.path / "seccomp-profiles" / "pytest-seccomp" / "busybox.json"
+    old.parent.mkdir(parents=True)
+    old.write_text('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}\n')
+    pytester.makepyfile(test_kill=f"""
+import os, signal, subprocess
+import docker
+
+def test_first():
+    docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
+
+def test_kill_tracer():
+    pids = subprocess.run(["pgrep", "-P", str(os.getpid()), "bpftrace"],
+                          capture_output=True, text=True).stdout.split()
+    assert pids
+    for pid in pids:
+        os.kill(int(pid), signal.SIGKILL)
+
+def test_after():
+    docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
+""")
+    run = record()
+    assert run.result.ret == pytest.ExitCode.INTERNAL_ERROR
+    run.result.stdout.fnmatch_lines(["*ERROR: the seccomp tracer (bpftrace) is no longer running*"])
+    assert old.read_text() == '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}\n'
+    assert run.report["complete"] is False
+
+
+def test_without_options_the_plugin_changes_nothing(pytester):
+    pytester.makepyfile(test_plain="""
+from docker.api.container import ContainerApiMixin
+
+def test_untouched():
+    assert ContainerApiMixin.create_container_from_config.__module__ == "docker.api.container"
+""")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "seccomp profiles" not in result.stdout.str()
+    assert "bpftrace" not in subprocess.run(["ps", "-eo", "comm"], capture_output=True, text=True).stdout
+    assert not Path(pytester.path / "seccomp-profiles").exists()
+
+
+def test_bad_profile_dir_is_a_usage_error(pytester):
+    (pytester.path / "afile").write_text("x")
+    pytester.makepyfile(test_x="def test_x(): pass")
+    result = pytester.runpytest_subprocess("--seccomp-record", "--seccomp-profile-dir=afile")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*exists but is not a directory*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_report_is_deterministic_json(record, pytester):
+    pytester.makepyfile(test_ls=LS_TEST)
+    run = record()
+    text = (pytester.path / "record.json").read_text()
+    assert json.loads(text) == run.report
+    assert run.report["profiles"]["pytest-seccomp/busybox"]["images"] == [BUSYBOX]
