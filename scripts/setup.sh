@@ -25,7 +25,11 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import pytest_seccomp, hypothesis, testcontainers, pytest_docker_tools, ruff, mypy' 2>/dev/null; then
+# (re)install when missing, or when an install of another checkout shadows this one
+here="$(pwd)/pytest_seccomp"
+there=$(python3 -c 'import os, pytest_seccomp, hypothesis, testcontainers, pytest_docker_tools, ruff, mypy
+print(os.path.dirname(os.path.realpath(pytest_seccomp.__file__)))' 2>/dev/null || true)
+if [ "$there" != "$(realpath "$here")" ]; then
   log "installing pytest-seccomp and its test tools (pip)"
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
 fi
