@@ -27,7 +27,7 @@ fi
 
 # (re)install when missing, or when an install of another checkout shadows this one
 here="$(pwd)/pytest_seccomp"
-there=$(python3 -c 'import os, pytest_seccomp, hypothesis, testcontainers, pytest_docker_tools, ruff, mypy
+there=$(cd / && python3 -c 'import os, pytest_seccomp, hypothesis, testcontainers, pytest_docker_tools, ruff, mypy
 print(os.path.dirname(os.path.realpath(pytest_seccomp.__file__)))' 2>/dev/null || true)
 if [ "$there" != "$(realpath "$here")" ]; then
   log "installing pytest-seccomp and its test tools (pip)"
