@@ -24,6 +24,9 @@ class ContainerObserver(Protocol):
 
     def after_start(self, container_id: str) -> None: ...
 
+    def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:
+        """An error that says more than the engine's (e.g. which profile it refused), or None."""
+
     def after_exec_create(self, container_id: str, exec_id: str, cmd: Any) -> None: ...
 
 
@@ -48,12 +51,24 @@ class Interception:
         def create_container_from_config(api: Any, config: dict[str, Any], name: str | None = None,
                                          *args: Any, **kwargs: Any) -> Any:
             observer.before_create(api, config, name)
-            result = create(api, config, name, *args, **kwargs)
+            try:
+                result = create(api, config, name, *args, **kwargs)
+            except Exception as exc:
+                better = observer.explain_failure(None, exc)
+                if better is None:
+                    raise
+                raise better from exc
             observer.after_create(result["Id"], config, name)
             return result
 
         def start_container(api: Any, container: Any, *args: Any, **kwargs: Any) -> Any:
-            result = start(api, container, *args, **kwargs)
+            try:
+                result = start(api, container, *args, **kwargs)
+            except Exception as exc:
+                better = observer.explain_failure(_container_id(container), exc)
+                if better is None:
+                    raise
+                raise better from exc
             observer.after_start(_container_id(container))
             return result
 

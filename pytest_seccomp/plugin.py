@@ -1,19 +1,33 @@
-"""pytest hooks, options and markers only; the work is done by `session.RecordSession`."""
+"""pytest hooks, options and markers only; the work is done by the record and enforce sessions."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from .enforce import MISSING_CHOICES, EnforceSession
 from .errors import SeccompError
 from .naming import validate_profile_name
-from .report import record_report, summary_lines, write_report
-from .session import Options, RecordSession, default_profile_dir
+from .record import RecordSession
+from .report import enforce_summary_lines, record_report, summary_lines, write_report
+from .session import ContainerSession, Options, default_profile_dir
 
-PLUGIN_NAME = "pytest-seccomp-recorder"
+PLUGIN_NAME = "pytest-seccomp"
 EXIT_RECORDING_INCOMPLETE = pytest.ExitCode.INTERNAL_ERROR
+
+
+def _missing_choice(value: str) -> str:
+    if value not in MISSING_CHOICES:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not one of {', '.join(MISSING_CHOICES)}: 'fail' errors a test whose "
+            "image has no profile, 'default' runs it under the engine's default profile, "
+            "'unconfined' runs it without seccomp"
+        )
+    return value
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -21,14 +35,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--seccomp-record", action="store_true", dest="seccomp_record",
                     help="trace every container the tests start and write a seccomp profile per "
                          "image (needs root, bpftrace and a Docker-compatible engine)")
+    group.addoption("--seccomp-enforce", action="store_true", dest="seccomp_enforce",
+                    help="start every container under its recorded profile and name each "
+                         "syscall the profile refused")
     group.addoption("--seccomp-profile-dir", dest="seccomp_profile_dir", metavar="DIR",
-                    help="where profiles are written (default: seccomp-profiles/ under rootdir; "
-                         "ini: seccomp_profile_dir)")
+                    help="where profiles are written and read (default: seccomp-profiles/ under "
+                         "rootdir; ini: seccomp_profile_dir)")
     group.addoption("--seccomp-report", dest="seccomp_report", metavar="FILE",
-                    help="write a JSON report: per profile, the images, containers and tests "
-                         "that fed it and the syscalls each added")
+                    help="record: write a JSON report (per profile, the images, containers and "
+                         "tests that fed it and the syscalls each added)")
+    group.addoption("--seccomp-merge", action="store_true", dest="seccomp_merge",
+                    help="record: union with the profiles already on disk instead of replacing "
+                         "them (for runs of some tests only)")
+    group.addoption("--seccomp-missing", dest="seccomp_missing", default="fail",
+                    type=_missing_choice, metavar="fail|default|unconfined",
+                    help="enforce: what to do with an image that has no profile (default: fail)")
+    group.addoption("--seccomp-strict", action="store_true", dest="seccomp_strict",
+                    help="enforce: fail a test that passed although its containers had syscalls "
+                         "refused")
     group.addoption("--seccomp-default-profile", dest="seccomp_default_profile", metavar="PATH",
-                    help="the engine's default profile, the ceiling for recorded profiles "
+                    help="the engine's default profile, the ceiling for every profile "
                          "(default: found from the engine; ini: seccomp_default_profile)")
     parser.addini("seccomp_profile_dir", "directory for seccomp profiles", default=None)
     parser.addini("seccomp_default_profile", "the engine's default seccomp profile", default=None)
@@ -37,11 +63,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "seccomp(profile=None): record the containers this test starts under the given "
-        "profile name instead of their image's name",
+        "seccomp(profile=None): record or enforce the containers this test starts under the "
+        "given profile name instead of their image's name",
     )
-    if not config.getoption("seccomp_record"):
+    record, enforce = config.getoption("seccomp_record"), config.getoption("seccomp_enforce")
+    if not (record or enforce):
         return
+    if record and enforce:
+        raise pytest.UsageError(
+            "--seccomp-record and --seccomp-enforce cannot be combined: record first (it writes "
+            "the profiles), then run again with --seccomp-enforce."
+        )
     options = Options(
         profile_dir=default_profile_dir(
             config.rootpath,
@@ -52,24 +84,30 @@ def pytest_configure(config: pytest.Config) -> None:
         default_profile=config.getoption("seccomp_default_profile")
         or config.getini("seccomp_default_profile") or None,
     )
-    session = RecordSession(options)
+    session: ContainerSession
+    if record:
+        session = RecordSession(options, merge=config.getoption("seccomp_merge"))
+    else:
+        session = EnforceSession(options, missing=config.getoption("seccomp_missing"),
+                                 strict=config.getoption("seccomp_strict"))
     try:
         session.check()
     except SeccompError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.pluginmanager.register(RecordPlugin(session), PLUGIN_NAME)
+    config.pluginmanager.register(SeccompPlugin(session), PLUGIN_NAME)
 
 
-class RecordPlugin:
-    """The hooks of a recording session; each one delegates to `RecordSession`."""
+class SeccompPlugin:
+    """The hooks of a record or enforce session; each one delegates to the session."""
 
-    def __init__(self, session: RecordSession) -> None:
+    def __init__(self, session: ContainerSession) -> None:
         self.session = session
         self._failed = False
 
     def pytest_report_header(self) -> str:
         s = self.session
-        return (f"seccomp: recording into {s.options.profile_dir} (engine: {s.engine}, "
+        verb = "recording into" if isinstance(s, RecordSession) else "enforcing from"
+        return (f"seccomp: {verb} {s.options.profile_dir} (engine: {s.engine}, "
                 f"ceiling: {s.default.path if s.default else '?'})")
 
     @pytest.hookimpl(tryfirst=True)
@@ -95,30 +133,63 @@ class RecordPlugin:
         yield
         self.session.end_test(self._failed)
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+        """Our own errors read as one paragraph; enforce adds the refusals to the report."""
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        if call.excinfo is not None and isinstance(call.excinfo.value, SeccompError):
+            report.longrepr = f"pytest-seccomp: {call.excinfo.value}"
+        session = self.session
+        if not isinstance(session, EnforceSession) or (call.when == "setup" and report.passed):
+            return
+        refusals = session.new_refusals()
+        if not refusals:
+            return
+        text = session.explain(refusals)
+        report.sections.append(("seccomp refusals", text))
+        if report.passed and call.when in ("call", "teardown"):
+            if session.strict:
+                report.outcome = "failed"
+                report.longrepr = f"pytest-seccomp (--seccomp-strict): syscalls refused\n{text}"
+            elif item.nodeid not in session.passed_despite:
+                session.passed_despite.append(item.nodeid)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed:
             self._failed = True
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Write profiles (only if the recording is complete) and the JSON report."""
-        results = self.session.finish()
-        if self.session.options.report is not None:
-            write_report(self.session.options.report, record_report(self.session))
-        if self.session.failure is not None:
+        """Record: write profiles (only if the recording is complete) and the JSON report."""
+        ours = self.session
+        if isinstance(ours, RecordSession):
+            ours.finish()
+            if ours.options.report is not None:
+                write_report(ours.options.report, record_report(ours))
+        else:
+            ours.stop()
+        if ours.failure is not None:
             session.exitstatus = EXIT_RECORDING_INCOMPLETE
-        del results
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        lines = list(summary_lines(self.session, terminalreporter.verbosity > 0))
-        failure = self.session.failure
-        if not lines and failure is None:
+        """One block, like pytest-cov's: nothing when there is nothing to say."""
+        ours = self.session
+        verbose = terminalreporter.verbosity > 0
+        if isinstance(ours, RecordSession):
+            title, lines = "seccomp profiles (record)", list(summary_lines(ours, verbose))
+        else:
+            assert isinstance(ours, EnforceSession)
+            title, lines = "seccomp profiles (enforce)", list(enforce_summary_lines(ours, verbose))
+        if not lines and ours.failure is None:
             return
-        terminalreporter.write_sep("-", "seccomp profiles (record)")
+        terminalreporter.write_sep("-", title)
         for line in lines:
-            terminalreporter.write_line(line)
-        if failure is not None:
-            terminalreporter.write_line(f"ERROR: {failure}", red=True, bold=True)
+            red = line.startswith(("refused", "warning"))
+            terminalreporter.write_line(line, red=red, yellow=line.startswith("no profile"))
+        if ours.failure is not None:
+            terminalreporter.write_line(f"ERROR: {ours.failure}", red=True, bold=True)
 
     def pytest_unconfigure(self) -> None:
         self.session.stop()

@@ -22,10 +22,12 @@ class ContainerRecord:
     profile: str
     test: str
     started: bool = False
-    unrecordable: str | None = None
+    left_out: str | None = None  # why this container is neither recorded nor enforced
     cgroups: set[int] = field(default_factory=set)
     counts: Counter[int] = field(default_factory=Counter)  # syscall nr -> calls
     execs: list[tuple[str, str]] = field(default_factory=list)  # (test, command)
+    refused: Counter[tuple[int, str]] = field(default_factory=Counter)  # (nr, comm) -> calls
+    compat_execs: int = 0
 
     @property
     def short_id(self) -> str:
@@ -39,10 +41,21 @@ class Recording:
     containers: dict[str, ContainerRecord] = field(default_factory=dict)
     # test node id -> container id -> syscall nr -> calls made while that test ran
     by_test: dict[str, dict[str, Counter[int]]] = field(default_factory=dict)
+    # test node id -> container id -> (nr, comm) -> refusals while that test ran
+    refused_by_test: dict[str, dict[str, Counter[tuple[int, str]]]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     def add(self, container: ContainerRecord) -> None:
         self.containers[container.id] = container
+
+    def find(self, reference: str) -> ContainerRecord | None:
+        """A container by full id, id prefix or name, as the SDK accepts them."""
+        if reference in self.containers:
+            return self.containers[reference]
+        for record in self.containers.values():
+            if record.id.startswith(reference) or record.name == reference:
+                return record
+        return None
 
     def apply(self, snapshot: Snapshot, test: str, touched: set[str]) -> None:
         """Fold a cumulative snapshot in; new calls of containers `test` touched go to `test`,
@@ -55,25 +68,52 @@ class Recording:
         per_cgroup: dict[int, Counter[int]] = {}
         for (cgroup_id, nr), calls in snapshot.counts.items():
             per_cgroup.setdefault(cgroup_id, Counter())[nr] += calls
+        refused_per_cgroup: dict[int, Counter[tuple[int, str]]] = {}
+        for (cgroup_id, nr, comm), calls in snapshot.refused.items():
+            refused_per_cgroup.setdefault(cgroup_id, Counter())[(nr, comm)] += calls
         for container_id, ids in cgroups.items():
             record = self.containers[container_id]
-            if record.unrecordable:
+            if record.left_out:
                 continue
             record.cgroups |= ids
+            owner = test if container_id in touched else record.test
+            record.compat_execs = sum(snapshot.compat_execs.get(i, 0) for i in ids)
             total: Counter[int] = Counter()
+            refused: Counter[tuple[int, str]] = Counter()
             for cgroup_id in ids:
                 total.update(per_cgroup.get(cgroup_id, Counter()))
+                refused.update(refused_per_cgroup.get(cgroup_id, Counter()))
             delta = total - record.counts
-            if not delta:
-                continue
-            record.counts = total
-            owner = test if container_id in touched else record.test
-            self.by_test.setdefault(owner, {}).setdefault(container_id, Counter()).update(delta)
+            if delta:
+                record.counts = total
+                self.by_test.setdefault(owner, {}).setdefault(container_id, Counter()).update(delta)
+            new_refusals = refused - record.refused
+            if new_refusals:
+                record.refused = refused
+                self.refused_by_test.setdefault(owner, {}).setdefault(
+                    container_id, Counter()).update(new_refusals)
+
+    def check_complete(self) -> None:
+        """Note every reason the recording cannot be trusted whole."""
+        for record in self.unattributed():
+            self.problems.append(
+                f"container {record.name} ({record.short_id}, image {record.image}, test "
+                f"{record.test}) was started but the tracer never saw its cgroup, so its syscalls "
+                "are unknown"
+            )
+        for record in self.containers.values():
+            if record.compat_execs:
+                self.problems.append(
+                    f"container {record.name} ({record.short_id}, image {record.image}, test "
+                    f"{record.test}) ran a 32-bit (compat) program, whose syscall numbers belong "
+                    "to another table; recording them is not supported yet, so they would be "
+                    "misnamed"
+                )
 
     def unattributed(self) -> list[ContainerRecord]:
         """Started containers whose cgroup the tracer never saw: their syscalls are unknown."""
         return [c for c in self.containers.values()
-                if c.started and not c.unrecordable and not c.cgroups]
+                if c.started and not c.left_out and not c.cgroups]
 
     def names(self, counts: Counter[int]) -> Counter[str]:
         """Syscall numbers as the engine's names; an unknown number is a problem, never dropped."""

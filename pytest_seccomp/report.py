@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .enforce import EnforceSession
 from .profile import write_atomic
-from .session import RecordSession
+from .record import RecordSession
 
 
 def _plural(count: int, word: str) -> str:
@@ -61,8 +62,8 @@ def record_report(session: RecordSession) -> dict[str, Any]:
             "tests": tests,
         }
     unrecorded = [
-        {"id": c.id, "name": c.name, "image": c.image, "test": c.test, "reason": c.unrecordable}
-        for c in session.recording.containers.values() if c.unrecordable
+        {"id": c.id, "name": c.name, "image": c.image, "test": c.test, "reason": c.left_out}
+        for c in session.recording.containers.values() if c.left_out
     ]
     return {
         "version": 1,
@@ -91,9 +92,33 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
         if verbose:
             yield "    " + " ".join(sorted(result.syscalls))
     for record in session.recording.containers.values():
-        if record.unrecordable:
+        if record.left_out:
             yield (f"not recorded: container {record.name} ({record.image}) in {record.test}: "
-                   f"{record.unrecordable}")
+                   f"{record.left_out}")
     if session.failure is None and session.tests_failed and session.results:
         yield (f"warning: {_plural(session.tests_failed, 'test')} failed; the profiles may lack "
                "syscalls those tests would have needed")
+
+
+def enforce_summary_lines(session: EnforceSession, verbose: bool) -> Iterator[str]:
+    """Profiles enforced, containers under each, refusals by test, images without a profile."""
+    for name, count in sorted(session.enforced().items()):
+        loaded = session.loaded.get(name)
+        where = _relative(loaded.path) if loaded else name
+        yield f"{name}: {_plural(count, 'container')} under {where}"
+    for test, refusals in sorted(session.refusals.items()):
+        if not refusals:
+            continue
+        what = ", ".join(f"{r.syscall} ({r.comm}, {r.container.short_id})" for r in refusals)
+        tag = "passed anyway: " if test in session.passed_despite else ""
+        yield f"refused in {test}: {tag}{what}"
+    for name, images in sorted(session.missing_images.items()):
+        ran = "the engine's default" if session.missing == "default" else "no seccomp filter"
+        yield f"no profile for {', '.join(sorted(images))} ({name}.json): ran under {ran}"
+    for record in session.recording.containers.values():
+        if record.left_out:
+            yield (f"not enforced: container {record.name} ({record.image}) in {record.test}: "
+                   f"{record.left_out}")
+    if session.passed_despite and not session.strict:
+        yield (f"warning: {_plural(len(session.passed_despite), 'test')} passed although "
+               "syscalls were refused (the app may swallow EPERM); --seccomp-strict fails them")

@@ -1,4 +1,5 @@
-"""One recording session: interception feeds containers in, the tracer counts, profiles come out.
+"""What record and enforce sessions share: the test in progress, the containers it starts, how a
+container gets its profile name, labels and `no-new-privileges`, and the session's tracer.
 
 Knows pytest only through plain strings (test node ids); `plugin.py` drives it.
 """
@@ -6,7 +7,6 @@ Knows pytest only through plain strings (test node ids); `plugin.py` drives it.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,6 @@ from .engine_default import EngineDefault, find_default
 from .errors import SeccompError
 from .interception import Interception
 from .naming import is_image_id, profile_name_for_image, validate_profile_name
-from .profile import Profile, build_profile
 from .recording import ContainerRecord, Recording
 from .tracer import Tracer, check_prerequisites
 
@@ -29,19 +28,6 @@ class Options:
     profile_dir: Path
     report: Path | None = None
     default_profile: str | None = None
-
-
-@dataclass
-class ProfileResult:
-    """What the session made of one profile name."""
-
-    name: str
-    path: Path
-    containers: list[ContainerRecord]
-    syscalls: Counter[str]
-    profile: Profile | None = None
-    error: str | None = None
-    status: str = "new"  # new | changed | unchanged | not written
 
 
 @dataclass
@@ -68,24 +54,46 @@ def detect_engine() -> str:
     return "docker"
 
 
-class RecordSession:
-    """Record every container the tests start and write one profile per image or chosen name."""
+def helper_reason(labels: dict[str, str], name: str | None) -> str | None:
+    """Containers the tests did not ask for: testcontainers' Ryuk reaper."""
+    is_testcontainers = labels.get("org.testcontainers") == "true"
+    if (is_testcontainers and "org.testcontainers.session-id" not in labels) or (
+        name or ""
+    ).startswith("testcontainers-ryuk"):
+        return "testcontainers' Ryuk reaper, a helper the tests did not ask for"
+    return None
+
+
+def unconfined_reason(host_config: dict[str, Any]) -> str | None:
+    """Containers without a seccomp filter cannot be recorded or enforced."""
+    if host_config.get("Privileged"):
+        return "privileged=True runs without seccomp"
+    for opt in host_config.get("SecurityOpt") or []:
+        key, _, value = opt.replace("=", ":", 1).partition(":")
+        if key == "seccomp" and value == "unconfined":
+            return "security_opt seccomp=unconfined runs without seccomp"
+    return None
+
+
+class ContainerSession:
+    """Base of record and enforce: the interception's observer and the tracer's owner."""
+
+    mode = "record"
 
     def __init__(self, options: Options) -> None:
         self.options = options
         self.recording = Recording()
-        self.tracer = Tracer()
+        self.tracer = Tracer(self.mode)
         self.interception = Interception(self)
         self.current = CurrentTest()
         self.engine = "docker"
         self.default: EngineDefault | None = None
-        self.results: list[ProfileResult] = []
         self.failure: str | None = None
         self.tests_failed = 0
 
     # -- life cycle ----------------------------------------------------------------------------
     def check(self) -> None:
-        """Fail before any test runs when recording cannot work here."""
+        """Fail before any test runs when this mode cannot work here."""
         check_prerequisites()
         self.engine = detect_engine()
         self.default = find_default(self.engine, self.options.default_profile)
@@ -101,158 +109,97 @@ class RecordSession:
         self.tracer.start()
         self.interception.install()
 
-    def begin_test(self, nodeid: str, profile: str | None) -> None:
-        self.current = CurrentTest(nodeid=nodeid, profile=profile)
-
-    def end_test(self, failed: bool) -> None:
-        """Read the counters once per test that used containers, to attribute syscalls to it."""
-        if failed:
-            self.tests_failed += 1
-        current, self.current = self.current, CurrentTest()
-        if current.touched and self.failure is None:
-            self._fold(current.nodeid, current.touched)
-
-    def _fold(self, nodeid: str, touched: set[str]) -> None:
-        try:
-            self.recording.apply(self.tracer.dump(), nodeid, touched)
-        except SeccompError as exc:
-            self.failure = str(exc)
-
-    def finish(self) -> list[ProfileResult]:
-        """Final read, stop the tracer, build every profile; write them only if all is complete."""
-        try:
-            if self.failure is None and self.recording.containers:
-                self._fold(self.current.nodeid, self.current.touched)
-        finally:
-            self.interception.uninstall()
-            self.tracer.stop()
-        for record in self.recording.unattributed():
-            self.recording.problems.append(
-                f"container {record.name} ({record.short_id}, image {record.image}, test "
-                f"{record.test}) was started but the tracer never saw its cgroup, so its syscalls "
-                "are unknown"
-            )
-        self.results = self._build()
-        problems = sorted(set(self.recording.problems))
-        if self.failure is None and problems:
-            self.failure = (
-                "the seccomp recording is incomplete: " + "; ".join(problems) + ". No profile "
-                "was written; fix the cause and record again."
-            )
-        if self.failure is None and any(r.error for r in self.results):
-            self.failure = "; ".join(f"profile {r.name}: {r.error}" for r in self.results if r.error)
-        if self.failure is None:
-            for result in self.results:
-                self._write(result)
-        else:
-            for result in self.results:
-                result.status = "not written"
-        return self.results
-
     def stop(self) -> None:
         """Idempotent clean-up for aborted sessions: never leave bpftrace or the wraps behind."""
         self.interception.uninstall()
         self.tracer.stop()
 
-    # -- building ------------------------------------------------------------------------------
-    def _build(self) -> list[ProfileResult]:
-        assert self.default is not None
-        grouped: dict[str, list[ContainerRecord]] = {}
-        for record in self.recording.containers.values():
-            if not record.unrecordable:
-                grouped.setdefault(record.profile, []).append(record)
-        results = []
-        for name in sorted(grouped):
-            containers = grouped[name]
-            syscalls: Counter[str] = Counter()
-            for record in containers:
-                syscalls.update(self.recording.names(record.counts))
-            result = ProfileResult(name, self.profile_path(name), containers, syscalls)
-            try:
-                result.profile = build_profile(syscalls, self.default.profile)
-            except SeccompError as exc:
-                result.error = str(exc)
-            results.append(result)
-        return results
+    def begin_test(self, nodeid: str, profile: str | None) -> None:
+        self.current = CurrentTest(nodeid=nodeid, profile=profile)
+
+    def end_test(self, failed: bool) -> None:
+        """Read the counters once per test that used containers, to attribute them to it."""
+        if failed:
+            self.tests_failed += 1
+        current, self.current = self.current, CurrentTest()
+        if current.touched and self.failure is None:
+            self.fold(current.nodeid, current.touched)
+
+    def fold(self, nodeid: str, touched: set[str]) -> None:
+        """Read the tracer's maps now and attribute what is new to `nodeid`."""
+        try:
+            self.recording.apply(self.tracer.dump(), nodeid, touched)
+        except SeccompError as exc:
+            self.failure = str(exc)
 
     def profile_path(self, name: str) -> Path:
+        """`DIR/name.json`, refusing any name that would resolve outside DIR."""
         base = self.options.profile_dir.resolve()
         path = (base / f"{name}.json").resolve()
         if base not in path.parents:
-            raise SeccompError(f"profile {name!r} would be written outside {base}; refused.")
+            raise SeccompError(f"profile {name!r} would resolve outside {base}; refused.")
         return path
-
-    def _write(self, result: ProfileResult) -> None:
-        assert result.profile is not None
-        text = result.profile.dumps()
-        try:
-            old = result.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            old = None
-        except OSError as exc:
-            raise SeccompError(f"cannot read {result.path}: {exc.strerror}") from None
-        result.status = "new" if old is None else ("unchanged" if old == text else "changed")
-        if old != text:
-            try:
-                result.profile.save(result.path)
-            except OSError as exc:
-                result.status = "not written"
-                self.failure = (
-                    f"cannot write seccomp profile {result.path}: {exc.strerror}. The old file, if "
-                    "any, is intact; make the profile directory writable and record again."
-                )
 
     # -- the interception's observer ---------------------------------------------------------
     def before_create(self, api: Any, config: dict[str, Any], name: str | None) -> None:
         if self.failure is not None:
             raise SeccompError(self.failure)
-        self.tracer.wait_ready()
-        labels = config.setdefault("Labels", None) or {}
+        labels = config.get("Labels") or {}
         config["Labels"] = labels
-        image = str(config.get("Image") or "")
+        host_config = config.get("HostConfig") or {}
+        config["HostConfig"] = host_config
+        if helper_reason(labels, name) or unconfined_reason(host_config):
+            return
+        self.tracer.wait_ready()
         profile = labels.get(LABEL_PROFILE) or self.current.profile
         if profile:
             profile = validate_profile_name(profile)
         else:
-            profile = profile_name_for_image(self._repository_of(api, image))
+            profile = profile_name_for_image(self._repository_of(api, str(config.get("Image"))))
         labels[LABEL_PROFILE] = profile
         labels[LABEL_TEST] = self.current.nodeid
-        host_config = config.get("HostConfig") or {}
-        config["HostConfig"] = host_config
-        security_opt = list(host_config.get("SecurityOpt") or [])
-        if not any(opt.split(":")[0].split("=")[0] == NO_NEW_PRIVILEGES for opt in security_opt):
+        security_opt = [str(o) for o in host_config.get("SecurityOpt") or []]
+        if not any(o.split(":")[0].split("=")[0] == NO_NEW_PRIVILEGES for o in security_opt):
             security_opt.append(NO_NEW_PRIVILEGES)
-        host_config["SecurityOpt"] = security_opt
+        host_config["SecurityOpt"] = self.secure(security_opt, profile, str(config.get("Image")))
+
+    def secure(self, security_opt: list[str], profile: str, image: str) -> list[str]:
+        """The container's security options in this mode (record: as the test asked)."""
+        return security_opt
 
     def after_create(self, container_id: str, config: dict[str, Any], name: str | None) -> None:
         labels = config.get("Labels") or {}
+        host_config = config.get("HostConfig") or {}
         record = ContainerRecord(
             id=container_id, name=name or container_id[:12], image=str(config.get("Image")),
-            profile=labels[LABEL_PROFILE], test=self.current.nodeid,
-            unrecordable=_unrecordable_reason(config.get("HostConfig") or {}),
+            profile=labels.get(LABEL_PROFILE, ""), test=self.current.nodeid,
+            left_out=helper_reason(labels, name) or unconfined_reason(host_config),
         )
         self.recording.add(record)
         self.current.touched.add(container_id)
 
+    def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:
+        return None
+
     def after_start(self, container_id: str) -> None:
-        for record in self.recording.containers.values():
-            if record.id.startswith(container_id) or container_id == record.name:
-                record.started = True
-                self.current.touched.add(record.id)
+        record = self.recording.find(container_id)
+        if record is not None:
+            record.started = True
+            self.current.touched.add(record.id)
 
     def after_exec_create(self, container_id: str, exec_id: str, cmd: Any) -> None:
-        for record in self.recording.containers.values():
-            if record.id.startswith(container_id) or container_id == record.name:
-                command = cmd if isinstance(cmd, str) else " ".join(map(str, cmd))
-                record.execs.append((self.current.nodeid, command))
-                self.current.touched.add(record.id)
+        record = self.recording.find(container_id)
+        if record is not None:
+            command = cmd if isinstance(cmd, str) else " ".join(map(str, cmd))
+            record.execs.append((self.current.nodeid, command))
+            self.current.touched.add(record.id)
 
     @staticmethod
     def _repository_of(api: Any, image: str) -> str:
         """An image given by id has no repository: ask the engine for one of its tags."""
         if not is_image_id(image):
             return image
-        tags = (api.inspect_image(image).get("RepoTags") or [])
+        tags = api.inspect_image(image).get("RepoTags") or []
         usable = sorted(t for t in tags if t != "<none>:<none>")
         if not usable:
             raise SeccompError(
@@ -260,17 +207,6 @@ class RecordSession:
                 "it, or choose a name with @pytest.mark.seccomp(profile='name')."
             )
         return str(usable[0])
-
-
-def _unrecordable_reason(host_config: dict[str, Any]) -> str | None:
-    """Containers without a seccomp filter cannot be told apart from the runtime's set-up."""
-    if host_config.get("Privileged"):
-        return "privileged=True runs without seccomp"
-    for opt in host_config.get("SecurityOpt") or []:
-        key, _, value = opt.replace("=", ":", 1).partition(":")
-        if key == "seccomp" and value == "unconfined":
-            return "security_opt seccomp=unconfined runs without seccomp"
-    return None
 
 
 def default_profile_dir(rootdir: str | os.PathLike[str], configured: str | None) -> Path:

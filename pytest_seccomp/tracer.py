@@ -11,8 +11,8 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import platform
 import queue
-import re
 import shutil
 import signal
 import subprocess
@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,27 +30,51 @@ TRACEFS = Path("/sys/kernel/tracing")
 MAP_KEYS_MAX = 65536
 STRLEN = 128  # a cgroup path like /docker/<64 hex> must fit whole
 
-# Fixed text: nothing from the user or the tests is ever put into the program. The hot map has
-# one u64 key, (cgroup id << 32) | syscall nr: hashing 8 bytes instead of 16 is measurably
-# cheaper on the per-syscall path.
-PROGRAM = r"""
-BEGIN { @cgroup_path[0] = "(begin)"; @syscalls[0] = count(); printf("begin\n"); }
+# Fixed text: nothing from the user or the tests is ever put into the program. BEGIN puts one
+# entry in every map so that each map dump prints all of them (an empty map prints nothing).
+_COMMON = r"""
+BEGIN {
+  @cgroup_path[0] = "(begin)"; @syscalls[0] = count(); @refused[0, 0, "(begin)"] = count();
+  @compat_exec[0] = count(); printf("begin\n");
+}
 tracepoint:cgroup:cgroup_mkdir /args->root == 0/ { @cgroup_path[args->id] = str(args->path); }
+"""
+# x86_64: a 32-bit binary sets TS_COMPAT at exec; its syscall numbers are another table's.
+_COMPAT_X86 = r"""
+tracepoint:sched:sched_process_exec /curtask->thread_info.status & 2/ { @compat_exec[cgroup] = count(); }
+"""
+# Record: count syscalls that passed a seccomp filter. The hot map has one u64 key,
+# (cgroup id << 32) | syscall nr: hashing 8 bytes instead of 16 is measurably cheaper.
+_RECORD = r"""
 tracepoint:raw_syscalls:sys_enter /curtask->seccomp.mode == 2/ {
   @syscalls[(cgroup << 32) | args->id] = count();
 }
 """
+# Enforce: sys_enter never fires for a syscall seccomp refused, sys_exit does, with ret = -EPERM.
+# Cheapest test first; id -1 is the exit of rt_sigreturn, whose restored value may look like -1.
+_ENFORCE = r"""
+tracepoint:raw_syscalls:sys_exit /args->ret == -1 && args->id >= 0 && curtask->seccomp.mode == 2/ {
+  @refused[cgroup, args->id, comm] = count();
+}
+"""
+_HANDSHAKE_NR = {"x86_64": 110, "aarch64": 173}  # getppid, refused in the handshake child
+MAPS = ("@cgroup_path", "@syscalls", "@refused", "@compat_exec")
+
+
+def program(mode: str, machine: str) -> str:
+    """The bpftrace program for `mode` ("record" or "enforce") on this architecture."""
+    text = _COMMON + (_COMPAT_X86 if machine == "x86_64" else "")
+    return text + (_RECORD if mode == "record" else _ENFORCE)
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Cumulative counts since the tracer started: (cgroup id, syscall nr) -> calls."""
+    """Cumulative counts since the tracer started, per cgroup v2 id."""
 
-    counts: Mapping[tuple[int, int], int]
+    counts: Mapping[tuple[int, int], int]  # (cgroup, syscall nr) -> calls that passed the filter
     cgroup_paths: Mapping[int, str]
-
-    def cgroups_of(self, path_pattern: re.Pattern[str]) -> dict[int, str]:
-        return {cg: p for cg, p in self.cgroup_paths.items() if path_pattern.search(p)}
+    refused: Mapping[tuple[int, int, str], int] = field(default_factory=dict)  # (cgroup, nr, comm)
+    compat_execs: Mapping[int, int] = field(default_factory=dict)  # cgroup -> 32-bit execs
 
 
 def cgroup2_mount() -> Path:
@@ -113,7 +137,8 @@ def _die_with_parent() -> None:
 class Tracer:
     """One bpftrace process for the whole session. start() early, wait_ready() before use."""
 
-    def __init__(self, bpftrace: str = "bpftrace") -> None:
+    def __init__(self, mode: str = "record", bpftrace: str = "bpftrace") -> None:
+        self.mode = mode
         self._bpftrace = bpftrace
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: IO[str] | None = None
@@ -134,7 +159,7 @@ class Tracer:
         self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="pytest-seccomp-bpftrace")
         self.started_at = time.monotonic()
         self._proc = subprocess.Popen(
-            [path, "-f", "json", "-e", PROGRAM],
+            [path, "-f", "json", "-e", program(self.mode, platform.machine())],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
             text=True, env=env, preexec_fn=_die_with_parent, start_new_session=True,
         )
@@ -202,7 +227,7 @@ class Tracer:
             finally:
                 cgroup.rmdir()
             ids = [cg for cg, p in snapshot.cgroup_paths.items() if p == "/" + cgroup.name]
-            if ids and any(k[0] == ids[0] for k in snapshot.counts):
+            if ids and self._handshake_seen(snapshot, ids[0]):
                 self._ready = True
                 self.ready_after = time.monotonic() - self.started_at
                 return
@@ -212,6 +237,12 @@ class Tracer:
             f"not live ({self._stderr_tail() or 'bpftrace printed nothing'}). No container was "
             "started; check `bpftrace -l 'tracepoint:raw_syscalls:*'` works on this machine."
         )
+
+    def _handshake_seen(self, snapshot: Snapshot, cgroup_id: int) -> bool:
+        if self.mode == "record":
+            return any(cg == cgroup_id for cg, _ in snapshot.counts)
+        nr = _HANDSHAKE_NR.get(platform.machine())
+        return any(cg == cgroup_id and n == nr for cg, n, _ in snapshot.refused)
 
     def dump(self, timeout: float = 30.0, _handshake: bool = False) -> Snapshot:
         """Read every map now (SIGUSR1). Anything counted before this call is in the result."""
@@ -224,7 +255,7 @@ class Tracer:
             self._proc.send_signal(signal.SIGUSR1)
             got: dict[str, Any] = {}
             deadline = time.monotonic() + timeout
-            while not {"@syscalls", "@cgroup_path"} <= set(got):
+            while not set(MAPS) <= set(got):
                 try:
                     data = self._maps.get(timeout=max(0.01, deadline - time.monotonic()))
                 except queue.Empty:
@@ -247,7 +278,12 @@ class Tracer:
                 "counted, so the recording is incomplete. Record fewer containers per session."
             )
         paths = {int(k): str(v) for k, v in got["@cgroup_path"].items()}
-        return Snapshot(counts=counts, cgroup_paths=paths)
+        refused = {}
+        for key, value in got["@refused"].items():
+            cg, nr, comm = key.split(",", 2)  # comm last: it may itself contain a comma
+            refused[(int(cg), int(nr), comm)] = int(value)
+        compat = {int(k): int(v) for k, v in got["@compat_exec"].items() if int(k) != 0}
+        return Snapshot(counts=counts, cgroup_paths=paths, refused=refused, compat_execs=compat)
 
     def stop(self) -> None:
         """End bpftrace; never leaves it running past the session."""
@@ -271,7 +307,8 @@ class Tracer:
 
 
 def _run_confined_in(cgroup: Path) -> None:
-    """Run `true` inside `cgroup` under an allow-all seccomp filter (mode 2), as containers are."""
+    """Run `true` inside `cgroup` under a seccomp filter (mode 2), as containers are; the filter
+    refuses getppid with EPERM, which the child calls once."""
     import pyseccomp
 
     procs = cgroup / "cgroup.procs"
@@ -279,6 +316,9 @@ def _run_confined_in(cgroup: Path) -> None:
     def enter() -> None:
         with open(procs, "w", encoding="ascii") as handle:
             handle.write("0")
-        pyseccomp.SyscallFilter(pyseccomp.ALLOW).load()
+        handshake = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
+        handshake.add_rule(pyseccomp.ERRNO(1), "getppid")  # a refusal, seen by enforce mode
+        handshake.load()
+        os.getppid()
 
     subprocess.run(["true"], preexec_fn=enter, check=True)

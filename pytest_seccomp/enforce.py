@@ -1,0 +1,192 @@
+"""Enforce mode: every container starts under its recorded profile, and every refusal is named.
+
+seccomp refuses a syscall before `sys_enter` fires, but `sys_exit` still fires with ret = -EPERM;
+a refused syscall is one that returned EPERM in a container whose profile does not allow it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ProfileError, SeccompError
+from .profile import RUNTIME_SETUP_SYSCALLS, Profile
+from .recording import ContainerRecord
+from .session import ContainerSession, Options
+from .syscalls import syscall_name
+
+MISSING_CHOICES = ("fail", "default", "unconfined")
+
+
+@dataclass
+class LoadedProfile:
+    """A profile file as enforce found it: usable, missing, or wrong (with why)."""
+
+    name: str
+    path: Path
+    text: str | None = None
+    profile: Profile | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    container: ContainerRecord
+    syscall: str
+    calls: int
+    comm: str
+    conditional: bool  # the profile allows the name, but only under argument/capability checks
+
+
+class EnforceSession(ContainerSession):
+    """Start each container under its profile; explain refusals per test."""
+
+    mode = "enforce"
+
+    def __init__(self, options: Options, missing: str = "fail", strict: bool = False) -> None:
+        super().__init__(options)
+        self.missing = missing
+        self.strict = strict
+        self.loaded: dict[str, LoadedProfile] = {}
+        self.missing_images: dict[str, set[str]] = {}  # profile name -> images run without it
+        self.refusals: dict[str, list[Refusal]] = {}  # test -> refusals already reported
+        self.passed_despite: list[str] = []  # tests that passed although syscalls were refused
+
+    # -- profiles ------------------------------------------------------------------------------
+    def load(self, name: str) -> LoadedProfile:
+        """Read and vet a profile once per session; a bad one is never started under."""
+        if name in self.loaded:
+            return self.loaded[name]
+        assert self.default is not None
+        path = self.profile_path(name)
+        loaded = LoadedProfile(name, path)
+        if path.exists():
+            try:
+                loaded.text = path.read_text(encoding="utf-8")
+                loaded.profile = Profile.load(path)
+                problems = loaded.profile.wider_than(self.default.profile)
+                setup = sorted(loaded.profile.allowed & RUNTIME_SETUP_SYSCALLS)
+                if setup:
+                    problems.append("it allows the runtime's own set-up syscalls " + ", ".join(setup))
+                if problems:
+                    raise ProfileError(
+                        f"seccomp profile {path} is not safe to enforce: " + "; ".join(problems)
+                        + f". Nothing was started under it; record it again with "
+                        "`pytest --seccomp-record`, or fix it by hand and check it with "
+                        f"`pytest-seccomp check {path}`."
+                    )
+            except (ProfileError, OSError) as exc:
+                loaded.error = str(exc) if isinstance(exc, ProfileError) else (
+                    f"cannot read seccomp profile {path}: {exc.strerror}")
+                loaded.profile = None
+        self.loaded[name] = loaded
+        return loaded
+
+    def secure(self, security_opt: list[str], profile: str, image: str) -> list[str]:
+        loaded = self.load(profile)
+        if loaded.error:
+            raise SeccompError(loaded.error)
+        if loaded.profile is None:
+            if self.missing == "fail":
+                raise SeccompError(
+                    f"no seccomp profile for image {image} (looked for {loaded.path}); record it "
+                    "with `pytest --seccomp-record`, or pass --seccomp-missing=default to run "
+                    "images without a profile under the engine's default."
+                )
+            self.missing_images.setdefault(profile, set()).add(image)
+            if self.missing == "unconfined":
+                return [o for o in security_opt if not _is_seccomp(o)] + ["seccomp=unconfined"]
+            return security_opt
+        assert loaded.text is not None
+        return [o for o in security_opt if not _is_seccomp(o)] + [f"seccomp={loaded.text}"]
+
+    def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:
+        """Turn "OCI runtime create failed" into which profile and why."""
+        message = str(exc)
+        if "seccomp" not in message.lower() and "oci runtime" not in message.lower():
+            return None
+        record = self.recording.find(container) if container else None
+        name = record.profile if record else self.current.profile or "?"
+        loaded = self.loaded.get(name)
+        where = f"profile {loaded.path}" if loaded else f"profile {name!r}"
+        return SeccompError(
+            f"the engine refused to start a container under seccomp {where}: {message}. If the "
+            "profile was recorded without no-new-privileges, or by hand, the runtime needs "
+            "syscalls it does not allow; record it again with `pytest --seccomp-record`."
+        )
+
+    # -- refusals ------------------------------------------------------------------------------
+    def end_test(self, failed: bool) -> None:
+        """Refusals were already read at the test's last report; only count the outcome."""
+        if failed:
+            self.tests_failed += 1
+        self.current = type(self.current)()
+
+    def new_refusals(self) -> list[Refusal]:
+        """Read the maps now; the refusals of the current test's containers not reported yet."""
+        current = self.current
+        if not current.touched or self.failure is not None:
+            return []
+        self.fold(current.nodeid, current.touched)
+        found: list[Refusal] = []
+        for container_id, refused in self.recording.refused_by_test.pop(current.nodeid, {}).items():
+            record = self.recording.containers[container_id]
+            loaded = self.loaded.get(record.profile)
+            if record.left_out or loaded is None or loaded.profile is None:
+                continue
+            for (nr, comm), calls in sorted(refused.items()):
+                name = syscall_name(nr) or f"syscall #{nr}"
+                conditions = loaded.profile.allow_conditions(name)
+                if any(c.unconditional for c in conditions):
+                    continue  # the kernel's own EPERM, not the filter's
+                found.append(Refusal(record, name, calls, comm, conditional=bool(conditions)))
+        self.refusals.setdefault(current.nodeid, []).extend(found)
+        return found
+
+    def explain(self, refusals: list[Refusal]) -> str:
+        """The failure-report section: container, profile, each refused syscall, the remedy."""
+        lines: list[str] = []
+        by_container: dict[str, list[Refusal]] = {}
+        for refusal in refusals:
+            by_container.setdefault(refusal.container.id, []).append(refusal)
+        names: set[str] = set()
+        for items in by_container.values():
+            record = items[0].container
+            path = self.loaded[record.profile].path
+            lines.append(f"container {_label(record)}, image {record.image}, "
+                         f"under {_relative(path)} was refused:")
+            for r in items:
+                note = " (allowed only under argument/capability conditions)" if r.conditional else ""
+                lines.append(f"  {r.syscall}  x{r.calls}  by process {r.comm!r}{note}")
+                names.add(r.syscall)
+        lines.append(
+            f"remedy: pytest --seccomp-record --seccomp-merge '{self.current.nodeid}' to record "
+            f"what this test needs, or add {', '.join(sorted(names))} to the profile after review"
+        )
+        return "\n".join(lines)
+
+    def enforced(self) -> Counter[str]:
+        """Profile name -> containers started under it."""
+        return Counter(
+            r.profile for r in self.recording.containers.values()
+            if not r.left_out and r.profile not in self.missing_images
+        )
+
+
+def _label(record: ContainerRecord) -> str:
+    """`name (short id)`, or just the short id for a container the test did not name."""
+    if record.name == record.short_id:
+        return record.short_id
+    return f"{record.name} ({record.short_id})"
+
+
+def _is_seccomp(option: str) -> bool:
+    return option.replace("=", ":", 1).split(":", 1)[0] == "seccomp"
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

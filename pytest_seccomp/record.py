@@ -1,0 +1,115 @@
+"""Record mode: union every container's syscalls per profile name and write the profiles."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SeccompError
+from .profile import Profile, build_profile
+from .recording import ContainerRecord
+from .session import ContainerSession, Options
+
+
+@dataclass
+class ProfileResult:
+    """What the session made of one profile name."""
+
+    name: str
+    path: Path
+    containers: list[ContainerRecord]
+    syscalls: Counter[str]
+    profile: Profile | None = None
+    error: str | None = None
+    status: str = "new"  # new | changed | unchanged | not written
+
+
+class RecordSession(ContainerSession):
+    """Record every container the tests start and write one profile per image or chosen name."""
+
+    mode = "record"
+
+    def __init__(self, options: Options, merge: bool = False) -> None:
+        super().__init__(options)
+        self.merge = merge  # union with the profiles already on disk (for partial runs)
+        self.results: list[ProfileResult] = []
+
+    def finish(self) -> list[ProfileResult]:
+        """Final read, stop the tracer, build every profile; write them only if all is complete."""
+        try:
+            if self.failure is None and self.recording.containers:
+                self.fold(self.current.nodeid, self.current.touched)
+        finally:
+            self.stop()
+        self.recording.check_complete()
+        self.results = self._build()
+        problems = sorted(set(self.recording.problems))
+        if self.failure is None and problems:
+            self.failure = (
+                "the seccomp recording is incomplete: " + "; ".join(problems) + ". No profile "
+                "was written; fix the cause and record again."
+            )
+        if self.failure is None and any(r.error for r in self.results):
+            self.failure = "; ".join(f"profile {r.name}: {r.error}" for r in self.results if r.error)
+        if self.failure is None:
+            for result in self.results:
+                self._write(result)
+        else:
+            for result in self.results:
+                result.status = "not written"
+        return self.results
+
+    def _build(self) -> list[ProfileResult]:
+        assert self.default is not None
+        grouped: dict[str, list[ContainerRecord]] = {}
+        for record in self.recording.containers.values():
+            if not record.left_out:
+                grouped.setdefault(record.profile, []).append(record)
+        results = []
+        for name in sorted(grouped):
+            containers = grouped[name]
+            syscalls: Counter[str] = Counter()
+            for record in containers:
+                syscalls.update(self.recording.names(record.counts))
+            result = ProfileResult(name, self.profile_path(name), containers, syscalls)
+            try:
+                result.profile = build_profile(syscalls, self.default.profile)
+                if self.merge and result.path.exists():
+                    result.profile = self._merged(result.path, result.profile)
+            except SeccompError as exc:
+                result.error = str(exc)
+            results.append(result)
+        return results
+
+    def _merged(self, path: Path, recorded: Profile) -> Profile:
+        """`--seccomp-merge`: keep what the file already allows, if it is within the default."""
+        assert self.default is not None
+        existing = Profile.load(path)
+        too_wide = existing.wider_than(self.default.profile)
+        if too_wide:
+            raise SeccompError(
+                f"{path} cannot be merged: it is wider than the engine's default ("
+                + "; ".join(too_wide) + "); record it without --seccomp-merge."
+            )
+        return existing.union(recorded)
+
+    def _write(self, result: ProfileResult) -> None:
+        assert result.profile is not None
+        text = result.profile.dumps()
+        try:
+            old = result.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            old = None
+        except OSError as exc:
+            raise SeccompError(f"cannot read {result.path}: {exc.strerror}") from None
+        result.status = "new" if old is None else ("unchanged" if old == text else "changed")
+        if old != text:
+            try:
+                result.profile.save(result.path)
+            except OSError as exc:
+                result.status = "not written"
+                self.failure = (
+                    f"cannot write seccomp profile {result.path}: {exc.strerror}. The old file, if "
+                    "any, is intact; make the profile directory writable and record again."
+                )
