@@ -26,12 +26,19 @@ def _relative(path: Path) -> str:
 
 
 def record_report(session: RecordSession) -> dict[str, Any]:
-    """Per profile: images, containers and tests that fed it, and the syscalls each added."""
+    """Per profile: images, containers and tests that fed it, and the syscalls each added
+    (with call counts under --seccomp-count-calls, else as sorted lists)."""
     recording = session.recording
+
+    def calls(named: Counter[str]) -> dict[str, int] | list[str]:
+        if session.options.count_calls:
+            return dict(sorted(named.items()))
+        return sorted(named)
+
     profiles: dict[str, Any] = {}
     for result in session.results:
         first_needed: dict[str, str] = {}
-        tests: dict[str, dict[str, int]] = {}
+        tests: dict[str, dict[str, int] | list[str]] = {}
         ids = {c.id for c in result.containers}
         for test in recording.by_test:
             counts: Counter[int] = Counter()
@@ -41,7 +48,7 @@ def record_report(session: RecordSession) -> dict[str, Any]:
             if not counts:
                 continue
             named = recording.names(counts)
-            tests[test] = dict(sorted(named.items()))
+            tests[test] = calls(named)
             for name in sorted(named):
                 first_needed.setdefault(name, test)
         profiles[result.name] = {
@@ -49,13 +56,13 @@ def record_report(session: RecordSession) -> dict[str, Any]:
             "status": result.status,
             "error": result.error,
             "images": sorted({c.image for c in result.containers}),
-            "syscalls": dict(sorted(result.syscalls.items())),
+            "syscalls": calls(result.syscalls),
             "first_needed_by": dict(sorted(first_needed.items())),
             "containers": [
                 {
                     "id": c.id, "name": c.name, "image": c.image, "test": c.test,
                     "execs": [{"test": t, "command": cmd} for t, cmd in c.execs],
-                    "syscalls": dict(sorted(recording.names(c.counts).items())),
+                    "syscalls": calls(recording.names(c.counts)),
                 }
                 for c in sorted(result.containers, key=lambda c: (c.test, c.name, c.id))
             ],
@@ -71,6 +78,7 @@ def record_report(session: RecordSession) -> dict[str, Any]:
         "complete": session.failure is None,
         "error": session.failure,
         "engine": session.engine,
+        "counts": session.options.count_calls,
         "default_profile": str(session.default.path) if session.default else None,
         "profiles": profiles,
         "unrecorded_containers": unrecorded,

@@ -28,6 +28,7 @@ class Options:
     profile_dir: Path
     report: Path | None = None
     default_profile: str | None = None
+    count_calls: bool = False  # record: count every call (slower) instead of noting each syscall
 
 
 @dataclass
@@ -83,7 +84,7 @@ class ContainerSession:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.recording = Recording()
-        self.tracer = Tracer(self.mode)
+        self.tracer = Tracer(self.mode, options.count_calls)
         self.interception = Interception(self)
         self.current = CurrentTest()
         self.engine = "docker"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_seccomp.engine_default import find_default
-from pytest_seccomp.profile import RUNTIME_SETUP_SYSCALLS, Profile
+from pytest_seccomp.profile import ALWAYS_ALLOWED, RUNTIME_SETUP_SYSCALLS, Profile
 
 from .conftest import BUSYBOX, docker_run
 
@@ -208,9 +208,20 @@ def test_bad_profile_dir_is_a_usage_error(pytester):
     assert "Traceback" not in result.stderr.str()
 
 
-def test_report_is_deterministic_json(record, pytester):
+def test_report_lists_syscalls_and_counts_calls_on_request(record, pytester):
     pytester.makepyfile(test_ls=LS_TEST)
     run = record()
     text = (pytester.path / "record.json").read_text()
     assert json.loads(text) == run.report
-    assert run.report["profiles"]["pytest-seccomp/busybox"]["images"] == [BUSYBOX]
+    busybox = run.report["profiles"]["pytest-seccomp/busybox"]
+    assert busybox["images"] == [BUSYBOX]
+    assert run.report["counts"] is False
+    assert "getdents64" in busybox["syscalls"] and busybox["syscalls"] == sorted(busybox["syscalls"])
+    assert busybox["first_needed_by"]["getdents64"] == "test_ls.py::test_ls"
+
+    counted = record("--seccomp-count-calls")
+    calls = counted.report["profiles"]["pytest-seccomp/busybox"]["syscalls"]
+    assert counted.report["counts"] is True
+    assert calls["execve"] >= 1 and calls["newfstatat"] > 1  # ls stats every entry of /
+    # signals and scheduling make rt_sigreturn & co. come and go between runs of one test
+    assert set(calls) - ALWAYS_ALLOWED == set(busybox["syscalls"]) - ALWAYS_ALLOWED

@@ -1,6 +1,7 @@
-"""Record overhead, measured side by side: plain pytest runs vs `--seccomp-record` runs, alternating.
+"""Record and enforce overhead, side by side: plain pytest runs vs `--seccomp-record` vs
+`--seccomp-enforce` runs of the same test, alternating.
 
-    python3 benchmarks/bench_record.py [--rounds 7]
+    python3 benchmarks/bench_overhead.py [--rounds 7]
 
 1. syscall-heavy container: `dd if=/dev/zero of=/dev/null bs=1 count=1000000` (2,000,000
    syscalls), timed inside the container (from /proc/uptime, 10 ms resolution) and as a whole;
@@ -46,11 +47,14 @@ def test_dd():
 '''
 
 
-def run_once(workdir: Path, record: bool) -> dict[str, float]:
+MODES = ("plain", "record", "enforce")
+
+
+def run_once(workdir: Path, mode: str) -> dict[str, float]:
     out = workdir / "out.json"
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_bench.py"]
-    if record:
-        args += ["--seccomp-record", "--seccomp-profile-dir", str(workdir / "profiles")]
+    if mode != "plain":
+        args += [f"--seccomp-{mode}", "--seccomp-profile-dir", str(workdir / "profiles")]
     env = {"BENCH_OUT": str(out), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     t0 = time.perf_counter()
     subprocess.run(args, cwd=workdir, env=env, check=True, capture_output=True)
@@ -81,26 +85,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    results: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+    results: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         (workdir / "test_bench.py").write_text(TEST_FILE)
-        run_once(workdir, False)  # warm caches
+        run_once(workdir, "plain")  # warm caches
+        run_once(workdir, "record")  # the profile enforce runs under
         for _ in range(args.rounds):
-            for record in (False, True):
-                results[record].append(run_once(workdir, record))
+            for mode in MODES:
+                results[mode].append(run_once(workdir, mode))
     startup = tracer_startup(args.rounds)
-    print(f"{'measure (s)':<34}{'plain min/med/max':>26}{'record min/med/max':>26}{'best ratio':>12}")
+    print(f"{'measure (s), min / median / max':<34}" + "".join(f"{m:>24}" for m in MODES)
+          + f"{'record':>9}{'enforce':>9}")
     for key, label in (("dd_inside", "dd 2M syscalls, inside container"),
                        ("dd_wall", "dd container, wall"),
                        ("true_container", "one `true` container"),
                        ("session", "whole pytest session")):
-        plain = [r[key] for r in results[False]]
-        rec = [r[key] for r in results[True]]
-        print(f"{label:<34}{spread(plain):>26}{spread(rec):>26}{min(rec) / min(plain):>11.2f}x")
-    plain_true = min(r["true_container"] for r in results[False])
-    rec_true = min(r["true_container"] for r in results[True])
-    print(f"fixed cost per container (best): {1000 * (rec_true - plain_true):+.1f} ms")
+        values = {m: [r[key] for r in results[m]] for m in MODES}
+        ratios = "".join(f"{min(values[m]) / min(values['plain']):>8.2f}x"
+                         for m in ("record", "enforce"))
+        print(f"{label:<34}" + "".join(f"{spread(values[m]):>24}" for m in MODES) + ratios)
+    for mode in ("record", "enforce"):
+        plain_true = min(r["true_container"] for r in results["plain"])
+        mode_true = min(r["true_container"] for r in results[mode])
+        print(f"fixed cost per container, {mode} (best): {1000 * (mode_true - plain_true):+.1f} ms")
     print(f"tracer start-up to handshake: {spread(startup)} s")
 
 
