@@ -147,12 +147,20 @@ import docker
 def test_unconfined():
     docker.from_env().containers.run("{BUSYBOX}", ["true"], remove=True,
                                      security_opt=["seccomp=unconfined"])
+
+def test_reaper_like_helper():
+    # what testcontainers labels its Ryuk reaper with (the real image cannot be pulled here)
+    docker.from_env().containers.run("{BUSYBOX}", ["true"], remove=True,
+                                     labels={{"org.testcontainers": "true"}})
 """)
     run = record()
-    run.result.assert_outcomes(passed=1)
+    run.result.assert_outcomes(passed=2)
     run.result.stdout.fnmatch_lines(["*not recorded: container * in "
                                      "test_unconfined.py::test_unconfined: security_opt "
-                                     "seccomp=unconfined runs without seccomp"])
+                                     "seccomp=unconfined runs without seccomp",
+                                     "*not recorded: container * in "
+                                     "test_unconfined.py::test_reaper_like_helper: "
+                                     "testcontainers' Ryuk reaper*"])
     assert not run.profile_dir.exists()
     assert run.report["unrecorded_containers"][0]["reason"].startswith("security_opt")
 
