@@ -11,13 +11,15 @@ import pytest
 
 from .enforce import MISSING_CHOICES, EnforceSession
 from .errors import SeccompError
+from .fixture import SeccompFixture
 from .naming import validate_profile_name
 from .record import RecordSession
 from .report import enforce_summary_lines, record_report, summary_lines, write_report
 from .session import ContainerSession, Options, default_profile_dir
 
 PLUGIN_NAME = "pytest-seccomp"
-EXIT_RECORDING_INCOMPLETE = pytest.ExitCode.INTERNAL_ERROR
+EXIT_RECORDING_INCOMPLETE = pytest.ExitCode.INTERNAL_ERROR  # 3: the tracer failed or lost data
+EXIT_PROFILES_DRIFTED = 6  # tests passed, but a profile would gain syscalls nobody reviewed
 
 
 def _missing_choice(value: str) -> str:
@@ -47,6 +49,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--seccomp-count-calls", action="store_true", dest="seccomp_count_calls",
                     help="record: count every call per syscall for the report (costs about 15%% "
                          "more per syscall than noting which syscalls were made)")
+    group.addoption("--seccomp-check", action="store_true", dest="seccomp_check",
+                    help="record, but do not write: compare with the committed profiles and fail "
+                         f"(exit status {EXIT_PROFILES_DRIFTED}) when one would gain syscalls")
+    group.addoption("--seccomp-update", action="store_true", dest="seccomp_update",
+                    help="record: write the profiles (the default; with --seccomp-check, write "
+                         "them after showing the drift)")
     group.addoption("--seccomp-merge", action="store_true", dest="seccomp_merge",
                     help="record: union with the profiles already on disk instead of replacing "
                          "them (for runs of some tests only)")
@@ -66,10 +74,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "seccomp(profile=None): record or enforce the containers this test starts under the "
-        "given profile name instead of their image's name",
+        "seccomp(profile=None, skip=False, reason=''): profile: record or enforce the containers "
+        "this test starts under that profile name instead of their image's; skip: neither "
+        "record nor enforce them (the reason is shown in the summary)",
     )
     record, enforce = config.getoption("seccomp_record"), config.getoption("seccomp_enforce")
+    if (config.getoption("seccomp_check") or config.getoption("seccomp_update")) and not record:
+        raise pytest.UsageError("--seccomp-check and --seccomp-update go with --seccomp-record.")
     if not (record or enforce):
         return
     if record and enforce:
@@ -90,7 +101,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     session: ContainerSession
     if record:
-        session = RecordSession(options, merge=config.getoption("seccomp_merge"))
+        session = RecordSession(options, merge=config.getoption("seccomp_merge"),
+                                check=config.getoption("seccomp_check"),
+                                update=config.getoption("seccomp_update"))
     else:
         session = EnforceSession(options, missing=config.getoption("seccomp_missing"),
                                  strict=config.getoption("seccomp_strict"))
@@ -107,6 +120,16 @@ class SeccompPlugin:
     def __init__(self, session: ContainerSession) -> None:
         self.session = session
         self._failed = False
+        self._deselected = 0
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self._deselected += len(items)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """A drift check reports unused syscalls only when every test was selected (syrupy's rule)."""
+        if isinstance(self.session, RecordSession):
+            explicit = session.config.args_source == pytest.Config.ArgsSource.ARGS
+            self.session.full_run = not self._deselected and not explicit
 
     def pytest_report_header(self) -> str:
         s = self.session
@@ -133,7 +156,7 @@ class SeccompPlugin:
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, None, None]:
         """Attribute containers created and syscalls made during the test to its node id."""
         self._failed = False
-        self.session.begin_test(item.nodeid, _marker_profile(item))
+        self.session.begin_test(item.nodeid, _marker_profile(item), _marker_skip(item))
         yield
         self.session.end_test(self._failed)
 
@@ -146,9 +169,17 @@ class SeccompPlugin:
         if call.excinfo is not None and isinstance(call.excinfo.value, SeccompError):
             report.longrepr = f"pytest-seccomp: {call.excinfo.value}"
         session = self.session
-        if not isinstance(session, EnforceSession) or (call.when == "setup" and report.passed):
+        if isinstance(session, RecordSession):
+            if call.when == "teardown":
+                _add_property(item, report, "seccomp_syscalls", session.first_needed_by(item.nodeid))
+            return
+        assert isinstance(session, EnforceSession)
+        if call.when == "setup" and report.passed:
             return
         refusals = session.new_refusals()
+        if call.when == "teardown":
+            names = sorted({r.syscall for r in session.refusals.get(item.nodeid, [])})
+            _add_property(item, report, "seccomp_refused", " ".join(names))
         if not refusals:
             return
         text = session.explain(refusals)
@@ -176,6 +207,8 @@ class SeccompPlugin:
             ours.stop()
         if ours.failure is not None:
             session.exitstatus = EXIT_RECORDING_INCOMPLETE
+        elif isinstance(ours, RecordSession) and ours.drifted and session.exitstatus == 0:
+            session.exitstatus = EXIT_PROFILES_DRIFTED
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         """One block, like pytest-cov's: nothing when there is nothing to say."""
@@ -197,6 +230,29 @@ class SeccompPlugin:
 
     def pytest_unconfigure(self) -> None:
         self.session.stop()
+
+
+@pytest.fixture
+def seccomp(request: pytest.FixtureRequest) -> SeccompFixture:
+    """Ask about the containers this test started: `seccomp.profile("redis")`,
+    `seccomp.syscalls(container)`, `seccomp.assert_not_used(container, "ptrace")`."""
+    plugin = request.config.pluginmanager.get_plugin(PLUGIN_NAME)
+    session = plugin.session if isinstance(plugin, SeccompPlugin) else None
+    return SeccompFixture(session, request.node.nodeid)
+
+
+def _add_property(item: pytest.Item, report: pytest.TestReport, name: str, value: str) -> None:
+    """A JUnit-XML property (like `record_property`), so CI dashboards show it."""
+    if value:
+        item.user_properties.append((name, value))
+        report.user_properties.append((name, value))
+
+
+def _marker_skip(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("seccomp")
+    if marker is None or not marker.kwargs.get("skip"):
+        return None
+    return str(marker.kwargs.get("reason") or "no reason given")
 
 
 def _marker_profile(item: pytest.Item) -> str | None:

@@ -6,6 +6,7 @@ equal conditions) so the same syscalls always give byte-identical files and unio
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -116,6 +117,32 @@ _ARG_ORDER = ["index", "value", "valueTwo", "op"]
 
 
 @dataclass(frozen=True)
+class ProfileDiff:
+    """Names a newer profile allows in addition (a security review is due) or no longer."""
+
+    added: tuple[tuple[str, str], ...] = ()  # (syscall, rule label)
+    removed: tuple[tuple[str, str], ...] = ()
+    default_action: tuple[str, str] | None = None
+
+    @property
+    def widens(self) -> bool:
+        return bool(self.added) or self.default_action is not None
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.default_action)
+
+    def lines(self) -> list[str]:
+        """`+name` / `-name`, with the rule's conditions when it is not the plain allow rule."""
+        def show(sign: str, name: str, label: str) -> str:
+            return f"{sign}{name}" + ("" if label == "allow" else f" [{label}]")
+        out = [show("+", n, label) for n, label in self.added]
+        out += [show("-", n, label) for n, label in self.removed]
+        if self.default_action:
+            out.append(f"defaultAction {self.default_action[0]} -> {self.default_action[1]}")
+        return out
+
+
+@dataclass(frozen=True)
 class Profile:
     """A seccomp profile in canonical form: deny by default, rules keyed by their conditions."""
 
@@ -223,6 +250,58 @@ class Profile:
             rules[condition] = rules.get(condition, frozenset()) | names
         return Profile(self.default_action, self.default_errno_ret,
                        tuple(sorted(set(self.arch_map) | set(other.arch_map))), rules)
+
+    def check(self, default: Profile) -> list[str]:
+        """Everything wrong with enforcing this profile: wider than `default`, or allowing the
+        runtime's own set-up syscalls. Empty when it is fine."""
+        problems = self.wider_than(default)
+        setup = sorted(self.allowed & RUNTIME_SETUP_SYSCALLS)
+        if setup:
+            problems.append("it allows the runtime's own set-up syscalls " + ", ".join(setup))
+        return problems
+
+    def diff(self, newer: Profile) -> ProfileDiff:
+        """What `newer` allows that this profile does not (added) and the reverse (removed),
+        per rule: a name moving under other conditions shows as both."""
+        from deepdiff import DeepDiff
+
+        old, new = self._by_rule(), newer._by_rule()
+        labels = {**old[1], **new[1]}
+        added: set[tuple[str, str]] = set()
+        removed: set[tuple[str, str]] = set()
+        # threshold 0: always compare key by key, never report the whole profile as replaced
+        tree = DeepDiff(old[0], new[0], view="tree", threshold_to_diff_deeper=0)
+        for item in tree.get("set_item_added", []):
+            added.add((str(item.t2), labels[item.path(output_format="list")[0]]))
+        for item in tree.get("set_item_removed", []):
+            removed.add((str(item.t1), labels[item.path(output_format="list")[0]]))
+        for item in tree.get("dictionary_item_added", []):
+            label = labels[item.path(output_format="list")[0]]
+            added.update((name, label) for name in item.t2)
+        for item in tree.get("dictionary_item_removed", []):
+            label = labels[item.path(output_format="list")[0]]
+            removed.update((name, label) for name in item.t1)
+        return ProfileDiff(added=tuple(sorted(added)), removed=tuple(sorted(removed)),
+                           default_action=(self.default_action, newer.default_action)
+                           if self.default_action != newer.default_action else None)
+
+    def _by_rule(self) -> tuple[dict[str, set[str]], dict[str, str]]:
+        """Allowed names per rule, keyed by a plain id (DeepDiff builds paths from keys), and
+        each id's readable label: "allow" for the plain rule, else its conditions."""
+        names: dict[str, set[str]] = {}
+        labels: dict[str, str] = {}
+        for condition, rule_names in self.rules.items():
+            if condition.action != ALLOW:
+                continue
+            if condition.unconditional:
+                key = label = "allow"
+            else:
+                label = "if " + json.dumps({k: v for k, v in condition.to_json().items()
+                                            if k != "action"}, sort_keys=True)
+                key = "rule_" + hashlib.sha256(label.encode()).hexdigest()[:16]
+            names.setdefault(key, set()).update(rule_names)
+            labels[key] = label
+        return names, labels
 
     def wider_than(self, default: Profile) -> list[str]:
         """Why this profile allows something `default` does not; empty when it is not wider."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SeccompError
-from .profile import Profile, build_profile
+from .profile import Profile, ProfileDiff, build_profile
 from .recording import ContainerRecord
 from .session import ContainerSession, Options
 
@@ -22,7 +22,8 @@ class ProfileResult:
     syscalls: Counter[str]
     profile: Profile | None = None
     error: str | None = None
-    status: str = "new"  # new | changed | unchanged | not written
+    status: str = "new"  # new | changed | unchanged | not written | drifted | narrower
+    diff: ProfileDiff = field(default_factory=ProfileDiff)  # against the file on disk before this session
 
 
 class RecordSession(ContainerSession):
@@ -30,10 +31,28 @@ class RecordSession(ContainerSession):
 
     mode = "record"
 
-    def __init__(self, options: Options, merge: bool = False) -> None:
+    def __init__(self, options: Options, merge: bool = False, check: bool = False,
+                 update: bool = False) -> None:
         super().__init__(options)
         self.merge = merge  # union with the profiles already on disk (for partial runs)
+        self.check_drift = check  # compare with the committed profiles instead of writing
+        self.write = update or not check
+        self.full_run = True  # every collected test was selected: "unused" syscalls are real
         self.results: list[ProfileResult] = []
+
+    def first_needed_by(self, nodeid: str) -> str:
+        """The syscalls `nodeid` was the first test to need, space-separated (for JUnit XML)."""
+        if not self.current.touched or self.failure is not None:
+            return ""
+        self.fold(nodeid, self.current.touched)
+        self.current.folded = True
+        first = self.recording.first_needed(set(self.recording.containers))
+        return " ".join(sorted(name for name, (test, _) in first.items() if test == nodeid))
+
+    @property
+    def drifted(self) -> bool:
+        """A drift check found a profile that would gain permissions: a review is due."""
+        return self.check_drift and any(r.diff.widens for r in self.results)
 
     def finish(self) -> list[ProfileResult]:
         """Final read, stop the tracer, build every profile; write them only if all is complete."""
@@ -54,7 +73,9 @@ class RecordSession(ContainerSession):
             self.failure = "; ".join(f"profile {r.name}: {r.error}" for r in self.results if r.error)
         if self.failure is None:
             for result in self.results:
-                self._write(result)
+                self._compare(result)
+                if self.write:
+                    self._write(result)
         else:
             for result in self.results:
                 result.status = "not written"
@@ -93,6 +114,21 @@ class RecordSession(ContainerSession):
                 + "; ".join(too_wide) + "); record it without --seccomp-merge."
             )
         return existing.union(recorded)
+
+    def _compare(self, result: ProfileResult) -> None:
+        """The change against the file on disk; in a drift check, also the status."""
+        assert result.profile is not None
+        try:
+            committed = Profile.load(result.path) if result.path.exists() else Profile()
+        except SeccompError:
+            committed = Profile()  # unreadable: everything counts as new
+        result.diff = committed.diff(result.profile)
+        if not self.full_run:  # a syscall no selected test made may be needed by another one
+            result.diff = ProfileDiff(added=result.diff.added,
+                                      default_action=result.diff.default_action)
+        if not self.write:
+            result.status = ("drifted" if result.diff.widens
+                             else "narrower" if result.diff else "unchanged")
 
     def _write(self, result: ProfileResult) -> None:
         assert result.profile is not None

@@ -110,6 +110,29 @@ class Recording:
                     "misnamed"
                 )
 
+    def per_test(self, container_ids: set[str]) -> dict[str, Counter[str]]:
+        """Test -> named syscalls that the given containers made while it ran, in test order."""
+        out: dict[str, Counter[str]] = {}
+        for test, containers in self.by_test.items():
+            counts: Counter[int] = Counter()
+            for container_id, delta in containers.items():
+                if container_id in container_ids:
+                    counts.update(delta)
+            if counts:
+                out[test] = self.names(counts)
+        return out
+
+    def first_needed(self, container_ids: set[str]) -> dict[str, tuple[str, ContainerRecord]]:
+        """Syscall -> (the first test that needed it, the container that made the call)."""
+        out: dict[str, tuple[str, ContainerRecord]] = {}
+        for test, containers in self.by_test.items():
+            for container_id in sorted(containers, key=lambda c: self.containers[c].name):
+                if container_id not in container_ids:
+                    continue
+                for name in sorted(self.names(containers[container_id])):
+                    out.setdefault(name, (test, self.containers[container_id]))
+        return out
+
     def unattributed(self) -> list[ContainerRecord]:
         """Started containers whose cgroup the tracer never saw: their syscalls are unknown."""
         return [c for c in self.containers.values()

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .enforce import EnforceSession
-from .profile import write_atomic
-from .record import RecordSession
+from .profile import ProfileDiff, write_atomic
+from .record import ProfileResult, RecordSession
 
 
 def _plural(count: int, word: str) -> str:
@@ -37,23 +37,14 @@ def record_report(session: RecordSession) -> dict[str, Any]:
 
     profiles: dict[str, Any] = {}
     for result in session.results:
-        first_needed: dict[str, str] = {}
-        tests: dict[str, dict[str, int] | list[str]] = {}
         ids = {c.id for c in result.containers}
-        for test in recording.by_test:
-            counts: Counter[int] = Counter()
-            for container_id, delta in recording.by_test[test].items():
-                if container_id in ids:
-                    counts.update(delta)
-            if not counts:
-                continue
-            named = recording.names(counts)
-            tests[test] = calls(named)
-            for name in sorted(named):
-                first_needed.setdefault(name, test)
+        tests = {test: calls(named) for test, named in recording.per_test(ids).items()}
+        first_needed = {name: test for name, (test, _) in recording.first_needed(ids).items()}
         profiles[result.name] = {
             "path": str(result.path),
             "status": result.status,
+            "added": sorted({name for name, _ in result.diff.added}),
+            "removed": sorted({name for name, _ in result.diff.removed}),
             "error": result.error,
             "images": sorted({c.image for c in result.containers}),
             "syscalls": calls(result.syscalls),
@@ -90,22 +81,54 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
 
 
 def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
-    """The terminal summary: one line per profile; details with -v; nothing when idle."""
+    """The terminal summary: one line per profile with its change against the file on disk;
+    in a drift check, one readable diff line per drifted profile; details with -v."""
     for result in session.results:
         tests = {c.test for c in result.containers}
-        where = _relative(result.path)
+        change = _change(result.diff)
+        status = result.status if not change or result.status == "new" else (
+            f"{result.status}: {change}")
         yield (f"{result.name}: {_plural(len(result.syscalls), 'syscall')} from "
                f"{_plural(len(result.containers), 'container')} in {_plural(len(tests), 'test')}"
-               f" -> {where} ({result.status})")
+               f" -> {_relative(result.path)} ({status})")
+        if session.check_drift and result.diff:
+            yield "  " + drift_line(session, result)
         if verbose:
             yield "    " + " ".join(sorted(result.syscalls))
+            yield from ("    " + line for line in result.diff.lines())
     for record in session.recording.containers.values():
         if record.left_out:
             yield (f"not recorded: container {record.name} ({record.image}) in {record.test}: "
                    f"{record.left_out}")
+    if session.drifted:
+        yield ("drift: profiles would gain syscalls nobody reviewed; review them and run "
+               "`pytest --seccomp-record --seccomp-update` to accept")
+    elif session.check_drift and not session.full_run:
+        yield "not every test ran: syscalls the profiles no longer need are not reported"
     if session.failure is None and session.tests_failed and session.results:
         yield (f"warning: {_plural(session.tests_failed, 'test')} failed; the profiles may lack "
                "syscalls those tests would have needed")
+
+
+def _change(diff: ProfileDiff) -> str:
+    added = {name for name, _ in diff.added}
+    removed = {name for name, _ in diff.removed}
+    return " ".join(part for part in (f"+{len(added)}" if added else "",
+                                      f"-{len(removed)}" if removed else "") if part)
+
+
+def drift_line(session: RecordSession, result: ProfileResult) -> str:
+    """`redis: +io_uring_setup (tests/test_cache.py::test_bgsave, container redis-7f3a), -getpgid`"""
+    first = session.recording.first_needed({c.id for c in result.containers})
+    parts = []
+    for name in sorted({n for n, _ in result.diff.added}):
+        if name in first:
+            test, container = first[name]
+            parts.append(f"+{name} ({test}, container {container.name})")
+        else:
+            parts.append(f"+{name}")
+    parts += [f"-{name}" for name in sorted({n for n, _ in result.diff.removed})]
+    return f"{result.name}: " + ", ".join(parts)
 
 
 def enforce_summary_lines(session: EnforceSession, verbose: bool) -> Iterator[str]:

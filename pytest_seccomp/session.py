@@ -35,7 +35,9 @@ class Options:
 class CurrentTest:
     nodeid: str = "<session>"
     profile: str | None = None  # chosen by @pytest.mark.seccomp(profile=...)
+    skip: str | None = None  # @pytest.mark.seccomp(skip=True, reason=...): leave containers out
     touched: set[str] = field(default_factory=set)
+    folded: bool = False  # the maps were read after its teardown already
 
 
 def detect_engine() -> str:
@@ -115,15 +117,15 @@ class ContainerSession:
         self.interception.uninstall()
         self.tracer.stop()
 
-    def begin_test(self, nodeid: str, profile: str | None) -> None:
-        self.current = CurrentTest(nodeid=nodeid, profile=profile)
+    def begin_test(self, nodeid: str, profile: str | None, skip: str | None = None) -> None:
+        self.current = CurrentTest(nodeid=nodeid, profile=profile, skip=skip)
 
     def end_test(self, failed: bool) -> None:
         """Read the counters once per test that used containers, to attribute them to it."""
         if failed:
             self.tests_failed += 1
         current, self.current = self.current, CurrentTest()
-        if current.touched and self.failure is None:
+        if current.touched and not current.folded and self.failure is None:
             self.fold(current.nodeid, current.touched)
 
     def fold(self, nodeid: str, touched: set[str]) -> None:
@@ -149,7 +151,7 @@ class ContainerSession:
         config["Labels"] = labels
         host_config = config.get("HostConfig") or {}
         config["HostConfig"] = host_config
-        if helper_reason(labels, name) or unconfined_reason(host_config):
+        if self._left_out(labels, name, host_config):
             return
         self.tracer.wait_ready()
         profile = labels.get(LABEL_PROFILE) or self.current.profile
@@ -174,13 +176,20 @@ class ContainerSession:
         record = ContainerRecord(
             id=container_id, name=name or container_id[:12], image=str(config.get("Image")),
             profile=labels.get(LABEL_PROFILE, ""), test=self.current.nodeid,
-            left_out=helper_reason(labels, name) or unconfined_reason(host_config),
+            left_out=self._left_out(labels, name, host_config),
         )
         self.recording.add(record)
         self.current.touched.add(container_id)
 
     def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:
         return None
+
+    def _left_out(self, labels: dict[str, str], name: str | None,
+                  host_config: dict[str, Any]) -> str | None:
+        """Why a container is neither recorded nor enforced, or None."""
+        if self.current.skip is not None:
+            return f"the test is marked seccomp(skip=True): {self.current.skip}"
+        return helper_reason(labels, name) or unconfined_reason(host_config)
 
     def after_start(self, container_id: str) -> None:
         record = self.recording.find(container_id)
