@@ -52,7 +52,7 @@ class RecordSession(ContainerSession):
     @property
     def drifted(self) -> bool:
         """A drift check found a profile that would gain permissions: a review is due."""
-        return self.check_drift and any(r.diff.widens for r in self.results)
+        return self.check_drift and not self.write and any(r.diff.widens for r in self.results)
 
     def finish(self) -> list[ProfileResult]:
         """Final read, stop the tracer, build every profile; write them only if all is complete."""

@@ -103,6 +103,8 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
     if session.drifted:
         yield ("drift: profiles would gain syscalls nobody reviewed; review them and run "
                "`pytest --seccomp-record --seccomp-update` to accept")
+    elif session.check_drift and session.write and any(r.diff.widens for r in session.results):
+        yield "drift accepted (--seccomp-update): the profiles above were written"
     elif session.check_drift and not session.full_run:
         yield "not every test ran: syscalls the profiles no longer need are not reported"
     if session.failure is None and session.tests_failed and session.results:

@@ -148,3 +148,13 @@ def test_save_is_atomic_and_0644(tmp_path: Path):
     assert target.read_text() == profile.dumps()
     assert oct(target.stat().st_mode & 0o777) == "0o644"
     assert [p.name for p in tmp_path.iterdir()] == ["p.json"]
+
+
+@given(profiles, profiles)
+def test_diff_laws(a, b):
+    assert not a.diff(a)
+    grown = a.diff(a.union(b))
+    assert not grown.removed
+    assert grown.widens == (a.union(b).dumps() != a.dumps() and bool(grown.added))
+    there, back = a.diff(b), b.diff(a)
+    assert set(there.added) == set(back.removed) and set(there.removed) == set(back.added)

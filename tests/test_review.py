@@ -1,0 +1,165 @@
+"""Profiles as reviewed artefacts: drift check, markers, the fixture, JUnit properties, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from .conftest import BUSYBOX
+
+APP = f"""
+import docker
+import pytest
+
+def run(*cmd):
+    return docker.from_env().containers.run("{BUSYBOX}", list(cmd), remove=True)
+
+def test_ls():
+    run("ls", "/")
+
+@pytest.mark.new
+def test_mkdir():
+    run("mkdir", "/x")
+"""
+INI = "[pytest]\nmarkers =\n    new: a test added after the profiles were committed\n"
+
+
+@pytest.fixture
+def committed(pytester: pytest.Pytester, busybox_image: str) -> pytest.Pytester:
+    """A project whose profile was recorded from `ls /` and committed."""
+    pytester.makeini(INI)
+    pytester.makepyfile(test_app=APP)
+    pytester.runpytest_subprocess("--seccomp-record", "-m", "not new").assert_outcomes(passed=1)
+    return pytester
+
+
+def profile_text(pytester: pytest.Pytester) -> str:
+    return (pytester.path / "seccomp-profiles" / "pytest-seccomp" / "busybox.json").read_text()
+
+
+def test_drift_check_fails_on_new_permissions_and_writes_nothing(committed):
+    before = profile_text(committed)
+    result = committed.runpytest_subprocess("--seccomp-record", "--seccomp-check")
+    assert result.ret == 6
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([
+        "pytest-seccomp/busybox: * (drifted: +1)",
+        "  pytest-seccomp/busybox: +mkdir (test_app.py::test_mkdir, container *)",
+        "drift: profiles would gain syscalls nobody reviewed*--seccomp-update* to accept",
+    ])
+    assert profile_text(committed) == before
+
+    update = committed.runpytest_subprocess("--seccomp-record", "--seccomp-check",
+                                            "--seccomp-update")
+    assert update.ret == 0
+    assert "mkdir" in json.loads(profile_text(committed))["syscalls"][0]["names"]
+
+
+def test_unused_syscalls_are_reported_only_when_every_test_ran(committed):
+    committed.runpytest_subprocess("--seccomp-record").assert_outcomes(passed=2)  # ls + mkdir
+    partial = committed.runpytest_subprocess("--seccomp-record", "--seccomp-check", "-m", "not new")
+    assert partial.ret == 0
+    partial.stdout.fnmatch_lines(["pytest-seccomp/busybox: * (unchanged)",
+                                  "not every test ran: syscalls the profiles no longer need*"])
+    (committed.path / "test_app.py").write_text(APP.replace("run(\"mkdir\", \"/x\")", "pass"))
+    full = committed.runpytest_subprocess("--seccomp-record", "--seccomp-check")
+    assert full.ret == 0  # fewer permissions is not a failure, only a candidate to drop
+    full.stdout.fnmatch_lines(["pytest-seccomp/busybox: * (narrower: -1)",
+                               "  pytest-seccomp/busybox: -mkdir"])
+
+
+def test_skip_marker_leaves_containers_out_and_strict_markers_accepts_it(pytester, busybox_image):
+    pytester.makepyfile(test_skip=f"""
+import docker, pytest
+
+@pytest.mark.seccomp(skip=True, reason="runs a fuzzer")
+def test_fuzz():
+    docker.from_env().containers.run("{BUSYBOX}", ["true"], remove=True)
+""")
+    result = pytester.runpytest_subprocess("--seccomp-record", "--strict-markers")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["not recorded: container * in test_skip.py::test_fuzz: the test "
+                                 "is marked seccomp(skip=True): runs a fuzzer"])
+    assert not (pytester.path / "seccomp-profiles").exists()
+
+
+FIXTURE_TESTS = f"""
+import docker, pytest
+
+def test_fixture(seccomp):
+    c = docker.from_env().containers.run("{BUSYBOX}", ["sleep", "30"], detach=True)
+    try:
+        c.exec_run(["mkdir", "/made"])
+        seccomp.assert_not_used(c, "ptrace", "keyctl")
+        if seccomp.mode == "record":
+            assert "mkdir" in seccomp.syscalls(c)
+            assert "mkdir" in seccomp.profile("pytest-seccomp/busybox").allowed
+            with pytest.raises(AssertionError, match="used mkdir, which this test forbids"):
+                seccomp.assert_not_used(c, "mkdir")
+        else:
+            with pytest.raises(AssertionError, match="allows mkdir"):
+                seccomp.assert_not_used(c, "mkdir")
+    finally:
+        c.remove(force=True)
+"""
+
+
+def test_fixture_in_record_and_enforce_and_skipped_otherwise(pytester, busybox_image):
+    pytester.makepyfile(test_fx=FIXTURE_TESTS)
+    pytester.runpytest_subprocess("--seccomp-record").assert_outcomes(passed=1)
+    pytester.runpytest_subprocess("--seccomp-enforce").assert_outcomes(passed=1)
+    plain = pytester.runpytest_subprocess("-rs")
+    plain.assert_outcomes(skipped=1)
+    plain.stdout.fnmatch_lines(["*needs --seccomp-record or --seccomp-enforce*"])
+
+
+def test_junit_xml_carries_what_each_test_first_needed(committed):
+    result = committed.runpytest_subprocess("--seccomp-record", "--junitxml=out.xml")
+    result.assert_outcomes(passed=2)
+    cases = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+             for case in ET.parse(committed.path / "out.xml").iter("testcase")}
+    assert "execve" in cases["test_ls"]["seccomp_syscalls"].split()
+    assert cases["test_mkdir"]["seccomp_syscalls"].split() == ["mkdir"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest_seccomp", *args],
+                          capture_output=True, text=True, check=False)
+
+
+def test_cli_show_diff_check(tmp_path):
+    from pytest_seccomp.engine_default import DOCKER_DEFAULT
+    from pytest_seccomp.profile import Profile, build_profile
+
+    default = Profile.load(DOCKER_DEFAULT)
+    small, big = tmp_path / "small.json", tmp_path / "big.json"
+    build_profile({"read", "socket"}, default).save(small)
+    build_profile({"read", "socket", "mkdir"}, default).save(big)
+
+    show = cli("show", str(big))
+    assert show.returncode == 0
+    assert "  network:" in show.stdout and "socket" in show.stdout
+    assert "  files:" in show.stdout and "mkdir" in show.stdout
+
+    wider = cli("diff", str(small), str(big))
+    assert (wider.returncode, wider.stdout) == (1, "+mkdir\n")
+    narrower = cli("diff", str(big), str(small))
+    assert (narrower.returncode, narrower.stdout) == (0, "-mkdir\n")
+
+    assert cli("check", str(big)).returncode == 0
+    too_wide = tmp_path / "wide.json"
+    too_wide.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["mount", "kexec_load"], "action": "SCMP_ACT_ALLOW"}]}))
+    bad = cli("check", str(too_wide))
+    assert bad.returncode == 1
+    assert "kexec_load is allowed but the default refuses it" in bad.stdout
+    assert "runtime's own set-up syscalls mount" in bad.stdout
+    broken = tmp_path / "broken.json"
+    broken.write_text("[")
+    error = cli("check", str(broken))
+    assert error.returncode == 2 and "is not valid JSON" in error.stderr
+    assert "Traceback" not in error.stderr
