@@ -12,6 +12,7 @@ import pytest
 from .enforce import MISSING_CHOICES, EnforceSession
 from .errors import SeccompError
 from .fixture import SeccompFixture
+from .html import write_html
 from .naming import validate_profile_name
 from .record import RecordSession
 from .report import enforce_summary_lines, record_report, summary_lines, write_report
@@ -49,6 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--seccomp-count-calls", action="store_true", dest="seccomp_count_calls",
                     help="record: count every call per syscall for the report (costs about 15%% "
                          "more per syscall than noting which syscalls were made)")
+    group.addoption("--seccomp-html", dest="seccomp_html", metavar="DIR",
+                    help="record: write a static HTML report, one page per profile")
     group.addoption("--seccomp-check", action="store_true", dest="seccomp_check",
                     help="record, but do not write: compare with the committed profiles and fail "
                          f"(exit status {EXIT_PROFILES_DRIFTED}) when one would gain syscalls")
@@ -203,6 +206,9 @@ class SeccompPlugin:
             ours.finish()
             if ours.options.report is not None:
                 write_report(ours.options.report, record_report(ours))
+            html_dir = session.config.getoption("seccomp_html")
+            if html_dir and ours.failure is None:
+                write_html(ours, Path(html_dir))
         else:
             ours.stop()
         if ours.failure is not None:

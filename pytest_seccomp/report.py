@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .enforce import EnforceSession
+from .html import default_surface
 from .profile import ProfileDiff, write_atomic
 from .record import ProfileResult, RecordSession
 
@@ -83,14 +84,17 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
 def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
     """The terminal summary: one line per profile with its change against the file on disk;
     in a drift check, one readable diff line per drifted profile; details with -v."""
+    surface = default_surface(session.default.profile) if session.default else set()
     for result in session.results:
         tests = {c.test for c in result.containers}
         change = _change(result.diff)
+        allows = (f"allows {len(result.profile.allowed)} of the default's {len(surface)} syscalls, "
+                  if result.profile else "")
         status = result.status if not change or result.status == "new" else (
             f"{result.status}: {change}")
         yield (f"{result.name}: {_plural(len(result.syscalls), 'syscall')} from "
                f"{_plural(len(result.containers), 'container')} in {_plural(len(tests), 'test')}"
-               f" -> {_relative(result.path)} ({status})")
+               f" -> {_relative(result.path)} ({allows}{status})")
         if session.check_drift and result.diff:
             yield "  " + drift_line(session, result)
         if verbose:

@@ -18,6 +18,8 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 [ -f /usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json ] \
   || need+=(golang-github-docker-docker-dev)
 dpkg -s libseccomp2 >/dev/null 2>&1 || need+=(libseccomp2)
+command -v chromium >/dev/null || need+=(chromium)          # renders the HTML report in a test
+command -v debootstrap >/dev/null || need+=(debootstrap)    # the Debian base of the example images
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
 
 import pytest
 
@@ -47,7 +48,7 @@ def test_drift_check_fails_on_new_permissions_and_writes_nothing(committed):
     assert result.ret == 6
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines([
-        "pytest-seccomp/busybox: * (drifted: +1)",
+        "pytest-seccomp/busybox: **, drifted: +1)",
         "  pytest-seccomp/busybox: +mkdir (test_app.py::test_mkdir, container *)",
         "drift: profiles would gain syscalls nobody reviewed*--seccomp-update* to accept",
     ])
@@ -63,12 +64,12 @@ def test_unused_syscalls_are_reported_only_when_every_test_ran(committed):
     committed.runpytest_subprocess("--seccomp-record").assert_outcomes(passed=2)  # ls + mkdir
     partial = committed.runpytest_subprocess("--seccomp-record", "--seccomp-check", "-m", "not new")
     assert partial.ret == 0
-    partial.stdout.fnmatch_lines(["pytest-seccomp/busybox: * (unchanged)",
+    partial.stdout.fnmatch_lines(["pytest-seccomp/busybox: **, unchanged)",
                                   "not every test ran: syscalls the profiles no longer need*"])
     (committed.path / "test_app.py").write_text(APP.replace("run(\"mkdir\", \"/x\")", "pass"))
     full = committed.runpytest_subprocess("--seccomp-record", "--seccomp-check")
     assert full.ret == 0  # fewer permissions is not a failure, only a candidate to drop
-    full.stdout.fnmatch_lines(["pytest-seccomp/busybox: * (narrower: -1)",
+    full.stdout.fnmatch_lines(["pytest-seccomp/busybox: **, narrower: -1)",
                                "  pytest-seccomp/busybox: -mkdir"])
 
 
@@ -163,3 +164,58 @@ def test_cli_show_diff_check(tmp_path):
     error = cli("check", str(broken))
     assert error.returncode == 2 and "is not valid JSON" in error.stderr
     assert "Traceback" not in error.stderr
+
+
+class RenderedText(HTMLParser):
+    """Text of elements with an id, and of table cells, in the DOM Chromium rendered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_id: dict[str, str] = {}
+        self.cells: list[str] = []
+        self._open: list[tuple[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("meta", "br", "link"):
+            return
+        self._open.append((tag, dict(attrs).get("id")))
+        if tag == "td":
+            self.cells.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        while self._open and self._open.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data: str) -> None:
+        for _tag, ident in self._open:
+            if ident:
+                self.by_id[ident] = self.by_id.get(ident, "") + data
+        if any(tag == "td" for tag, _ in self._open) and self.cells:
+            self.cells[-1] += data
+
+
+def test_html_report_renders_in_chromium_with_the_profiles_numbers(committed, tmp_path):
+    result = committed.runpytest_subprocess("--seccomp-record", "--seccomp-html=html")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*allows * of the default's * syscalls*"])
+    page = committed.path / "html" / "pytest-seccomp__busybox.html"
+    assert (committed.path / "html" / "index.html").exists()
+    profile = json.loads(profile_text(committed))
+    allowed = {n for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW"
+               for n in rule["names"]}
+    chromium = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--user-data-dir={tmp_path / 'chromium'}"]
+    dom = subprocess.run([*chromium, "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, check=True, timeout=120).stdout
+    texts = RenderedText()
+    texts.feed(dom)
+    ids, rows = texts.by_id, set(texts.cells)
+    assert int(ids["allowed-count"]) == len(allowed)
+    default_count = int(ids["default-count"])
+    assert int(ids["removed-count"]) == default_count - len(allowed) > 250
+    assert allowed <= rows and "test_app.py::test_mkdir" in rows
+    shot = tmp_path / "page.png"
+    subprocess.run([*chromium, f"--screenshot={shot}", "--window-size=1000,800", page.as_uri()],
+                   capture_output=True, check=True, timeout=120)
+    assert shot.stat().st_size > 10_000

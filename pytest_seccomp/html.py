@@ -1,0 +1,93 @@
+"""`--seccomp-html DIR`: a static report, one page per profile (like coverage.py's HTML)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from .profile import Profile, write_atomic
+from .purposes import group
+from .record import ProfileResult, RecordSession
+from .syscalls import syscall_number
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 70em; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+.added { color: #a00; } .removed { color: #070; } .figure { font-size: 1.3em; }
+code { font-size: 0.95em; }
+"""
+
+
+def default_surface(default: Profile) -> set[str]:
+    """The names the engine's default allows that exist on this machine's architecture."""
+    return {name for name in default.allowed if syscall_number(name) is not None}
+
+
+def page_name(profile_name: str) -> str:
+    return profile_name.replace("/", "__") + ".html"
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n"
+            f"<body>\n{body}\n</body></html>\n")
+
+
+def _profile_page(session: RecordSession, result: ProfileResult, surface: set[str]) -> str:
+    assert result.profile is not None
+    allowed = result.profile.allowed
+    first = session.recording.first_needed({c.id for c in result.containers})
+    esc = html.escape
+    parts = [
+        f"<p><a href=\"index.html\">all profiles</a></p><h1>{esc(result.name)}</h1>",
+        f"<p class=\"figure\" id=\"surface\">allows <b id=\"allowed-count\">{len(allowed)}</b> of "
+        f"the default's <b id=\"default-count\">{len(surface)}</b> syscalls; "
+        f"<b id=\"removed-count\">{len(surface - allowed)}</b> removed from the attack surface</p>",
+        f"<p>file: <code>{esc(str(result.path))}</code> ({esc(result.status)}); images: "
+        + ", ".join(f"<code>{esc(i)}</code>" for i in sorted({c.image for c in result.containers}))
+        + "</p>",
+    ]
+    added = sorted({n for n, _ in result.diff.added})
+    removed = sorted({n for n, _ in result.diff.removed})
+    parts.append("<h2>Against the committed profile</h2>")
+    if added or removed:
+        parts.append("<ul id=\"changes\">" + "".join(
+            f"<li class=\"added\">+{esc(n)}</li>" for n in added) + "".join(
+            f"<li class=\"removed\">-{esc(n)}</li>" for n in removed) + "</ul>")
+    else:
+        parts.append("<p id=\"changes\">no change</p>")
+    parts.append("<h2>Allowed syscalls by purpose</h2>")
+    for purpose, names in group(allowed).items():
+        rows = []
+        for name in names:
+            test, container = first.get(name, ("(always allowed)", None))
+            where = esc(container.name) if container else ""
+            rows.append(f"<tr><td><code>{esc(name)}</code></td><td>{esc(test)}</td>"
+                        f"<td>{where}</td></tr>")
+        parts.append(f"<h3>{esc(purpose)} ({len(names)})</h3><table><tr><th>syscall</th>"
+                     f"<th>first needed by</th><th>container</th></tr>{''.join(rows)}</table>")
+    return _page(f"seccomp profile {result.name}", "\n".join(parts))
+
+
+def write_html(session: RecordSession, directory: Path) -> None:
+    """Index plus one page per profile; deterministic, written atomically."""
+    assert session.default is not None
+    surface = default_surface(session.default.profile)
+    rows = []
+    for result in session.results:
+        if result.profile is None:
+            continue
+        write_atomic(directory / page_name(result.name),
+                     _profile_page(session, result, surface))
+        allowed = result.profile.allowed
+        rows.append(
+            f"<tr><td><a href=\"{page_name(result.name)}\">{html.escape(result.name)}</a></td>"
+            f"<td>{len(allowed)}</td><td>{len(surface - allowed)}</td>"
+            f"<td>{html.escape(result.status)}</td></tr>")
+    body = (f"<h1>seccomp profiles</h1><p>ceiling: <code>{html.escape(str(session.default.path))}"
+            f"</code>, {len(surface)} syscalls allowed by the engine's default here</p>"
+            "<table><tr><th>profile</th><th>allowed</th><th>removed vs default</th><th>status</th>"
+            f"</tr>{''.join(rows)}</table>")
+    write_atomic(directory / "index.html", _page("seccomp profiles", body))
