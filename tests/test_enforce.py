@@ -172,10 +172,11 @@ def test_usage_errors(pytester):
     maybe.stderr.fnmatch_lines(["*'maybe' is not one of fail, default, unconfined*"])
 
 
-def test_examples_record_once_then_enforce_three_times_green(tmp_path: Path, busybox_image):
-    project = tmp_path / "examples"
-    shutil.copytree(ROOT / "examples", project,
-                    ignore=shutil.ignore_patterns("seccomp-profiles", "*.json", "__pycache__"))
+@pytest.mark.parametrize("example", ["listing", "webapp"])
+def test_examples_record_once_then_enforce_three_times_green(tmp_path: Path, busybox_image, example):
+    project = tmp_path / example
+    shutil.copytree(ROOT / "examples" / example, project,
+                    ignore=shutil.ignore_patterns("seccomp-profiles", "*.json", "__pycache__", "html"))
 
     def pytest_in_project(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=project,
@@ -184,6 +185,17 @@ def test_examples_record_once_then_enforce_three_times_green(tmp_path: Path, bus
     record = pytest_in_project("--seccomp-record")
     assert record.returncode == 0, record.stdout
     for attempt in range(3):
-        run = pytest_in_project("--seccomp-enforce")
+        run = pytest_in_project("--seccomp-enforce", "--seccomp-strict")
         assert run.returncode == 0, (attempt, run.stdout)
         assert "refused" not in run.stdout
+
+
+def test_webapp_committed_profiles_pass_the_drift_check(tmp_path: Path):
+    """The profiles committed in examples/webapp are what its tests need here, no more."""
+    project = tmp_path / "webapp"
+    shutil.copytree(ROOT / "examples" / "webapp", project,
+                    ignore=shutil.ignore_patterns("__pycache__", "html", "seccomp-report.json"))
+    check = subprocess.run([sys.executable, "-m", "pytest", "--seccomp-record", "--seccomp-check"],
+                           cwd=project, capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout
+    assert check.stdout.count("unchanged)") == 3
