@@ -28,7 +28,7 @@ def test_ls_profile_is_least_privilege_and_works(record, pytester):
     run = record()
     run.result.assert_outcomes(passed=1)
     run.result.stdout.fnmatch_lines(["*seccomp profiles (record)*",
-                                     "pytest-seccomp/busybox: * syscalls from 1 container in 1 test "
+                                     "pytest-seccomp/busybox: * syscalls from 1 container in 1 test -> * "
                                      "(allows * of the default's * syscalls, new)"])
     path = run.profile_dir / "pytest-seccomp" / "busybox.json"
     allowed = run.allowed("pytest-seccomp/busybox")
