@@ -58,6 +58,9 @@ def test_drift_check_fails_on_new_permissions_and_writes_nothing(committed):
                                             "--seccomp-update")
     assert update.ret == 0
     assert "mkdir" in json.loads(profile_text(committed))["syscalls"][0]["names"]
+    again = committed.runpytest_subprocess("--seccomp-record", "--seccomp-check")
+    assert again.ret == 0
+    again.stdout.fnmatch_lines(["pytest-seccomp/busybox: **, unchanged)"])
 
 
 def test_unused_syscalls_are_reported_only_when_every_test_ran(committed):
