@@ -17,6 +17,7 @@ from .naming import validate_profile_name
 from .record import RecordSession
 from .report import enforce_summary_lines, record_report, summary_lines, write_report
 from .session import ContainerSession, Options, default_profile_dir
+from .xdist import XdistController, role, send
 
 PLUGIN_NAME = "pytest-seccomp"
 EXIT_RECORDING_INCOMPLETE = pytest.ExitCode.INTERNAL_ERROR  # 3: the tracer failed or lost data
@@ -110,11 +111,16 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         session = EnforceSession(options, missing=config.getoption("seccomp_missing"),
                                  strict=config.getoption("seccomp_strict"))
+    session.role = role(config)
     try:
         session.check()
     except SeccompError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.pluginmanager.register(SeccompPlugin(session), PLUGIN_NAME)
+    plugin = SeccompPlugin(session)
+    config.pluginmanager.register(plugin, PLUGIN_NAME)
+    if session.role == "controller":
+        plugin.controller = XdistController(session)
+        config.pluginmanager.register(plugin.controller, PLUGIN_NAME + "-xdist")
 
 
 class SeccompPlugin:
@@ -124,6 +130,7 @@ class SeccompPlugin:
         self.session = session
         self._failed = False
         self._deselected = 0
+        self.controller: XdistController | None = None
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self._deselected += len(items)
@@ -202,8 +209,21 @@ class SeccompPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Record: write profiles (only if the recording is complete) and the JSON report."""
         ours = self.session
+        if ours.role == "worker":
+            if isinstance(ours, RecordSession):
+                ours.collect()
+                send(session.config, ours.export())
+            else:
+                assert isinstance(ours, EnforceSession)
+                ours.stop()
+                send(session.config, {"lines": list(enforce_summary_lines(ours, False)),
+                                      "failure": ours.failure, "tests_failed": ours.tests_failed})
+            return
         if isinstance(ours, RecordSession):
-            ours.finish()
+            if ours.role == "controller":
+                ours.conclude()  # the workers recorded; they sent their recordings here
+            else:
+                ours.finish()
             if ours.options.report is not None:
                 write_report(ours.options.report, record_report(ours))
             html_dir = session.config.getoption("seccomp_html")
@@ -224,7 +244,9 @@ class SeccompPlugin:
             title, lines = "seccomp profiles (record)", list(summary_lines(ours, verbose))
         else:
             assert isinstance(ours, EnforceSession)
-            title, lines = "seccomp profiles (enforce)", list(enforce_summary_lines(ours, verbose))
+            title = "seccomp profiles (enforce)"
+            lines = (sorted(set(self.controller.remote_lines)) if self.controller
+                     else list(enforce_summary_lines(ours, verbose)))
         if not lines and ours.failure is None:
             return
         terminalreporter.write_sep("-", title)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import SeccompError
 from .profile import Profile, ProfileDiff, build_profile
@@ -55,13 +56,41 @@ class RecordSession(ContainerSession):
         return self.check_drift and not self.write and any(r.diff.widens for r in self.results)
 
     def finish(self) -> list[ProfileResult]:
-        """Final read, stop the tracer, build every profile; write them only if all is complete."""
+        """Final read and stop, then build every profile; write them only if all is complete."""
+        self.collect()
+        return self.conclude()
+
+    def collect(self) -> None:
+        """The last read of the maps; the tracer stops; what cannot be trusted is noted."""
         try:
             if self.failure is None and self.recording.containers:
                 self.fold(self.current.nodeid, self.current.touched)
         finally:
             self.stop()
         self.recording.check_complete()
+
+    def export(self) -> dict[str, Any]:
+        """An xdist worker's recording, for the controller to merge (builtin types only)."""
+        return {"recording": self.recording.to_builtin(), "failure": self.failure,
+                "tests_failed": self.tests_failed, "full_run": self.full_run}
+
+    def absorb(self, worker: str, output: dict[str, Any] | None, error: object = None) -> None:
+        """The controller takes in one worker's recording; a worker that crashed or sent
+        nothing makes the whole recording incomplete, never silently smaller."""
+        if output is None or error:
+            self.failure = self.failure or (
+                f"pytest-xdist worker {worker} {'crashed' if error else 'sent no recording'}"
+                f"{f' ({error})' if error else ''}, so the containers it ran are missing from the "
+                "recording. No profile was written; run again.")
+            return
+        self.recording.absorb(output["recording"])
+        self.tests_failed += output["tests_failed"]
+        self.full_run = self.full_run and output["full_run"]
+        if output["failure"] and not self.failure:
+            self.failure = f"worker {worker}: {output['failure']}"
+
+    def conclude(self) -> list[ProfileResult]:
+        """Build every profile; compare and write them only if the recording is complete."""
         self.results = self._build()
         problems = sorted(set(self.recording.problems))
         if self.failure is None and problems:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from .syscalls import syscall_name
 from .tracer import Snapshot
@@ -132,6 +133,36 @@ class Recording:
                 for name in sorted(self.names(containers[container_id])):
                     out.setdefault(name, (test, self.containers[container_id]))
         return out
+
+    def to_builtin(self) -> dict[str, Any]:
+        """Builtin types only, for pytest-xdist's workeroutput (execnet serialises nothing else)."""
+        return {
+            "containers": [
+                {"id": c.id, "name": c.name, "image": c.image, "profile": c.profile,
+                 "test": c.test, "started": c.started, "left_out": c.left_out,
+                 "cgroups": sorted(c.cgroups), "counts": {str(k): v for k, v in c.counts.items()},
+                 "execs": [list(e) for e in c.execs], "compat_execs": c.compat_execs}
+                for c in self.containers.values()
+            ],
+            "by_test": {test: {cid: {str(k): v for k, v in counts.items()}
+                               for cid, counts in per.items()}
+                        for test, per in self.by_test.items()},
+            "problems": list(self.problems),
+        }
+
+    def absorb(self, data: dict[str, Any]) -> None:
+        """Add another process's recording (an xdist worker's) to this one."""
+        for c in data["containers"]:
+            self.add(ContainerRecord(
+                id=c["id"], name=c["name"], image=c["image"], profile=c["profile"],
+                test=c["test"], started=c["started"], left_out=c["left_out"],
+                cgroups=set(c["cgroups"]), counts=Counter({int(k): v for k, v in c["counts"].items()}),
+                execs=[(t, cmd) for t, cmd in c["execs"]], compat_execs=c["compat_execs"]))
+        for test, per in data["by_test"].items():
+            into = self.by_test.setdefault(test, {})
+            for cid, counts in per.items():
+                into.setdefault(cid, Counter()).update({int(k): v for k, v in counts.items()})
+        self.problems.extend(data["problems"])
 
     def unattributed(self) -> list[ContainerRecord]:
         """Started containers whose cgroup the tracer never saw: their syscalls are unknown."""

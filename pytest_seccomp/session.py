@@ -93,6 +93,7 @@ class ContainerSession:
         self.default: EngineDefault | None = None
         self.failure: str | None = None
         self.tests_failed = 0
+        self.role = "local"  # or "worker" / "controller" under pytest-xdist
 
     # -- life cycle ----------------------------------------------------------------------------
     def check(self) -> None:
@@ -108,7 +109,10 @@ class ContainerSession:
             )
 
     def start(self) -> None:
-        """Start the tracer (it becomes ready while collection runs) and wrap the SDK."""
+        """Start the tracer (it becomes ready while collection runs) and wrap the SDK; an
+        xdist controller runs no test, so it traces nothing."""
+        if self.role == "controller":
+            return
         self.tracer.start()
         self.interception.install()
 

@@ -1,0 +1,64 @@
+"""pytest-xdist: `-n 2` records what a serial run records, byte for byte; a lost worker fails."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import BUSYBOX
+
+SUITE = f"""
+import docker, pytest
+
+def run(*cmd):
+    return docker.from_env().containers.run("{BUSYBOX}", list(cmd), remove=True)
+
+@pytest.mark.parametrize("cmd", [
+    ["ls", "/"], ["cat", "/proc/self/status"], ["mkdir", "/x"], ["sh", "-c", "echo hi > /f"],
+    ["wc", "-l", "/etc/passwd"], ["sleep", "0.1"], ["uname", "-a"], ["df", "/"],
+])
+def test_cmd(cmd):
+    run(*cmd)
+"""
+
+
+def profiles(pytester: pytest.Pytester) -> dict[str, bytes]:
+    root = pytester.path / "seccomp-profiles"
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.json"))}
+
+
+def test_parallel_record_equals_serial_byte_for_byte(pytester, busybox_image):
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.runpytest_subprocess("--seccomp-record").assert_outcomes(passed=8)
+    serial = profiles(pytester)
+    for path in (pytester.path / "seccomp-profiles").rglob("*.json"):
+        path.unlink()
+    result = pytester.runpytest_subprocess("--seccomp-record", "-n", "2")
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(["*seccomp profiles (record)*",
+                                 "pytest-seccomp/busybox: * from 8 containers in 8 tests*new)"])
+    assert profiles(pytester) == serial
+    enforced = pytester.runpytest_subprocess("--seccomp-enforce", "-n", "2")
+    enforced.assert_outcomes(passed=8)
+    enforced.stdout.fnmatch_lines(["*seccomp profiles (enforce)*",
+                                   "pytest-seccomp/busybox: * under *busybox.json"])
+
+
+def test_a_crashed_worker_fails_the_recording_and_keeps_old_profiles(pytester, busybox_image):
+    old = pytester.path / "seccomp-profiles" / "pytest-seccomp" / "busybox.json"
+    old.parent.mkdir(parents=True)
+    old.write_text("{}\n")
+    pytester.makepyfile(test_crash=f"""
+import os, signal
+import docker
+
+def test_container():
+    docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
+
+def test_worker_dies():
+    docker.from_env().containers.run("{BUSYBOX}", ["true"], remove=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+    result = pytester.runpytest_subprocess("--seccomp-record", "-n", "2")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["*ERROR: pytest-xdist worker * crashed*No profile was written*"])
+    assert old.read_text() == "{}\n"
