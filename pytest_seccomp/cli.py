@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+import yaml
 
 from .engine_default import find_default
 from .errors import SeccompError
-from .profile import ALLOW, Profile
+from .export import TARGETS, pod_snippet, resolve, resource_name, to_spo
+from .merge import merge_dirs
+from .profile import ALLOW, Profile, write_atomic
 from .purposes import group
 
 
@@ -55,6 +60,35 @@ def _diff(args: argparse.Namespace) -> int:
     return 1 if diff.widens else 0
 
 
+def _merge(args: argparse.Namespace) -> int:
+    """union of the profiles of several directories (CI shards), file by file"""
+    written = merge_dirs([Path(d) for d in args.directories], Path(args.output), args.force)
+    for path in written:
+        print(f"merged {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Kubernetes files: a kubelet Localhost profile and its securityContext, or an SPO resource"""
+    source, output = Path(args.directory), Path(args.output)
+    paths = sorted(source.rglob("*.json")) if source.is_dir() else [source]
+    for path in paths:
+        name = str(path.relative_to(source).with_suffix("")) if source.is_dir() else path.stem
+        resolved = resolve(Profile.load(path), args.machine)
+        if args.format == "spo":
+            target = output / f"{resource_name(name)}.yaml"
+            write_atomic(target, yaml.safe_dump(to_spo(name, resolved, args.namespace),
+                                                sort_keys=False))
+        else:
+            target = output / f"{name}.json"
+            resolved.save(target)
+            snippet = pod_snippet(f"{args.prefix.rstrip('/')}/{name}.json".lstrip("/"))
+            write_atomic(output / f"{name}.securitycontext.yaml",
+                         yaml.safe_dump(snippet, sort_keys=False))
+        print(f"wrote {target}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pytest-seccomp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,6 +104,22 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("a")
     diff.add_argument("b")
     diff.set_defaults(run=_diff)
+    merge = sub.add_parser("merge", help=_merge.__doc__)
+    merge.add_argument("directories", nargs="+")
+    merge.add_argument("-o", "--output", required=True)
+    merge.add_argument("--force", action="store_true",
+                       help="merge even profiles recorded against different engine defaults")
+    merge.set_defaults(run=_merge)
+    export = sub.add_parser("export", help=_export.__doc__)
+    export.add_argument("directory", help="a profile directory (or one profile file)")
+    export.add_argument("--format", choices=["k8s-localhost", "spo"], required=True)
+    export.add_argument("-o", "--output", required=True)
+    export.add_argument("--machine", choices=sorted(TARGETS), default="x86_64",
+                        help="the nodes' architecture (default x86_64)")
+    export.add_argument("--namespace", help="spo: the resources' namespace")
+    export.add_argument("--prefix", default="pytest-seccomp",
+                        help="k8s-localhost: the files' folder under /var/lib/kubelet/seccomp/")
+    export.set_defaults(run=_export)
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
