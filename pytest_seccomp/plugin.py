@@ -34,6 +34,17 @@ def _missing_choice(value: str) -> str:
     return value
 
 
+def _map_size(value: str) -> int:
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if not 64 <= size <= 1 << 24:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a map size: give a whole number of entries from 64 to 16777216")
+    return size
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("seccomp", "seccomp profiles from containerized tests")
     group.addoption("--seccomp-record", action="store_true", dest="seccomp_record",
@@ -68,6 +79,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--seccomp-strict", action="store_true", dest="seccomp_strict",
                     help="enforce: fail a test that passed although its containers had syscalls "
                          "refused")
+    group.addoption("--seccomp-map-size", dest="seccomp_map_size", type=_map_size, default=65536,
+                    metavar="N", help="entries per tracer map, i.e. (container, syscall) pairs a "
+                                      "session can hold (default 65536; a full map fails the run)")
     group.addoption("--seccomp-default-profile", dest="seccomp_default_profile", metavar="PATH",
                     help="the engine's default profile, the ceiling for every profile "
                          "(default: found from the engine; ini: seccomp_default_profile)")
@@ -102,6 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
         default_profile=config.getoption("seccomp_default_profile")
         or config.getini("seccomp_default_profile") or None,
         count_calls=bool(config.getoption("seccomp_count_calls")),
+        map_size=config.getoption("seccomp_map_size"),
     )
     session: ContainerSession
     if record:
@@ -223,7 +238,7 @@ class SeccompPlugin:
             if ours.role == "controller":
                 ours.conclude()  # the workers recorded; they sent their recordings here
             else:
-                ours.finish()
+                ours.finish(interrupted=session.exitstatus == pytest.ExitCode.INTERRUPTED)
             if ours.options.report is not None:
                 write_report(ours.options.report, record_report(ours))
             html_dir = session.config.getoption("seccomp_html")
@@ -231,7 +246,7 @@ class SeccompPlugin:
                 write_html(ours, Path(html_dir))
         else:
             ours.stop()
-        if ours.failure is not None:
+        if ours.failure is not None and session.exitstatus != pytest.ExitCode.INTERRUPTED:
             session.exitstatus = EXIT_RECORDING_INCOMPLETE
         elif isinstance(ours, RecordSession) and ours.drifted and session.exitstatus == 0:
             session.exitstatus = EXIT_PROFILES_DRIFTED

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,22 @@ class ProfileResult:
     error: str | None = None
     status: str = "new"  # new | changed | unchanged | not written | drifted | narrower
     diff: ProfileDiff = field(default_factory=ProfileDiff)  # against the file on disk before this session
+
+
+@contextmanager
+def directory_lock(directory: Path, needed: bool) -> Iterator[None]:
+    """Two sessions writing one profile directory take turns (each file is replaced atomically
+    anyway: never a torn file, and the later session's profiles win whole)."""
+    if not needed:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".pytest-seccomp.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class RecordSession(ContainerSession):
@@ -55,9 +74,12 @@ class RecordSession(ContainerSession):
         """A drift check found a profile that would gain permissions: a review is due."""
         return self.check_drift and not self.write and any(r.diff.widens for r in self.results)
 
-    def finish(self) -> list[ProfileResult]:
+    def finish(self, interrupted: bool = False) -> list[ProfileResult]:
         """Final read and stop, then build every profile; write them only if all is complete."""
         self.collect()
+        if interrupted and self.failure is None:
+            self.failure = ("the session was interrupted, so the recording is incomplete; no "
+                            "profile was written.")
         return self.conclude()
 
     def collect(self) -> None:
@@ -101,10 +123,17 @@ class RecordSession(ContainerSession):
         if self.failure is None and any(r.error for r in self.results):
             self.failure = "; ".join(f"profile {r.name}: {r.error}" for r in self.results if r.error)
         if self.failure is None:
-            for result in self.results:
-                self._compare(result)
-                if self.write:
-                    self._write(result)
+            try:
+                with directory_lock(self.options.profile_dir, self.write):
+                    for result in self.results:
+                        self._compare(result)
+                        if self.write:
+                            self._write(result)
+            except OSError as exc:
+                self.failure = (
+                    f"cannot write in the profile directory {self.options.profile_dir}: "
+                    f"{exc.strerror}. The profiles already there are intact; make it writable "
+                    "and record again.")
         else:
             for result in self.results:
                 result.status = "not written"
@@ -122,7 +151,13 @@ class RecordSession(ContainerSession):
             syscalls: Counter[str] = Counter()
             for record in containers:
                 syscalls.update(self.recording.names(record.counts))
-            result = ProfileResult(name, self.profile_path(name), containers, syscalls)
+            try:
+                path = self.profile_path(name)
+            except SeccompError as exc:
+                results.append(ProfileResult(name, self.options.profile_dir / f"{name}.json",
+                                             containers, syscalls, error=str(exc)))
+                continue
+            result = ProfileResult(name, path, containers, syscalls)
             try:
                 result.profile = build_profile(syscalls, self.default.profile)
                 if self.merge and result.path.exists():

@@ -48,6 +48,7 @@ def record_report(session: RecordSession) -> dict[str, Any]:
             "removed": sorted({name for name, _ in result.diff.removed}),
             "error": result.error,
             "images": sorted({c.image for c in result.containers}),
+            "io_uring": uses_io_uring(result),
             "syscalls": calls(result.syscalls),
             "first_needed_by": dict(sorted(first_needed.items())),
             "containers": [
@@ -104,6 +105,11 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
         if record.left_out:
             yield (f"not recorded: container {record.name} ({record.image}) in {record.test}: "
                    f"{record.left_out}")
+    for result in session.results:
+        if uses_io_uring(result):
+            yield (f"io_uring: {result.name} uses io_uring; the operations it submits bypass both "
+                   "seccomp and the tracer, so this profile cannot limit them (newer engines' "
+                   "defaults deny io_uring)")
     if session.drifted:
         yield ("drift: profiles would gain syscalls nobody reviewed; review them and run "
                "`pytest --seccomp-record --seccomp-update` to accept")
@@ -114,6 +120,10 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
     if session.failure is None and session.tests_failed and session.results:
         yield (f"warning: {_plural(session.tests_failed, 'test')} failed; the profiles may lack "
                "syscalls those tests would have needed")
+
+
+def uses_io_uring(result: ProfileResult) -> bool:
+    return any(name.startswith("io_uring_") for name in result.syscalls)
 
 
 def _change(diff: ProfileDiff) -> str:

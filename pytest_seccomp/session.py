@@ -29,6 +29,7 @@ class Options:
     report: Path | None = None
     default_profile: str | None = None
     count_calls: bool = False  # record: count every call (slower) instead of noting each syscall
+    map_size: int = 65536  # entries per tracer map
 
 
 @dataclass
@@ -86,7 +87,7 @@ class ContainerSession:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.recording = Recording()
-        self.tracer = Tracer(self.mode, options.count_calls)
+        self.tracer = Tracer(self.mode, options.count_calls, map_size=options.map_size)
         self.interception = Interception(self)
         self.current = CurrentTest()
         self.engine = "docker"

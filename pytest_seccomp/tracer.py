@@ -27,7 +27,7 @@ from typing import IO, Any
 from .errors import TracerError
 
 TRACEFS = Path("/sys/kernel/tracing")
-MAP_KEYS_MAX = 65536
+MAP_KEYS_MAX = 65536  # (container, syscall) pairs per session; --seccomp-map-size changes it
 STRLEN = 128  # a cgroup path like /docker/<64 hex> must fit whole
 
 # Fixed text: nothing from the user or the tests is ever put into the program. BEGIN puts one
@@ -149,9 +149,10 @@ class Tracer:
     """One bpftrace process for the whole session. start() early, wait_ready() before use."""
 
     def __init__(self, mode: str = "record", count_calls: bool = False,
-                 bpftrace: str = "bpftrace") -> None:
+                 bpftrace: str = "bpftrace", map_size: int = MAP_KEYS_MAX) -> None:
         self.mode = mode
         self.count_calls = count_calls
+        self.map_size = int(map_size)  # an integer, never text, reaches bpftrace's environment
         self._bpftrace = bpftrace
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: IO[str] | None = None
@@ -168,7 +169,7 @@ class Tracer:
     def start(self) -> None:
         """Launch bpftrace; returns at once (its BTF parsing takes about a second)."""
         path = check_prerequisites(self._bpftrace)
-        env = dict(os.environ, BPFTRACE_STRLEN=str(STRLEN), BPFTRACE_MAP_KEYS_MAX=str(MAP_KEYS_MAX))
+        env = dict(os.environ, BPFTRACE_STRLEN=str(STRLEN), BPFTRACE_MAP_KEYS_MAX=str(self.map_size))
         self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="pytest-seccomp-bpftrace")
         self.started_at = time.monotonic()
         self._proc = subprocess.Popen(
@@ -285,10 +286,12 @@ class Tracer:
         for key, value in got["@syscalls"].items():
             packed = int(key)
             counts[(packed >> 32, packed & 0xFFFFFFFF)] = int(value)
-        if len(counts) >= MAP_KEYS_MAX - 1 or len(got["@cgroup_path"]) >= MAP_KEYS_MAX - 1:
+        fullest = max(len(counts), len(got["@cgroup_path"]), len(got["@refused"]))
+        if fullest >= self.map_size - 1:
             raise TracerError(
-                f"the tracer's map is full ({MAP_KEYS_MAX} entries): later syscalls could not be "
-                "counted, so the recording is incomplete. Record fewer containers per session."
+                f"the tracer's map is full ({self.map_size} entries): later syscalls could not be "
+                "counted, so the recording is incomplete. Raise --seccomp-map-size, or record "
+                "fewer containers per session."
             )
         paths = {int(k): str(v) for k, v in got["@cgroup_path"].items()}
         refused = {}

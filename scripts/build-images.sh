@@ -22,6 +22,15 @@ if ! have pytest-seccomp/busybox:latest; then
   rm -rf "$ctx"
 fi
 
+# A static 32-bit program: the recorder must refuse to misname compat syscalls.
+if ! have pytest-seccomp/hello32:latest; then
+  ctx=$(mktemp -d)
+  cp images/hello32/Dockerfile "$ctx/"
+  gcc -m32 -static -O2 -o "$ctx/hello32" images/hello32/hello.c
+  build pytest-seccomp/hello32:latest "$ctx"
+  rm -rf "$ctx"
+fi
+
 # A Debian base from debootstrap (about half a minute), then the examples' services on top of it.
 if ! have pytest-seccomp/debian:bookworm; then
   mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
@@ -35,4 +44,4 @@ fi
 for service in redis postgres webapp; do
   have "pytest-seccomp/$service:latest" || build "pytest-seccomp/$service:latest" "images/$service"
 done
-echo "[images] ready: busybox, debian, redis, postgres, webapp"
+echo "[images] ready: busybox, hello32, debian, redis, postgres, webapp"

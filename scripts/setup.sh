@@ -20,6 +20,7 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 dpkg -s libseccomp2 >/dev/null 2>&1 || need+=(libseccomp2)
 command -v chromium >/dev/null || need+=(chromium)          # renders the HTML report in a test
 command -v debootstrap >/dev/null || need+=(debootstrap)    # the Debian base of the example images
+dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib) # a 32-bit test program
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

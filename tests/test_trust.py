@@ -1,0 +1,226 @@
+"""Faults, bad input and the holes other tracers leave: each tried for real and answered loudly."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pytest_seccomp.recording import Recording
+from pytest_seccomp.tracer import program
+
+from .conftest import BUSYBOX
+
+LS = f"""
+import docker
+
+def test_ls():
+    docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
+"""
+OLD = '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}\n'
+
+
+def old_profile(root: Path) -> Path:
+    path = root / "pytest-seccomp" / "busybox.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(OLD)
+    return path
+
+
+def test_a_full_tracer_map_fails_the_recording(pytester, busybox_image):
+    pytester.makepyfile(test_many=f"""
+import docker, pytest
+
+@pytest.mark.parametrize("n", range(4))
+def test_ls(n):
+    docker.from_env().containers.run("{BUSYBOX}", ["ls", "-l", "/"], remove=True)
+""")
+    old = old_profile(pytester.path / "seccomp-profiles")
+    result = pytester.runpytest_subprocess("--seccomp-record", "--seccomp-map-size=64")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["*ERROR: the tracer's map is full (64 entries)*"])
+    assert old.read_text() == OLD
+
+
+@pytest.fixture
+def mounted(tmp_path: Path):
+    """Mount points made for one test and undone after it."""
+    points: list[Path] = []
+
+    def mount(*args: str, target: Path) -> Path:
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", *args, str(target)], check=True)
+        points.append(target)
+        return target
+
+    yield mount
+    for point in reversed(points):
+        subprocess.run(["umount", str(point)], check=False)
+
+
+def test_read_only_profile_directory_keeps_old_profiles(pytester, busybox_image, mounted):
+    pytester.makepyfile(test_ls=LS)
+    directory = pytester.path / "seccomp-profiles"
+    old = old_profile(directory)
+    mounted("--bind", str(directory), target=directory)
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(directory)], check=True)
+    result = pytester.runpytest_subprocess("--seccomp-record")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["*ERROR: cannot write*Read-only file system*intact*"])
+    assert old.read_text() == OLD
+
+
+def test_full_disk_keeps_old_profiles_byte_for_byte(pytester, busybox_image, mounted):
+    pytester.makepyfile(test_ls=LS)
+    directory = mounted("-t", "tmpfs", "-o", "size=64k", "tmpfs",
+                        target=pytester.path / "seccomp-profiles")
+    old = old_profile(directory)
+    fd = os.open(directory / "filler", os.O_WRONLY | os.O_CREAT)
+    try:  # fill the file system to the last block
+        while True:
+            os.write(fd, b"\0" * 512)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    result = pytester.runpytest_subprocess("--seccomp-record")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["*ERROR: *No space left on device*"])
+    assert old.read_text() == OLD
+    assert not [p for p in old.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_two_sessions_writing_one_directory_never_tear_a_file(pytester, busybox_image):
+    pytester.makepyfile(test_a=LS, test_b=LS.replace('["ls", "/"]', '["mkdir", "/x"]'))
+    env = dict(os.environ)
+    runs = [subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                              "--seccomp-record", name], cwd=pytester.path, env=env,
+                             stdout=subprocess.PIPE, text=True)
+            for name in ("test_a.py", "test_b.py")]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    profile = json.loads((pytester.path / "seccomp-profiles/pytest-seccomp/busybox.json").read_text())
+    names = set(profile["syscalls"][0]["names"])
+    assert "getdents64" in names or "mkdir" in names  # one session's profile, whole
+
+
+def bpftrace_running() -> list[str]:
+    out = subprocess.run(["pgrep", "-f", "bpftrace -f json"], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def test_ctrl_c_writes_nothing_and_leaves_no_tracer(pytester, busybox_image):
+    pytester.makepyfile(test_slow=f"""
+import docker
+
+def test_slow():
+    c = docker.from_env().containers.run("{BUSYBOX}", ["sleep", "30"], detach=True,
+                                         labels={{"ctrl-c-test": "1"}})
+    c.wait()
+""")
+    old = old_profile(pytester.path / "seccomp-profiles")
+    run = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                            "--seccomp-record"], cwd=pytester.path, stdout=subprocess.PIPE,
+                           text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not subprocess.run(
+                ["docker", "ps", "-q", "--filter", "label=ctrl-c-test"],
+                capture_output=True, text=True).stdout.strip():
+            time.sleep(0.2)
+        run.send_signal(signal.SIGINT)
+        out = run.communicate(timeout=60)[0]
+    finally:
+        subprocess.run("docker ps -aq --filter label=ctrl-c-test | xargs -r docker rm -f",
+                       shell=True, capture_output=True)
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert "the session was interrupted" in out
+    assert old.read_text() == OLD
+    assert bpftrace_running() == []
+
+
+def test_a_symlink_out_of_the_profile_directory_is_refused(pytester, busybox_image, tmp_path):
+    pytester.makepyfile(test_ls=LS)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    directory = pytester.path / "seccomp-profiles"
+    directory.mkdir()
+    (directory / "pytest-seccomp").symlink_to(outside)
+    result = pytester.runpytest_subprocess("--seccomp-record")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["*would resolve outside*refused*"])
+    assert list(outside.iterdir()) == []
+
+
+def test_a_label_cannot_inject_into_a_path_or_the_tracer(pytester, busybox_image):
+    pytester.makepyfile(test_label=f"""
+import docker
+
+def test_label():
+    docker.from_env().containers.run("{BUSYBOX}", ["true"], remove=True,
+        labels={{"io.pytest-seccomp.profile": '../x"; system("touch /tmp/pwned") }}'}})
+""")
+    result = pytester.runpytest_subprocess("--seccomp-record")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*invalid seccomp profile name*"])
+    assert not Path("/tmp/pwned").exists()
+    # the program is fixed text: nothing but the mode, the architecture and a flag choose it
+    assert list(inspect.signature(program).parameters) == ["mode", "machine", "count_calls"]
+    assert '"' not in program("record", "x86_64").replace('"(begin)"', "").replace('"begin\\n"', "")
+
+
+def test_32_bit_programs_fail_the_recording_instead_of_being_misnamed(pytester, busybox_image):
+    pytester.makepyfile(test_compat="""
+import docker
+
+def test_compat():
+    out = docker.from_env().containers.run("pytest-seccomp/hello32:latest", remove=True)
+    assert out == b"hello from 32 bits\\n"
+""")
+    result = pytester.runpytest_subprocess("--seccomp-record")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["*ran a 32-bit (compat) program*misnamed*"])
+    assert not (pytester.path / "seccomp-profiles").exists()
+
+
+def test_io_uring_is_reported(pytester, busybox_image):
+    pytester.makepyfile(test_uring="""
+import docker
+
+CODE = ("import ctypes; p = ctypes.create_string_buffer(120); "
+        "print(ctypes.CDLL(None).syscall(425, 4, p))")
+
+def test_uring():
+    docker.from_env().containers.run("pytest-seccomp/webapp:latest", ["python3", "-c", CODE],
+                                     remove=True)
+""")
+    result = pytester.runpytest_subprocess("--seccomp-record", "--seccomp-report=r.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["io_uring: pytest-seccomp/webapp uses io_uring; *bypass*"])
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["profiles"]["pytest-seccomp/webapp"]["io_uring"] is True
+
+
+def test_an_unknown_syscall_number_is_reported_not_dropped():
+    recording = Recording()
+    named = recording.names(Counter({0: 3, 99_999: 1}))
+    assert named == Counter({"read": 3})
+    assert any("syscall number 99999" in p for p in recording.problems)
+
+
+def test_missing_bpftrace_is_a_one_paragraph_usage_error(pytester):
+    pytester.makepyfile(test_x="def test_x(): pass")
+    env = dict(os.environ, PATH="/nonexistent")
+    run = subprocess.run([sys.executable, "-m", "pytest", "--seccomp-record"], cwd=pytester.path,
+                         env=env, capture_output=True, text=True)
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "'bpftrace' was not found on PATH" in run.stderr and "apt-get install bpftrace" in run.stderr
+    assert "Traceback" not in run.stderr
