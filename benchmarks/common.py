@@ -1,0 +1,39 @@
+"""Helpers the benchmarks share: machine facts, spreads, running pytest sessions."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def machine_facts() -> list[str]:
+    """CPU, kernel, engine and tracer versions, printed with every table."""
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+
+    def version(*cmd: str) -> str:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) \
+            else "?"
+
+    engine = version("docker", "version", "--format", "{{.Server.Version}}")
+    return [f"CPU: {cpu} ({len(__import__('os').sched_getaffinity(0))} cores)",
+            f"kernel: {platform.release()}", f"engine: Docker {engine}",
+            f"tracer: {version('bpftrace', '--version')}", f"python: {sys.version.split()[0]}"]
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):.3f} / {statistics.median(values):.3f} / {max(values):.3f}"
+
+
+def run_pytest(cwd: Path, *args: str, env: dict[str, str] | None = None) -> float:
+    """Wall time of one pytest session; fails loudly if the session fails."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                   cwd=cwd, check=True, capture_output=True, env=env)
+    return time.perf_counter() - t0

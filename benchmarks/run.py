@@ -1,0 +1,32 @@
+"""Run every benchmark and print its table: `python3 benchmarks/run.py [--quick]`.
+
+--quick runs each once with small counts: CI uses it to prove the benchmarks still work; its
+figures mean nothing. Without it: best of 7 (overhead), 200 containers (soak), best of 5 (suites).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_overhead
+import bench_soak
+import bench_suite
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true")
+    quick = parser.parse_args().quick
+    print("== overhead: dd (2,000,000 syscalls), `true` containers, tracer start-up")
+    bench_overhead.main(["--rounds", "1" if quick else "7"])
+    print("\n== soak: many short containers in one session")
+    bench_soak.main(["--containers", "10" if quick else "200"])
+    print("\n== suites: examples/webapp, pytest-xdist, untraced host processes")
+    bench_suite.main(["--rounds", "1" if quick else "5"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""The benchmarks still run (their figures are read by people, never asserted on here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+
+def test_quick_benchmarks_run_and_print_their_tables(busybox_image):
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick"],
+                         capture_output=True, text=True, check=False, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for heading in ("dd 2M syscalls, inside container", "fixed cost per container, record",
+                    "tracer start-up to handshake", "attributed 10 of 10 (all)",
+                    "webapp: plain | record | enforce", "8 tests -n 2: plain | record",
+                    "host dd, no tracer | tracer running"):
+        assert heading in run.stdout, heading
