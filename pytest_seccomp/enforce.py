@@ -99,7 +99,9 @@ class EnforceSession(ContainerSession):
                 return [o for o in security_opt if not _is_seccomp(o)] + ["seccomp=unconfined"]
             return security_opt
         assert loaded.text is not None
-        return [o for o in security_opt if not _is_seccomp(o)] + [f"seccomp={loaded.text}"]
+        # Docker's API takes the profile's JSON; Podman's compatible API takes a file path.
+        value = str(loaded.path) if self.engine == "podman" else loaded.text
+        return [o for o in security_opt if not _is_seccomp(o)] + [f"seccomp={value}"]
 
     def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:
         """Turn "OCI runtime create failed" into which profile and why."""

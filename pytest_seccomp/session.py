@@ -102,6 +102,8 @@ class ContainerSession:
         check_prerequisites()
         self.engine = detect_engine()
         self.default = find_default(self.engine, self.options.default_profile)
+        # what a refusal returns under profiles built from this default (EPERM unless it says)
+        self.tracer.errno = self.default.profile.default_errno_ret or 1
         profile_dir = self.options.profile_dir
         if profile_dir.exists() and not profile_dir.is_dir():
             raise SeccompError(

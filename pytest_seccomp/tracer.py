@@ -58,10 +58,11 @@ tracepoint:raw_syscalls:sys_enter /curtask->seccomp.mode == 2/ {
   @syscalls[(cgroup << 32) | args->id] = count();
 }
 """
-# Enforce: sys_enter never fires for a syscall seccomp refused, sys_exit does, with ret = -EPERM.
+# Enforce: sys_enter never fires for a syscall seccomp refused, sys_exit does, with ret = minus the
+# profile's errno (EPERM for Docker's default, ENOSYS for Podman's).
 # Cheapest test first; id -1 is the exit of rt_sigreturn, whose restored value may look like -1.
 _ENFORCE = r"""
-tracepoint:raw_syscalls:sys_exit /args->ret == -1 && args->id >= 0 && curtask->seccomp.mode == 2/ {
+tracepoint:raw_syscalls:sys_exit /args->ret == -ERRNO && args->id >= 0 && curtask->seccomp.mode == 2/ {
   @refused[cgroup, args->id, comm] = count();
 }
 """
@@ -69,12 +70,15 @@ _HANDSHAKE_NR = {"x86_64": 110, "aarch64": 173}  # getppid, refused in the hands
 MAPS = ("@cgroup_path", "@syscalls", "@refused", "@compat_exec")
 
 
-def program(mode: str, machine: str, count_calls: bool = False) -> str:
-    """The bpftrace program for `mode` ("record" or "enforce") on this architecture."""
+def program(mode: str, machine: str, count_calls: bool = False, errno: int = 1) -> str:
+    """The bpftrace program for `mode` ("record" or "enforce") on this architecture; `errno` is
+    the refusing errno enforce watches for (an integer, checked: nothing else enters the text)."""
+    if not isinstance(errno, int) or isinstance(errno, bool) or not 1 <= errno <= 4095:
+        raise TracerError(f"errno {errno!r} is not a valid errno number (1-4095)")
     text = _COMMON.replace("SEEN", "count()" if count_calls else "1")
     text += _COMPAT_X86 if machine == "x86_64" else ""
     if mode == "enforce":
-        return text + _ENFORCE
+        return text + _ENFORCE.replace("ERRNO", str(errno))
     return text + (_RECORD_COUNT if count_calls else _RECORD_SEEN)
 
 
@@ -149,8 +153,9 @@ class Tracer:
     """One bpftrace process for the whole session. start() early, wait_ready() before use."""
 
     def __init__(self, mode: str = "record", count_calls: bool = False,
-                 bpftrace: str = "bpftrace", map_size: int = MAP_KEYS_MAX) -> None:
+                 bpftrace: str = "bpftrace", map_size: int = MAP_KEYS_MAX, errno: int = 1) -> None:
         self.mode = mode
+        self.errno = errno
         self.count_calls = count_calls
         self.map_size = int(map_size)  # an integer, never text, reaches bpftrace's environment
         self._bpftrace = bpftrace
@@ -173,7 +178,7 @@ class Tracer:
         self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="pytest-seccomp-bpftrace")
         self.started_at = time.monotonic()
         self._proc = subprocess.Popen(
-            [path, "-f", "json", "-e", program(self.mode, platform.machine(), self.count_calls)],
+            [path, "-f", "json", "-e", program(self.mode, platform.machine(), self.count_calls, self.errno)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
             text=True, env=env, preexec_fn=_die_with_parent, start_new_session=True,
         )
@@ -236,7 +241,7 @@ class Tracer:
             cgroup = root / f"pytest-seccomp-handshake-{os.getpid()}-{attempt}"
             cgroup.mkdir()
             try:
-                _run_confined_in(cgroup)
+                _run_confined_in(cgroup, self.errno)
                 snapshot = self.dump(timeout=max(1.0, deadline - time.monotonic()), _handshake=True)
             finally:
                 cgroup.rmdir()
@@ -322,7 +327,7 @@ class Tracer:
             self._stderr = None
 
 
-def _run_confined_in(cgroup: Path) -> None:
+def _run_confined_in(cgroup: Path, errno: int) -> None:
     """Run `true` inside `cgroup` under a seccomp filter (mode 2), as containers are; the filter
     refuses getppid with EPERM, which the child calls once."""
     import pyseccomp
@@ -333,7 +338,7 @@ def _run_confined_in(cgroup: Path) -> None:
         with open(procs, "w", encoding="ascii") as handle:
             handle.write("0")
         handshake = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
-        handshake.add_rule(pyseccomp.ERRNO(1), "getppid")  # a refusal, seen by enforce mode
+        handshake.add_rule(pyseccomp.ERRNO(errno), "getppid")  # a refusal, seen by enforce mode
         handshake.load()
         os.getppid()
 

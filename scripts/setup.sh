@@ -21,6 +21,8 @@ dpkg -s libseccomp2 >/dev/null 2>&1 || need+=(libseccomp2)
 command -v chromium >/dev/null || need+=(chromium)          # renders the HTML report in a test
 command -v debootstrap >/dev/null || need+=(debootstrap)    # the Debian base of the example images
 dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib) # a 32-bit test program
+command -v podman >/dev/null || need+=(podman)              # the second engine
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -51,3 +53,25 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 bash scripts/build-images.sh
+
+# Podman, the second engine, through its Docker-compatible socket. These machines lack
+# CAP_SYS_RESOURCE, so Podman's default rlimits would fail every container: lower them.
+export CONTAINERS_CONF=/etc/pytest-seccomp/containers.conf
+if [ ! -f "$CONTAINERS_CONF" ]; then
+  mkdir -p "$(dirname "$CONTAINERS_CONF")"
+  printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n' \
+    > "$CONTAINERS_CONF"
+fi
+if ! curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1; then
+  log "starting podman system service (log: /var/log/pytest-seccomp-podman.log)"
+  mkdir -p /run/podman
+  setsid podman system service --time=0 unix:///run/podman/podman.sock \
+    >/var/log/pytest-seccomp-podman.log 2>&1 < /dev/null &
+  for _ in $(seq 1 40); do
+    curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1 && break
+    sleep 0.25
+  done
+fi
+podman image exists pytest-seccomp/busybox:latest \
+  || docker save pytest-seccomp/busybox:latest | podman load -q >/dev/null
+echo "[podman] ready at unix:///run/podman/podman.sock"

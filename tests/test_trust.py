@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_seccomp.errors import TracerError
 from pytest_seccomp.recording import Recording
 from pytest_seccomp.tracer import program
 
@@ -173,7 +174,10 @@ def test_label():
     result.stdout.fnmatch_lines(["*invalid seccomp profile name*"])
     assert not Path("/tmp/pwned").exists()
     # the program is fixed text: nothing but the mode, the architecture and a flag choose it
-    assert list(inspect.signature(program).parameters) == ["mode", "machine", "count_calls"]
+    assert list(inspect.signature(program).parameters) == ["mode", "machine", "count_calls",
+                                                           "errno"]
+    with pytest.raises(TracerError):
+        program("enforce", "x86_64", False, "1; system(\"id\")")  # type: ignore[arg-type]
     assert '"' not in program("record", "x86_64").replace('"(begin)"', "").replace('"begin\\n"', "")
 
 
