@@ -124,7 +124,7 @@ class RecordSession(ContainerSession):
             self.failure = "; ".join(f"profile {r.name}: {r.error}" for r in self.results if r.error)
         if self.failure is None:
             try:
-                with directory_lock(self.options.profile_dir, self.write):
+                with directory_lock(self.options.profile_dir, self.write and bool(self.results)):
                     for result in self.results:
                         self._compare(result)
                         if self.write:

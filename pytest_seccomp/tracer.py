@@ -1,7 +1,9 @@
 """The session's one eBPF tracer: a bpftrace process counting syscalls per cgroup in BPF maps.
 
 Knows nothing of pytest or Docker. Syscalls are counted in the kernel (maps lose nothing, unlike
-an event stream) and read back on demand with SIGUSR1, which makes bpftrace print every map.
+an event stream) and read back on demand: the tracer process calls getppid(), and a probe on that
+syscall, for that process only, prints every map and a marker. (SIGUSR1 also prints the maps, but
+bpftrace notices it only at its next 100 ms poll timeout; an event wakes it at once.)
 Only syscalls that passed a seccomp filter are counted (`seccomp.mode == 2`), so the runtime's
 own set-up (mount, pivot_root, ...), made before the filter exists, never appears.
 """
@@ -38,6 +40,9 @@ BEGIN {
   @compat_exec[0] = count(); printf("begin\n");
 }
 tracepoint:cgroup:cgroup_mkdir /args->root == 0/ { @cgroup_path[args->id] = str(args->path); }
+tracepoint:syscalls:sys_enter_getppid /pid == TRIGGER_PID/ {
+  print(@cgroup_path); print(@syscalls); print(@refused); print(@compat_exec); printf("dumped\n");
+}
 """
 # x86_64: a 32-bit binary sets TS_COMPAT at exec; its syscall numbers are another table's.
 _COMPAT_X86 = r"""
@@ -68,14 +73,19 @@ tracepoint:raw_syscalls:sys_exit /args->ret == -ERRNO && args->id >= 0 && curtas
 """
 _HANDSHAKE_NR = {"x86_64": 110, "aarch64": 173}  # getppid, refused in the handshake child
 MAPS = ("@cgroup_path", "@syscalls", "@refused", "@compat_exec")
+_DUMPED = "(dump complete)"
 
 
-def program(mode: str, machine: str, count_calls: bool = False, errno: int = 1) -> str:
+def program(mode: str, machine: str, count_calls: bool = False, errno: int = 1,
+            trigger_pid: int = 1) -> str:
     """The bpftrace program for `mode` ("record" or "enforce") on this architecture; `errno` is
-    the refusing errno enforce watches for (an integer, checked: nothing else enters the text)."""
-    if not isinstance(errno, int) or isinstance(errno, bool) or not 1 <= errno <= 4095:
-        raise TracerError(f"errno {errno!r} is not a valid errno number (1-4095)")
+    the refusing errno enforce watches for, `trigger_pid` the process whose getppid() dumps the
+    maps (integers, checked: nothing else ever enters the text)."""
+    for name, value, top in (("errno", errno, 4095), ("trigger_pid", trigger_pid, 1 << 22)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
+            raise TracerError(f"{name} {value!r} is not a valid number (1-{top})")
     text = _COMMON.replace("SEEN", "count()" if count_calls else "1")
+    text = text.replace("TRIGGER_PID", str(trigger_pid))
     text += _COMPAT_X86 if machine == "x86_64" else ""
     if mode == "enforce":
         return text + _ENFORCE.replace("ERRNO", str(errno))
@@ -165,7 +175,7 @@ class Tracer:
         self._dump_lock = threading.Lock()
         self._reader: threading.Thread | None = None
         self._ready = False
-        self._begun = threading.Event()  # BEGIN ran: SIGUSR1 no longer kills bpftrace
+        self._begun = threading.Event()  # BEGIN ran: the program is loaded
         self._problems: list[str] = []
         self.started_at = 0.0
         self.ready_after = 0.0
@@ -178,7 +188,8 @@ class Tracer:
         self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="pytest-seccomp-bpftrace")
         self.started_at = time.monotonic()
         self._proc = subprocess.Popen(
-            [path, "-f", "json", "-e", program(self.mode, platform.machine(), self.count_calls, self.errno)],
+            [path, "-f", "json", "-e",
+             program(self.mode, platform.machine(), self.count_calls, self.errno, os.getpid())],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
             text=True, env=env, preexec_fn=_die_with_parent, start_new_session=True,
         )
@@ -196,7 +207,10 @@ class Tracer:
             if kind == "map":
                 self._maps.put(message["data"])
             elif kind == "printf":
-                self._begun.set()
+                if str(message.get("data", "")).startswith("dumped"):
+                    self._maps.put({_DUMPED: True})
+                else:
+                    self._begun.set()
             elif kind == "lost_events":
                 self._problems.append(f"bpftrace lost {message.get('data', {}).get('events')} events")
         self._maps.put(None)  # EOF: the process is gone
@@ -242,7 +256,11 @@ class Tracer:
             cgroup.mkdir()
             try:
                 _run_confined_in(cgroup, self.errno)
-                snapshot = self.dump(timeout=max(1.0, deadline - time.monotonic()), _handshake=True)
+                snapshot = self.dump(timeout=1.0, _handshake=True)
+            except TracerError:
+                if not self.alive:
+                    raise
+                continue  # the probes are not attached yet: the trigger went unseen
             finally:
                 cgroup.rmdir()
             ids = [cg for cg, p in snapshot.cgroup_paths.items() if p == "/" + cgroup.name]
@@ -264,17 +282,19 @@ class Tracer:
         return any(cg == cgroup_id and n == nr for cg, n, _ in snapshot.refused)
 
     def dump(self, timeout: float = 30.0, _handshake: bool = False) -> Snapshot:
-        """Read every map now (SIGUSR1). Anything counted before this call is in the result."""
+        """Read every map now. Anything counted before this call is in the result."""
         if not _handshake and not self._ready:
             self.wait_ready()
         with self._dump_lock:
             if not self.alive:
                 raise self._died("is no longer running")
-            assert self._proc is not None
-            self._proc.send_signal(signal.SIGUSR1)
+            while not self._maps.empty():  # the rest of a dump an earlier call gave up on
+                if self._maps.get_nowait() is None:
+                    raise self._died("is no longer running")
+            os.getppid()  # the trigger: the probe prints every map, then "dumped"
             got: dict[str, Any] = {}
             deadline = time.monotonic() + timeout
-            while not set(MAPS) <= set(got):
+            while _DUMPED not in got or not set(MAPS) <= set(got):
                 try:
                     data = self._maps.get(timeout=max(0.01, deadline - time.monotonic()))
                 except queue.Empty:

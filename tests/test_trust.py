@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -175,10 +176,12 @@ def test_label():
     assert not Path("/tmp/pwned").exists()
     # the program is fixed text: nothing but the mode, the architecture and a flag choose it
     assert list(inspect.signature(program).parameters) == ["mode", "machine", "count_calls",
-                                                           "errno"]
+                                                           "errno", "trigger_pid"]
     with pytest.raises(TracerError):
         program("enforce", "x86_64", False, "1; system(\"id\")")  # type: ignore[arg-type]
-    assert '"' not in program("record", "x86_64").replace('"(begin)"', "").replace('"begin\\n"', "")
+    strings = {"(begin)", "begin\\n", "dumped\\n"}  # the program's only string literals
+    text = program("record", "x86_64", errno=1, trigger_pid=4242)
+    assert set(re.findall(r'"([^"]*)"', text)) == strings
 
 
 def test_32_bit_programs_fail_the_recording_instead_of_being_misnamed(pytester, busybox_image):
