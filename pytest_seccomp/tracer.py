@@ -332,12 +332,11 @@ class Tracer:
         if proc is None:
             return
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            # Everything worth having was read by the last dump. bpftrace 0.17 may sit on
+            # SIGTERM/SIGINT for seconds; SIGKILL is immediate, and the kernel detaches the
+            # probes and frees the maps when the process's file descriptors close.
+            proc.kill()
+            proc.wait()
         if self._reader is not None:
             self._reader.join(timeout=5)
         if proc.stdout is not None:
