@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_overhead
 import bench_soak
 import bench_suite
+import bench_tracer
 
 
 def main() -> None:
@@ -26,6 +27,8 @@ def main() -> None:
     bench_soak.main(["--containers", "10" if quick else "200"])
     print("\n== suites: examples/webapp, pytest-xdist, untraced host processes")
     bench_suite.main(["--rounds", "1" if quick else "5"])
+    print("\n== the tracer's programs (kernel BPF stats) and profile writing at scale")
+    bench_tracer.main()
 
 
 if __name__ == "__main__":

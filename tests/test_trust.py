@@ -231,3 +231,21 @@ def test_missing_bpftrace_is_a_one_paragraph_usage_error(pytester):
     assert run.returncode == pytest.ExitCode.USAGE_ERROR
     assert "'bpftrace' was not found on PATH" in run.stderr and "apt-get install bpftrace" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_container_killed_by_a_signal_is_recorded_whole(pytester, busybox_image):
+    pytester.makepyfile(test_killed=f"""
+import docker
+
+def test_killed_by_signal():
+    c = docker.from_env().containers.run("{BUSYBOX}", ["sleep", "30"], detach=True)
+    c.kill(signal="SIGKILL")
+    assert c.wait()["StatusCode"] == 137
+    c.remove()
+""")
+    result = pytester.runpytest_subprocess("--seccomp-record", "--seccomp-report=r.json")
+    result.assert_outcomes(passed=1)
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["complete"] is True
+    (container,) = report["profiles"]["pytest-seccomp/busybox"]["containers"]
+    assert "clock_nanosleep" in container["syscalls"]
