@@ -1,8 +1,8 @@
 """pytest-seccomp: least-privilege seccomp profiles recorded from a project's container tests."""
 
-from .errors import ProfileError, SeccompError, SeccompWarning, TracerError
+from .errors import ProfileError, SeccompError, TracerError
 from .profile import Profile, ProfileDiff, build_profile
 
-__all__ = ["Profile", "ProfileDiff", "ProfileError", "SeccompError", "SeccompWarning",
-           "TracerError", "build_profile"]
+__all__ = ["Profile", "ProfileDiff", "ProfileError", "SeccompError", "TracerError",
+           "build_profile"]
 __version__ = "0.1.0"

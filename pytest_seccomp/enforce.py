@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ProfileError, SeccompError
+from .naming import display_path
 from .profile import RUNTIME_SETUP_SYSCALLS, Profile
 from .recording import ContainerRecord
 from .session import ContainerSession, Options
@@ -157,7 +158,7 @@ class EnforceSession(ContainerSession):
             record = items[0].container
             path = self.loaded[record.profile].path
             lines.append(f"container {_label(record)}, image {record.image}, "
-                         f"under {_relative(path)} was refused:")
+                         f"under {display_path(path)} was refused:")
             for r in items:
                 note = " (allowed only under argument/capability conditions)" if r.conditional else ""
                 lines.append(f"  {r.syscall}  x{r.calls}  by process {r.comm!r}{note}")
@@ -185,10 +186,3 @@ def _label(record: ContainerRecord) -> str:
 
 def _is_seccomp(option: str) -> bool:
     return option.replace("=", ":", 1).split(":", 1)[0] == "seccomp"
-
-
-def _relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)

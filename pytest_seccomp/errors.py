@@ -13,7 +13,3 @@ class TracerError(SeccompError):
 
 class ProfileError(SeccompError):
     """A profile file or a default profile is invalid, or would be wider than allowed."""
-
-
-class SeccompWarning(UserWarning):
-    """Something the user should know that does not make the run wrong."""

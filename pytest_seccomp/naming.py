@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from .errors import SeccompError
 
@@ -52,3 +54,11 @@ def validate_profile_name(name: str) -> str:
             "'/' between sub-directories, no '..' and no leading '/' (e.g. 'redis' or 'team/api')."
         )
     return name
+
+
+def display_path(path: Path) -> str:
+    """`path` relative to the working directory when it is below it, for messages."""
+    try:
+        return os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd()) else str(path)
+    except (ValueError, OSError):
+        return str(path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,19 +10,13 @@ from typing import Any
 
 from .enforce import EnforceSession
 from .html import default_surface
+from .naming import display_path
 from .profile import ProfileDiff, write_atomic
 from .record import ProfileResult, RecordSession
 
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _relative(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
 
 
 def record_report(session: RecordSession) -> dict[str, Any]:
@@ -95,7 +88,7 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
             f"{result.status}: {change}")
         yield (f"{result.name}: {_plural(len(result.syscalls), 'syscall')} from "
                f"{_plural(len(result.containers), 'container')} in {_plural(len(tests), 'test')}"
-               f" -> {_relative(result.path)} ({allows}{status})")
+               f" -> {display_path(result.path)} ({allows}{status})")
         if session.check_drift and result.diff:
             yield "  " + drift_line(session, result)
         if verbose:
@@ -151,7 +144,7 @@ def enforce_summary_lines(session: EnforceSession, verbose: bool) -> Iterator[st
     """Profiles enforced, containers under each, refusals by test, images without a profile."""
     for name, count in sorted(session.enforced().items()):
         loaded = session.loaded.get(name)
-        where = _relative(loaded.path) if loaded else name
+        where = display_path(loaded.path) if loaded else name
         yield f"{name}: {_plural(count, 'container')} under {where}"
     for test, refusals in sorted(session.refusals.items()):
         if not refusals:
