@@ -106,6 +106,7 @@ class EnforceSession(ContainerSession):
 
     def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:
         """Turn "OCI runtime create failed" into which profile and why."""
+        super().explain_failure(container, exc)
         message = str(exc)
         if "seccomp" not in message.lower() and "oci runtime" not in message.lower():
             return None

@@ -246,6 +246,7 @@ class SeccompPlugin:
                 write_html(ours, Path(html_dir))
         else:
             ours.stop()
+            ours.check_engine()
         if ours.failure is not None and session.exitstatus != pytest.ExitCode.INTERRUPTED:
             session.exitstatus = EXIT_RECORDING_INCOMPLETE
         elif isinstance(ours, RecordSession) and ours.drifted and session.exitstatus == 0:

@@ -89,6 +89,7 @@ class RecordSession(ContainerSession):
                 self.fold(self.current.nodeid, self.current.touched)
         finally:
             self.stop()
+        self.check_engine()
         self.recording.check_complete()
 
     def export(self) -> dict[str, Any]:

@@ -124,6 +124,22 @@ class ContainerSession:
         self.interception.uninstall()
         self.tracer.stop()
 
+    def check_engine(self) -> None:
+        """At the end: an engine that stopped answering may have failed containers the tests
+        never saw start, so the session's data cannot be trusted whole."""
+        if self.failure is not None or self.role == "controller" or not self.recording.containers:
+            return
+        import docker
+
+        try:
+            client = docker.from_env(timeout=10)
+            try:
+                client.ping()
+            finally:
+                client.close()
+        except Exception as exc:  # the SDK raises several types for a dead socket
+            self.explain_failure(None, exc if _engine_unreachable(exc) else ConnectionError(exc))
+
     def begin_test(self, nodeid: str, profile: str | None, skip: str | None = None) -> None:
         self.current = CurrentTest(nodeid=nodeid, profile=profile, skip=skip)
 
@@ -189,6 +205,13 @@ class ContainerSession:
         self.current.touched.add(container_id)
 
     def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:
+        """The engine stopped answering: whatever the tests do next, this session's recording
+        (or its refusal watch) can no longer be trusted whole."""
+        if _engine_unreachable(exc) and self.failure is None:
+            self.failure = (
+                f"the container engine stopped answering during the session ({exc}); the "
+                f"{self.mode} is incomplete, so no profile was written. Start the engine "
+                "(dockerd or `podman system service`) and run again.")
         return None
 
     def _left_out(self, labels: dict[str, str], name: str | None,
@@ -224,6 +247,18 @@ class ContainerSession:
                 "it, or choose a name with @pytest.mark.seccomp(profile='name')."
             )
         return str(usable[0])
+
+
+def _engine_unreachable(exc: BaseException) -> bool:
+    """A refused or dropped connection to the engine's socket, however the SDK wrapped it."""
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (requests.exceptions.ConnectionError, ConnectionError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def default_profile_dir(rootdir: str | os.PathLike[str], configured: str | None) -> Path:

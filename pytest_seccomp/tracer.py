@@ -119,14 +119,17 @@ def ensure_tracefs() -> None:
     """bpftrace finds tracepoints through tracefs; a fresh machine may not have it mounted."""
     if (TRACEFS / "events").is_dir():
         return
-    TRACEFS.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(["mount", "-t", "tracefs", "nodev", str(TRACEFS)],
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0 or not (TRACEFS / "events").is_dir():
+    try:
+        TRACEFS.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(["mount", "-t", "tracefs", "nodev", str(TRACEFS)],
+                                capture_output=True, text=True, check=False)
+        why = result.stderr.strip() or "no events directory after mounting"
+    except OSError as exc:
+        why = f"cannot create {TRACEFS}: {exc.strerror}"
+    if not (TRACEFS / "events").is_dir():
         raise TracerError(
-            f"tracefs is not mounted at {TRACEFS} and mounting it failed "
-            f"({result.stderr.strip() or 'no events directory'}); run "
-            f"`mount -t tracefs nodev {TRACEFS}` as root and try again."
+            f"tracefs is not mounted at {TRACEFS} and mounting it failed ({why}); bpftrace finds "
+            f"tracepoints there. Run `mount -t tracefs nodev {TRACEFS}` as root and try again."
         )
 
 

@@ -249,3 +249,73 @@ def test_killed_by_signal():
     assert report["complete"] is True
     (container,) = report["profiles"]["pytest-seccomp/busybox"]["containers"]
     assert "clock_nanosleep" in container["syscalls"]
+
+
+def engine_answers() -> bool:
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+def test_the_engine_stopping_mid_session_fails_the_recording(pytester, busybox_image):
+    pytester.makepyfile(test_engine=f"""
+import subprocess, time
+import docker
+
+def test_before():
+    docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
+
+def test_engine_stops():
+    subprocess.run(["pkill", "-x", "dockerd"], check=True)
+    for _ in range(100):
+        if subprocess.run(["docker", "info"], capture_output=True).returncode:
+            return
+        time.sleep(0.1)
+    raise AssertionError("dockerd did not stop")
+
+def test_after():
+    docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
+""")
+    old = old_profile(pytester.path / "seccomp-profiles")
+    try:
+        result = pytester.runpytest_subprocess("--seccomp-record")
+    finally:
+        subprocess.run(["bash", str(Path(__file__).parent.parent / "scripts" / "setup.sh")],
+                       capture_output=True, check=False)
+    assert engine_answers()
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["*ERROR: the container engine stopped answering during the "
+                                 "session*no profile was written*"])
+    assert old.read_text() == OLD
+
+
+def in_private_mounts(pytester: pytest.Pytester, setup: str) -> subprocess.CompletedProcess[str]:
+    """Run `pytest --seccomp-record` in a mount namespace of its own, after `setup` (shell)."""
+    script = (f"set -e; keep=$(mktemp -d); mount --bind /sys/kernel/btf $keep; {setup}; "
+              f"exec {sys.executable} -m pytest -p no:cacheprovider --seccomp-record")
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                          cwd=pytester.path, capture_output=True, text=True, check=False)
+
+
+def test_no_btf_is_a_one_paragraph_usage_error(pytester):
+    pytester.makepyfile(test_x="def test_x(): pass")
+    run = in_private_mounts(pytester, "mount -t tmpfs none /sys/kernel")
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.stderr
+    assert "the kernel exposes no BTF (/sys/kernel/btf/vmlinux)" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_tracefs_that_cannot_be_mounted_is_a_one_paragraph_usage_error(pytester):
+    pytester.makepyfile(test_x="def test_x(): pass")
+    run = in_private_mounts(pytester, "mount -t tmpfs none /sys/kernel; mkdir /sys/kernel/btf; "
+                                      "mount --bind $keep /sys/kernel/btf; "
+                                      "mount -o remount,ro /sys/kernel")
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.stderr
+    assert "tracefs is not mounted at /sys/kernel/tracing and mounting it failed" in run.stderr
+    assert "Read-only file system" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_not_root_is_refused_before_anything_starts(monkeypatch):
+    from pytest_seccomp.tracer import check_prerequisites
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # the one thing this test cannot be for real
+    with pytest.raises(TracerError, match="recording seccomp profiles needs root"):
+        check_prerequisites()
