@@ -6,14 +6,43 @@ from functools import reduce
 from pathlib import Path
 
 from .errors import ProfileError
-from .profile import ALLOW, Profile
+from .profile import ALLOW, ARCH_ALIASES, Condition, Profile
 
 
 def _fingerprint(profile: Profile) -> tuple[object, ...]:
     """What a recording inherits from its engine's default: differing ones were made against
     different defaults, and their union could be neither's least-privilege profile."""
     carried = sorted((c, tuple(sorted(n))) for c, n in profile.rules.items() if c.action != ALLOW)
-    return (profile.default_action, profile.default_errno_ret, profile.arch_map, tuple(carried))
+    return (profile.default_action, profile.default_errno_ret, tuple(carried))
+
+
+def _arches(profile: Profile) -> frozenset[str]:
+    """Docker's aliases (amd64, arm64, ...) of the architectures a profile was recorded on."""
+    return frozenset(ARCH_ALIASES.get(a, a) for a, _ in profile.arch_map)
+
+
+def _per_architecture(profiles: list[Profile]) -> Profile:
+    """Recordings of different architectures: a name every architecture needed stays as it is;
+    one only some needed is allowed on those only (an `includes: arches` condition)."""
+    everywhere = frozenset().union(*(_arches(p) for p in profiles))
+    where: dict[tuple[Condition, str], set[str]] = {}
+    merged = reduce(Profile.union, profiles)  # non-allow rules and archMap: the union
+    for profile in profiles:
+        for condition, names in profile.rules.items():
+            if condition.action == ALLOW:
+                for name in names:
+                    where.setdefault((condition, name), set()).update(_arches(profile))
+    rules: dict[Condition, frozenset[str]] = {
+        c: n for c, n in merged.rules.items() if c.action != ALLOW}
+    for (condition, name), arches in where.items():
+        if arches != everywhere:
+            includes = dict(condition.includes)
+            narrowed = sorted(arches & set(includes.get("arches", arches)))
+            includes["arches"] = tuple(narrowed)
+            condition = Condition(condition.action, condition.errno_ret, condition.args,
+                                  tuple(sorted(includes.items())), condition.excludes)
+        rules[condition] = rules.get(condition, frozenset()) | {name}
+    return Profile(merged.default_action, merged.default_errno_ret, merged.arch_map, rules)
 
 
 def merge_profiles(profiles: list[Profile], force: bool = False, what: str = "profiles") -> Profile:
@@ -26,6 +55,8 @@ def merge_profiles(profiles: list[Profile], force: bool = False, what: str = "pr
             "action, architectures or carried-over errno rules differ); record them with the same "
             "engine version, or pass --force to merge them anyway."
         )
+    if len({p.arch_map for p in profiles}) > 1 and all(p.arch_map for p in profiles):
+        return _per_architecture(profiles)
     return reduce(Profile.union, profiles)
 
 

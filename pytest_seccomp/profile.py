@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -313,7 +314,7 @@ class Profile:
                 continue
             for name in sorted(names):
                 allowed = default.allow_conditions(name)
-                if condition in allowed or any(c.unconditional for c in allowed):
+                if any(c.unconditional or _within(condition, c) for c in allowed):
                     continue
                 if not allowed:
                     problems.append(f"{name} is allowed but the default refuses it")
@@ -345,6 +346,20 @@ class Profile:
         write_atomic(Path(path), self.dumps())
 
 
+def _within(rule: Condition, ceiling: Condition) -> bool:
+    """`rule` allows no more than `ceiling`: the same action, arguments and exclusions, and
+    inclusions at least as strict (fewer architectures, more capabilities, same kernel)."""
+    if (rule.action, rule.errno_ret, rule.args, rule.excludes) != (
+            ceiling.action, ceiling.errno_ret, ceiling.args, ceiling.excludes):
+        return False
+    mine, theirs = dict(rule.includes), dict(ceiling.includes)
+    if "arches" in theirs and not set(mine.get("arches", ("(any)",))) <= set(theirs["arches"]):
+        return False
+    if not set(theirs.get("caps", ())) <= set(mine.get("caps", ())):
+        return False
+    return mine.get("minKernel") == theirs.get("minKernel") or "minKernel" not in theirs
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Replace `path` only once the new content is safely on disk; mode 0644."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -364,7 +379,13 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def build_profile(syscalls: Iterable[str], default: Profile) -> Profile:
+# uname -m -> the archMap entry of that machine, and Docker's alias for it in includes/excludes
+NATIVE_ARCH = {"x86_64": ("SCMP_ARCH_X86_64", "amd64"), "aarch64": ("SCMP_ARCH_AARCH64", "arm64"),
+               "ppc64le": ("SCMP_ARCH_PPC64LE", "ppc64le"), "s390x": ("SCMP_ARCH_S390X", "s390x")}
+ARCH_ALIASES = {scmp: alias for scmp, alias in NATIVE_ARCH.values()}
+
+
+def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None = None) -> Profile:
     """The least-privilege profile for `syscalls`, never wider than `default`.
 
     Each recorded name keeps the conditions under which the default allows it (argument checks,
@@ -384,4 +405,8 @@ def build_profile(syscalls: Iterable[str], default: Profile) -> Profile:
         keep = names if condition.action != ALLOW else names & wanted
         if keep:
             rules[condition] = keep
-    return Profile(default.default_action, default.default_errno_ret, default.arch_map, rules)
+    # The architectures the recording was made on, as the engine resolves its default's archMap
+    # on this machine; merging recordings of several architectures keeps each one's own names.
+    native = NATIVE_ARCH.get(machine or platform.machine(), ("", ""))[0]
+    arch_map = tuple(e for e in default.arch_map if e[0] == native) or default.arch_map
+    return Profile(default.default_action, default.default_errno_ret, arch_map, rules)

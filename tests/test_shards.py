@@ -17,7 +17,7 @@ from pytest_seccomp.export import from_spo, resolve, to_spo
 from pytest_seccomp.merge import merge_profiles
 from pytest_seccomp.profile import Profile, build_profile
 
-from .conftest import BUSYBOX, docker_run
+from .conftest import BUSYBOX, ROOT, docker_run
 from .test_profile import profiles
 
 SUITE = f"""
@@ -152,3 +152,31 @@ def test_k8s_localhost_export_runs_under_the_engine(tmp_path, busybox_image):
     ran = docker_run(exported, "ls", "/")
     assert ran.returncode == 0 and "bin" in ran.stdout, ran.stderr
     assert json.loads(exported.read_text())["defaultAction"] == "SCMP_ACT_ERRNO"
+
+
+def test_recordings_of_two_architectures_merge_per_architecture(tmp_path, busybox_image):
+    """A recording made here (x86_64) and a synthetic arm64 one: each keeps its own names."""
+    default = Profile.load(DOCKER_DEFAULT)
+    here = Profile.load(ROOT / "examples/webapp/seccomp-profiles/pytest-seccomp/redis.json")
+    assert [a for a, _ in here.arch_map] == ["SCMP_ARCH_X86_64"]  # as the engine resolves it here
+    arm64 = build_profile((here.allowed - {"open", "arch_prctl"}) | {"openat", "renameat"},
+                          default, machine="aarch64")
+    assert [a for a, _ in arm64.arch_map] == ["SCMP_ARCH_AARCH64"]
+    (tmp_path / "x86").mkdir()
+    (tmp_path / "arm").mkdir()
+    here.save(tmp_path / "x86" / "redis.json")
+    arm64.save(tmp_path / "arm" / "redis.json")
+    result = cli("merge", str(tmp_path / "x86"), str(tmp_path / "arm"), "-o", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    merged = Profile.load(tmp_path / "m" / "redis.json")
+    rules = {c: n for c, n in merged.rules.items() if c.action == "SCMP_ACT_ALLOW"}
+    only_on = {dict(c.includes).get("arches"): n for c, n in rules.items() if c.includes}
+    assert "renameat" in only_on[("arm64",)] and "renameat" not in here.allowed
+    assert "arch_prctl" in only_on[("amd64",)]
+    assert here.allowed & arm64.allowed <= next(n for c, n in rules.items() if c.unconditional) | {
+        n for c, ns in rules.items() if not dict(c.includes).get("arches") for n in ns}
+    assert merged.wider_than(default) == []
+    assert sorted(a for a, _ in merged.arch_map) == ["SCMP_ARCH_AARCH64", "SCMP_ARCH_X86_64"]
+    assert (cli("merge", str(tmp_path / "arm"), str(tmp_path / "x86"), "-o", str(tmp_path / "m2"))
+            .returncode == 0)
+    assert (tmp_path / "m2" / "redis.json").read_bytes() == (tmp_path / "m" / "redis.json").read_bytes()
