@@ -95,7 +95,14 @@ class Recording:
                     container_id, Counter()).update(new_refusals)
 
     def check_complete(self) -> None:
-        """Note every reason the recording cannot be trusted whole."""
+        """Note every reason the recording cannot be trusted whole; an unknown syscall number is
+        one of them: reported by number, never silently dropped from a profile."""
+        unknown = sorted({nr for c in self.containers.values() if not c.left_out
+                          for nr in c.counts if syscall_name(nr) is None})
+        for nr in unknown:
+            self.problems.append(
+                f"syscall number {nr} is unknown to libseccomp's table, so it cannot be named in "
+                "a profile; update libseccomp (Debian's libseccomp2)")
         for record in self.unattributed():
             self.problems.append(
                 f"container {record.name} ({record.short_id}, image {record.image}, test "
@@ -169,16 +176,12 @@ class Recording:
         return [c for c in self.containers.values()
                 if c.started and not c.left_out and not c.cgroups]
 
-    def names(self, counts: Counter[int]) -> Counter[str]:
-        """Syscall numbers as the engine's names; an unknown number is a problem, never dropped."""
+    @staticmethod
+    def names(counts: Counter[int]) -> Counter[str]:
+        """Syscall numbers as the engine's names (unknown numbers: see `check_complete`)."""
         named: Counter[str] = Counter()
         for nr, calls in counts.items():
             name = syscall_name(nr)
-            if name is None:
-                self.problems.append(
-                    f"syscall number {nr} is unknown to libseccomp's table, so it cannot be "
-                    "named in a profile; update libseccomp (Debian's libseccomp2)."
-                )
-                continue
-            named[name] += calls
+            if name is not None:
+                named[name] += calls
         return named

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_seccomp.errors import TracerError
-from pytest_seccomp.recording import Recording
+from pytest_seccomp.recording import ContainerRecord, Recording
 from pytest_seccomp.tracer import program
 
 from .conftest import BUSYBOX
@@ -218,8 +218,11 @@ def test_uring():
 
 def test_an_unknown_syscall_number_is_reported_not_dropped():
     recording = Recording()
-    named = recording.names(Counter({0: 3, 99_999: 1}))
-    assert named == Counter({"read": 3})
+    recording.add(ContainerRecord(id="c" * 64, name="app", image="app", profile="app",
+                                  test="t", started=True, cgroups={7},
+                                  counts=Counter({0: 3, 99_999: 1})))
+    assert recording.names(recording.containers["c" * 64].counts) == Counter({"read": 3})
+    recording.check_complete()
     assert any("syscall number 99999" in p for p in recording.problems)
 
 
