@@ -189,7 +189,9 @@ def test_after():
 """)
     run = record()
     assert run.result.ret == pytest.ExitCode.INTERNAL_ERROR
-    run.result.stdout.fnmatch_lines(["*ERROR: the seccomp tracer (bpftrace) is no longer running*"])
+    # "is no longer running", or "exited during a map dump" when the kill races the next read
+    run.result.stdout.fnmatch_lines(["*ERROR: the seccomp tracer (bpftrace) * (exit status -9;*"
+                                     "no profile is written*"])
     assert old.read_text() == '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}\n'
     assert run.report["complete"] is False
 

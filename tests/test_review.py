@@ -10,6 +10,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from pytest_seccomp.profile import ALWAYS_ALLOWED
+
 from .conftest import BUSYBOX
 
 APP = f"""
@@ -127,7 +129,9 @@ def test_junit_xml_carries_what_each_test_first_needed(committed):
     cases = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
              for case in ET.parse(committed.path / "out.xml").iter("testcase")}
     assert "execve" in cases["test_ls"]["seccomp_syscalls"].split()
-    assert cases["test_mkdir"]["seccomp_syscalls"].split() == ["mkdir"]
+    first = set(cases["test_mkdir"]["seccomp_syscalls"].split())
+    assert "mkdir" in first  # plus, at times, a signal/scheduling syscall the first run missed
+    assert first - {"mkdir"} <= ALWAYS_ALLOWED | {"wait4", "clock_nanosleep"}
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
