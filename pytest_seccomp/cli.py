@@ -11,9 +11,9 @@ import yaml
 
 from .engine_default import find_default
 from .errors import SeccompError
-from .export import TARGETS, pod_snippet, resolve, resource_name, to_spo
+from .export import pod_snippet, resolve, resource_name, to_spo
 from .merge import merge_dirs
-from .profile import ALLOW, Profile, write_atomic
+from .profile import ALLOW, NATIVE_ARCH, Profile, write_atomic
 from .purposes import group
 
 
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("directory", help="a profile directory (or one profile file)")
     export.add_argument("--format", choices=["k8s-localhost", "spo"], required=True)
     export.add_argument("-o", "--output", required=True)
-    export.add_argument("--machine", choices=sorted(TARGETS), default="x86_64",
+    export.add_argument("--machine", choices=sorted(NATIVE_ARCH), default="x86_64",
                         help="the nodes' architecture (default x86_64)")
     export.add_argument("--namespace", help="spo: the resources' namespace")
     export.add_argument("--prefix", default="pytest-seccomp",

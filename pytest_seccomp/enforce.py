@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import ProfileError, SeccompError
 from .naming import display_path
-from .profile import RUNTIME_SETUP_SYSCALLS, Profile
+from .profile import Profile
 from .recording import ContainerRecord
 from .session import ContainerSession, Options
 from .syscalls import syscall_name
@@ -66,10 +66,7 @@ class EnforceSession(ContainerSession):
             try:
                 loaded.text = path.read_text(encoding="utf-8")
                 loaded.profile = Profile.load(path)
-                problems = loaded.profile.wider_than(self.default.profile)
-                setup = sorted(loaded.profile.allowed & RUNTIME_SETUP_SYSCALLS)
-                if setup:
-                    problems.append("it allows the runtime's own set-up syscalls " + ", ".join(setup))
+                problems = loaded.profile.check(self.default.profile)
                 if problems:
                     raise ProfileError(
                         f"seccomp profile {path} is not safe to enforce: " + "; ".join(problems)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .profile import Condition, Profile
+from .profile import NATIVE_ARCH, Condition, Profile
 
 # The capabilities a container gets by default from Docker, containerd and CRI-O.
 DEFAULT_CAPS = frozenset({
@@ -15,8 +15,6 @@ DEFAULT_CAPS = frozenset({
     "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
     "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 })
-# uname -m -> (Docker's arch alias in includes/excludes, the SCMP arch of archMap)
-TARGETS = {"x86_64": ("amd64", "SCMP_ARCH_X86_64"), "aarch64": ("arm64", "SCMP_ARCH_AARCH64")}
 SPO_API_VERSION = "security-profiles-operator.x-k8s.io/v1beta1"
 
 
@@ -34,7 +32,7 @@ def _applies(condition: Condition, arch: str, caps: frozenset[str]) -> bool:
 def resolve(profile: Profile, machine: str = "x86_64",
             caps: frozenset[str] = DEFAULT_CAPS) -> Profile:
     """The rules that apply to a container of `machine` with `caps`, without includes/excludes."""
-    alias, scmp_arch = TARGETS[machine]
+    scmp_arch, alias = NATIVE_ARCH[machine]
     rules: dict[Condition, frozenset[str]] = {}
     for condition, names in profile.rules.items():
         if _applies(condition, alias, caps):
