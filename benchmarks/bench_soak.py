@@ -1,6 +1,6 @@
-"""Soak: N short containers recorded in one session (default 200). Reports the tracer's memory
-(bpftrace's RSS plus the kernel memory of its BPF maps), the cost per container against a plain
-session, and that every container was attributed.
+"""Soak: N short containers recorded in one session (default 200). Reports the memory of the
+recording pytest process, which holds the tracer (its RSS, and the kernel memory of its BPF
+maps), the cost per container against a plain session, and that every container was attributed.
 
     python3 benchmarks/bench_soak.py [--containers 200]
 """
@@ -31,9 +31,10 @@ def test_many():
 
 
 def tracer_memory(stop: threading.Event, peak: dict[str, int]) -> None:
-    """Sample the session's bpftrace: RSS and the memlock of its map file descriptors."""
+    """Sample the recording pytest process (the tracer lives in it): its RSS and the memlock of
+    its BPF map file descriptors (kernel memory)."""
     while not stop.is_set():
-        pids = subprocess.run(["pgrep", "-f", "bpftrace -f json"], capture_output=True,
+        pids = subprocess.run(["pgrep", "-f", "pytest.*--seccomp-record"], capture_output=True,
                               text=True).stdout.split()
         for pid in pids:
             try:
@@ -74,14 +75,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     containers = sum(len(p["containers"]) for p in report["profiles"].values())
     result = {"containers": n, "attributed": containers, "plain_s": plain, "record_s": recorded,
               "per_container_ms": 1000 * (recorded - plain) / n,
-              "bpftrace_rss_mb": peak.get("rss", 0) / 2**20,
+              "pytest_rss_mb": peak.get("rss", 0) / 2**20,
               "bpf_maps_mb": peak.get("maps", 0) / 2**20}
     print("\n".join(machine_facts()))
     print(f"soak: {n} containers in one session; attributed {containers} of {n} "
           f"({'all' if containers == n else 'NOT ALL'}); complete: {report['complete']}")
     print(f"  plain {plain:.2f} s, recorded {recorded:.2f} s: "
           f"{result['per_container_ms']:+.1f} ms per container (tracer start-up included)")
-    print(f"  tracer memory: bpftrace RSS {result['bpftrace_rss_mb']:.1f} MiB, BPF maps "
+    print(f"  memory: recording pytest process RSS {result['pytest_rss_mb']:.1f} MiB, BPF maps "
           f"{result['bpf_maps_mb']:.1f} MiB")
     return result
 

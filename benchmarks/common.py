@@ -22,9 +22,12 @@ def machine_facts() -> list[str]:
             else "?"
 
     engine = version("docker", "version", "--format", "{{.Server.Version}}")
+    from pytest_seccomp.bpf.libbpf import version as libbpf_version
+
+    tracer = f"libbpf {libbpf_version()}, {version('clang', '--version')}"
     return [f"CPU: {cpu} ({len(__import__('os').sched_getaffinity(0))} cores)",
             f"kernel: {platform.release()}", f"engine: Docker {engine}",
-            f"tracer: {version('bpftrace', '--version')}", f"python: {sys.version.split()[0]}"]
+            f"tracer: {tracer}", f"python: {sys.version.split()[0]}"]
 
 
 def spread(values: list[float]) -> str:

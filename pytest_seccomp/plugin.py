@@ -39,9 +39,9 @@ def _map_size(value: str) -> int:
         size = int(value)
     except ValueError:
         size = 0
-    if not 64 <= size <= 1 << 24:
+    if not 4 <= size <= 1 << 20:
         raise argparse.ArgumentTypeError(
-            f"{value!r} is not a map size: give a whole number of entries from 64 to 16777216")
+            f"{value!r} is not a map size: give a whole number of entries from 4 to 1048576")
     return size
 
 
@@ -80,8 +80,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="enforce: fail a test that passed although its containers had syscalls "
                          "refused")
     group.addoption("--seccomp-map-size", dest="seccomp_map_size", type=_map_size, default=65536,
-                    metavar="N", help="entries per tracer map, i.e. (container, syscall) pairs a "
-                                      "session can hold (default 65536; a full map fails the run)")
+                    metavar="N", help="entries per tracer map: the containers (cgroups) a session "
+                                      "can hold, or (container, syscall) pairs with "
+                                      "--seccomp-count-calls (default 65536; a full map fails "
+                                      "the run)")
     group.addoption("--seccomp-default-profile", dest="seccomp_default_profile", metavar="PATH",
                     help="the engine's default profile, the ceiling for every profile "
                          "(default: found from the engine; ini: seccomp_default_profile)")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make this machine ready to record: packages, the Python package, tracefs, dockerd, images.
+# Make this machine ready to record: packages, the Python package, the tracer, dockerd, images.
 # Idempotent and quiet when everything is already there. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,9 @@ fi
 
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
-command -v bpftrace >/dev/null || need+=(bpftrace)
+command -v clang >/dev/null || need+=(clang)               # compiles the tracer's eBPF program once
+dpkg -s libbpf-dev >/dev/null 2>&1 || need+=(libbpf-dev)    # loads it (libbpf1) and its headers
+command -v bpftool >/dev/null || need+=(bpftool)            # tests and benchmarks list programs
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 [ -f /usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json ] \
   || need+=(golang-github-docker-docker-dev)
@@ -39,13 +41,12 @@ if [ "$there" != "$(realpath "$here")" ]; then
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
 fi
 
-if [ ! -d /sys/kernel/tracing/events ]; then
-  log "mounting tracefs"
-  mkdir -p /sys/kernel/tracing
-  mount -t tracefs nodev /sys/kernel/tracing
-fi
+# Compile the tracer now (cached, ~0.1 s) so that the first session does not pay for it.
+python3 -c 'from pytest_seccomp.bpf.build import compiled_object; compiled_object()'
 
 if ! docker info >/dev/null 2>&1; then
+  # a dockerd still shutting down holds its pid file: a new one would exit at once
+  for _ in $(seq 1 100); do pgrep -x dockerd >/dev/null || break; sleep 0.2; done
   log "starting dockerd (log: /var/log/pytest-seccomp-dockerd.log)"
   setsid dockerd >/var/log/pytest-seccomp-dockerd.log 2>&1 < /dev/null &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done

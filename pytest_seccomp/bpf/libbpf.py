@@ -1,0 +1,182 @@
+"""A thin ctypes binding to the system's libbpf (Debian's libbpf1): just what the tracer uses.
+
+Why not a package: no maintained Python binding of libbpf exists on PyPI; BCC's compiles C at run
+time and needs kernel headers, which many CI kernels (this one included) lack. libbpf loads a
+compiled CO-RE object against the kernel's BTF, so the object is built once and runs anywhere.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import TracerError
+
+_VPRINTF = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+_LEVEL_DEBUG = 2
+
+
+class _Lib:
+    """libbpf.so.1 and libc, loaded on first use; libbpf's messages are kept for error reports."""
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("bpf") or "libbpf.so.1"
+        try:
+            self.bpf = ctypes.CDLL(name, use_errno=True)
+        except OSError as exc:
+            raise TracerError(
+                f"libbpf could not be loaded ({exc}); the tracer loads its eBPF program with it. "
+                "Install it (`apt-get install libbpf1`) and try again."
+            ) from None
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.messages: list[str] = []
+        self._printer = _VPRINTF(self._print)  # kept referenced: libbpf calls it later
+        b = self.bpf
+        p, c_int, c_uint, c_char_p, c_bool = (ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32,
+                                             ctypes.c_char_p, ctypes.c_bool)
+        for fn, res, args in (
+            ("libbpf_set_print", p, [p]),
+            ("libbpf_get_error", ctypes.c_long, [p]),
+            ("libbpf_version_string", c_char_p, []),
+            ("bpf_object__open_file", p, [c_char_p, p]),
+            ("bpf_object__load", c_int, [p]),
+            ("bpf_object__close", None, [p]),
+            ("bpf_object__find_program_by_name", p, [p, c_char_p]),
+            ("bpf_object__find_map_by_name", p, [p, c_char_p]),
+            ("bpf_object__next_program", p, [p, p]),
+            ("bpf_program__name", c_char_p, [p]),
+            ("bpf_program__set_autoload", c_int, [p, c_bool]),
+            ("bpf_program__attach", p, [p]),
+            ("bpf_program__fd", c_int, [p]),
+            ("bpf_link__destroy", c_int, [p]),
+            ("bpf_map__set_max_entries", c_int, [p, c_uint]),
+            ("bpf_map__initial_value", p, [p, ctypes.POINTER(ctypes.c_size_t)]),
+            ("bpf_map__fd", c_int, [p]),
+            ("bpf_map_get_next_key", c_int, [c_int, p, p]),
+            ("bpf_map_lookup_elem", c_int, [c_int, p, p]),
+        ):
+            func = getattr(b, fn)
+            func.restype, func.argtypes = res, args
+        b.libbpf_set_print(ctypes.cast(self._printer, p))
+
+    def _print(self, level: int, fmt: bytes, args: int) -> int:
+        if level < _LEVEL_DEBUG:
+            buf = ctypes.create_string_buffer(512)
+            self.libc.vsnprintf(buf, ctypes.c_size_t(len(buf)), ctypes.c_char_p(fmt),
+                                ctypes.c_void_p(args))
+            self.messages.append(buf.value.decode(errors="replace").strip())
+        return 0
+
+
+_lib: _Lib | None = None
+
+
+def lib() -> _Lib:
+    global _lib  # one process-wide handle: libbpf's print hook is process-wide too
+    if _lib is None:
+        _lib = _Lib()
+    return _lib
+
+
+def _fail(what: str, err: int) -> TracerError:
+    said = " | ".join(m for m in lib().messages[-4:] if m) or os.strerror(abs(err))
+    return TracerError(f"{what} ({said})")
+
+
+def version() -> str:
+    """libbpf's own version, e.g. "v1.1" (printed with the benchmarks)."""
+    return str(lib().bpf.libbpf_version_string().decode())
+
+
+class BpfMap:
+    """A loaded map, read from user space with the bpf() syscall."""
+
+    def __init__(self, fd: int, key_size: int, value_size: int) -> None:
+        self.fd, self.key_size, self.value_size = fd, key_size, value_size
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        b = lib().bpf
+        key = ctypes.create_string_buffer(self.key_size)
+        next_key = ctypes.create_string_buffer(self.key_size)
+        value = ctypes.create_string_buffer(self.value_size)
+        previous: ctypes.Array[ctypes.c_char] | None = None
+        while b.bpf_map_get_next_key(self.fd, previous, next_key) == 0:
+            ctypes.memmove(key, next_key, self.key_size)
+            if b.bpf_map_lookup_elem(self.fd, key, value) == 0:  # else deleted meanwhile
+                yield key.raw, value.raw
+            previous = key
+
+    def lookup(self, key: bytes) -> bytes | None:
+        value = ctypes.create_string_buffer(self.value_size)
+        if lib().bpf.bpf_map_lookup_elem(self.fd, ctypes.c_char_p(key), value) != 0:
+            return None
+        return value.raw
+
+
+class BpfObject:
+    """A compiled eBPF object: choose programs and sizes, load, attach; close() detaches all."""
+
+    def __init__(self, path: Path) -> None:
+        self._lib = lib()
+        self._obj = self._lib.bpf.bpf_object__open_file(str(path).encode(), None)
+        if not self._obj or self._lib.bpf.libbpf_get_error(self._obj):
+            self._obj = None
+            raise _fail(f"libbpf could not open {path}", ctypes.get_errno())
+        self._links: list[int] = []
+
+    def _named(self, kind: str, name: str) -> int:
+        finder = getattr(self._lib.bpf, f"bpf_object__find_{kind}_by_name")
+        handle = finder(self._obj, name.encode())
+        if not handle:
+            raise TracerError(f"the tracer object has no {kind} named {name}")
+        return int(handle)
+
+    def select_programs(self, names: set[str]) -> None:
+        b = self._lib.bpf
+        prog = b.bpf_object__next_program(self._obj, None)
+        while prog:
+            b.bpf_program__set_autoload(prog, b.bpf_program__name(prog).decode() in names)
+            prog = b.bpf_object__next_program(self._obj, prog)
+
+    def set_max_entries(self, map_name: str, entries: int) -> None:
+        self._lib.bpf.bpf_map__set_max_entries(self._named("map", map_name), entries)
+
+    def set_rodata(self, data: bytes) -> None:
+        """Write the program's settings (its read-only data, writable until load); `data` must
+        cover the whole section, so a variable added to the source is never left unset."""
+        size = ctypes.c_size_t()
+        address = self._lib.bpf.bpf_map__initial_value(self._named("map", ".rodata"),
+                                                       ctypes.byref(size))
+        if not address or size.value != len(data):
+            raise TracerError(f"the tracer's settings are {size.value} bytes, not {len(data)}")
+        ctypes.memmove(address, data, len(data))
+
+    def load(self) -> None:
+        err = self._lib.bpf.bpf_object__load(self._obj)
+        if err:
+            raise _fail("the kernel refused the tracer's eBPF program", err)
+
+    def attach(self, program: str) -> None:
+        link = self._lib.bpf.bpf_program__attach(self._named("program", program))
+        if not link or self._lib.bpf.libbpf_get_error(link):
+            raise _fail(f"the tracer could not attach {program}", ctypes.get_errno())
+        self._links.append(link)
+
+    def map(self, name: str, key_size: int, value_size: int) -> BpfMap:
+        return BpfMap(self._lib.bpf.bpf_map__fd(self._named("map", name)), key_size, value_size)
+
+    def forget_links(self) -> None:
+        """Drop the links without closing them: their descriptors were closed elsewhere."""
+        self._links.clear()
+
+    def close(self) -> None:
+        """Detach every program and free the maps."""
+        for link in self._links:
+            self._lib.bpf.bpf_link__destroy(link)
+        self._links.clear()
+        if self._obj:
+            self._lib.bpf.bpf_object__close(self._obj)
+            self._obj = None

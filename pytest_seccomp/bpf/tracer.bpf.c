@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-2.0
+/* pytest-seccomp's tracer: which syscalls each container (cgroup v2) made after its seccomp
+ * filter was installed, and which ones the filter refused.
+ *
+ * Why this shape:
+ * - BTF-typed raw tracepoints (tp_btf) run the program straight from the tracepoint: no perf
+ *   buffer is filled per syscall as for a classic tracepoint, and the task's seccomp mode is a
+ *   plain load instead of a probe_read helper call.
+ * - The cheapest test comes first: a task without a seccomp filter (mode != 2) is never looked up.
+ *   That also leaves out the runtime's own set-up (mount, pivot_root, ...), made before the filter.
+ * - Recording needs each (container, syscall) pair once, not counted: one hash lookup per syscall
+ *   finds the container's 512-bit set, and a bit already set costs a read, no write.
+ * - Nothing is lost silently: a full map bumps a counter the reader checks.
+ *
+ * CO-RE: the few kernel structures used are declared here with preserve_access_index, so libbpf
+ * relocates their fields against the running kernel's BTF; no kernel headers are needed. */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+typedef __u64 u64;
+typedef __u32 u32;
+
+struct seccomp { int mode; } __attribute__((preserve_access_index));
+struct thread_info { u32 status; } __attribute__((preserve_access_index));
+struct task_struct {
+	struct thread_info thread_info;
+	struct seccomp seccomp;
+} __attribute__((preserve_access_index));
+struct kernfs_node { u64 id; } __attribute__((preserve_access_index));
+struct cgroup_root { int hierarchy_id; } __attribute__((preserve_access_index));
+struct cgroup {
+	struct kernfs_node *kn;
+	struct cgroup_root *root;
+} __attribute__((preserve_access_index));
+#if defined(__TARGET_ARCH_x86)
+struct pt_regs { unsigned long orig_ax; } __attribute__((preserve_access_index));
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+struct pt_regs { int syscallno; } __attribute__((preserve_access_index));
+#define SYSCALL_NR(regs) ((regs)->syscallno)
+#else
+#error "pytest-seccomp's tracer knows x86_64 and arm64"
+#endif
+
+#define SECCOMP_MODE_FILTER 2
+#define TS_COMPAT 0x0002 /* x86: the task runs a 32-bit program */
+#define SYSCALL_BITS 512 /* above every native syscall number of x86_64 and arm64 */
+#define PATH_LEN 128     /* a cgroup path like /docker/<64 hex> fits whole */
+#define COMM_LEN 16
+
+/* Set by the loader before the program is loaded (.rodata). */
+const volatile int refusal_errno = 1; /* the profile's errno: EPERM for Docker, ENOSYS for Podman */
+
+struct syscall_set { u64 words[SYSCALL_BITS / 64]; };
+struct refusal { u64 cgroup; u32 nr; u32 pad; char comm[COMM_LEN]; }; /* no hidden padding */
+struct path { char text[PATH_LEN]; };
+
+/* Sizes are set by the loader (--seccomp-map-size). */
+struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, u64); __type(value, struct syscall_set);
+	 __uint(max_entries, 1); } seen SEC(".maps");            /* cgroup -> syscalls made */
+struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, u64); __type(value, u64);
+	 __uint(max_entries, 1); } calls SEC(".maps");           /* cgroup << 32 | nr -> count */
+struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, struct refusal); __type(value, u64);
+	 __uint(max_entries, 1); } refused SEC(".maps");         /* (cgroup, nr, comm) -> count */
+struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, u64); __type(value, struct path);
+	 __uint(max_entries, 1); } cgroup_paths SEC(".maps");    /* cgroup v2 id -> its path */
+struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, u64); __type(value, u64);
+	 __uint(max_entries, 1); } compat_execs SEC(".maps");    /* cgroup -> 32-bit programs run */
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __type(key, u32); __type(value, u64);
+	 __uint(max_entries, 1); } lost SEC(".maps");            /* entries a full map refused */
+
+static __always_inline void note_lost(void)
+{
+	u32 zero = 0;
+	u64 *n = bpf_map_lookup_elem(&lost, &zero);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+static __always_inline void add(void *map, const void *key)
+{
+	u64 one = 1, *n = bpf_map_lookup_elem(map, key);
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+		return;
+	}
+	if (bpf_map_update_elem(map, key, &one, BPF_NOEXIST) == 0)
+		return;
+	n = bpf_map_lookup_elem(map, key); /* another CPU inserted it meanwhile */
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		note_lost();
+}
+
+static __always_inline int filtered(void)
+{
+	return bpf_get_current_task_btf()->seccomp.mode == SECCOMP_MODE_FILTER;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(record_seen, struct pt_regs *regs, long id)
+{
+	if (!filtered())
+		return 0;
+	u64 cgroup = bpf_get_current_cgroup_id();
+	if ((unsigned long)id >= SYSCALL_BITS) { /* x32 or out of range: kept by number */
+		u64 key = cgroup << 32 | (u32)id;
+		add(&calls, &key);
+		return 0;
+	}
+	struct syscall_set *set = bpf_map_lookup_elem(&seen, &cgroup);
+	if (!set) {
+		struct syscall_set empty = {}; /* on the stack: .rodata holds refusal_errno alone */
+		if (bpf_map_update_elem(&seen, &cgroup, &empty, BPF_NOEXIST) != 0 &&
+		    !bpf_map_lookup_elem(&seen, &cgroup)) {
+			note_lost();
+			return 0;
+		}
+		set = bpf_map_lookup_elem(&seen, &cgroup);
+		if (!set)
+			return 0;
+	}
+	u64 bit = 1ULL << (id & 63);
+	u64 *word = &set->words[(id >> 6) & (SYSCALL_BITS / 64 - 1)];
+	if (!(*word & bit))
+		__sync_fetch_and_or(word, bit);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(record_count, struct pt_regs *regs, long id)
+{
+	if (!filtered())
+		return 0;
+	u64 key = bpf_get_current_cgroup_id() << 32 | (u32)id;
+	add(&calls, &key);
+	return 0;
+}
+
+/* sys_enter never fires for a syscall seccomp refused; sys_exit does, with ret = -errno. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(enforce_refused, struct pt_regs *regs, long ret)
+{
+	if (ret != -refusal_errno || !filtered())
+		return 0;
+	long nr = SYSCALL_NR(regs);
+	if (nr < 0) /* rt_sigreturn's exit: the restored value may look like a refusal */
+		return 0;
+	struct refusal key = { .cgroup = bpf_get_current_cgroup_id(), .nr = nr };
+	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	add(&refused, &key);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(cgroup_made, struct cgroup *cgrp, const char *path)
+{
+	if (cgrp->root->hierarchy_id != 0) /* cgroup v1 hierarchies: not what cgroup ids name */
+		return 0;
+	u64 id = cgrp->kn->id;
+	struct path value = {};
+	bpf_probe_read_kernel_str(value.text, sizeof(value.text), path);
+	if (bpf_map_update_elem(&cgroup_paths, &id, &value, BPF_ANY) != 0)
+		note_lost();
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(exec_compat)
+{
+#if defined(__TARGET_ARCH_x86)
+	if (bpf_get_current_task_btf()->thread_info.status & TS_COMPAT) {
+		u64 cgroup = bpf_get_current_cgroup_id();
+		add(&compat_execs, &cgroup);
+	}
+#endif
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
