@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine_facts, spread
+from common import FloorProgram, machine_facts, spread
 
 IMAGE = "pytest-seccomp/busybox:latest"
 TEST_FILE = f'''
@@ -51,11 +51,14 @@ def test_dd():
 '''
 
 
-MODES = ("plain", "record", "enforce")
+MODES = ("plain", "floor", "record", "enforce")  # floor: plain, with an empty sys_enter program
 
 
 def run_once(workdir: Path, mode: str) -> dict[str, float]:
     out = workdir / "out.json"
+    if mode == "floor":
+        with FloorProgram():
+            return run_once(workdir, "plain")
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_bench.py"]
     if mode != "plain":
         args += [f"--seccomp-{mode}", "--seccomp-profile-dir", str(workdir / "profiles")]
@@ -97,14 +100,14 @@ def main(argv: list[str] | None = None) -> None:
                 results[mode].append(run_once(workdir, mode))
     startup = tracer_startup(args.rounds)
     print(f"{'measure (s), min / median / max':<34}" + "".join(f"{m:>24}" for m in MODES)
-          + f"{'record':>9}{'enforce':>9}")
+          + f"{'floor':>9}{'record':>9}{'enforce':>9}")
     for key, label in (("dd_inside", "dd 2M syscalls, inside container"),
                        ("dd_wall", "dd container, wall"),
                        ("true_container", "one `true` container"),
                        ("session", "whole pytest session")):
         values = {m: [r[key] for r in results[m]] for m in MODES}
         ratios = "".join(f"{min(values[m]) / min(values['plain']):>8.2f}x"
-                         for m in ("record", "enforce"))
+                         for m in ("floor", "record", "enforce"))
         print(f"{label:<34}" + "".join(f"{spread(values[m]):>24}" for m in MODES) + ratios)
     for mode in ("record", "enforce"):
         plain_true = min(r["true_container"] for r in results["plain"])

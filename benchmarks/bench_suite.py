@@ -4,7 +4,8 @@
    enforce session wall time;
 2. pytest-xdist: an 8-test suite serial vs `-n 2`, plain and recording;
 3. untraced processes: a syscall-heavy process on the host (2,000,000 syscalls) while a
-   recording's tracer runs, against none.
+   recording's tracer runs, against none and against an empty program on the same tracepoint
+   (the kernel's own cost of dispatching to any program: the floor).
 
     python3 benchmarks/bench_suite.py [--rounds 5]
 """
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine_facts, run_pytest, spread
+from common import FloorProgram, machine_facts, run_pytest, spread
 
 ROOT = Path(__file__).resolve().parent.parent
 EIGHT = '''
@@ -42,18 +43,20 @@ def host_dd() -> float:
     return time.perf_counter() - t0
 
 
-def untraced(rounds: int) -> tuple[list[float], list[float]]:
+def untraced(rounds: int) -> tuple[list[float], list[float], list[float]]:
     from pytest_seccomp.tracer import Tracer
 
-    plain, traced = [], []
+    plain, floor, traced = [], [], []
     for _ in range(rounds):
         plain.append(host_dd())
+        with FloorProgram():
+            floor.append(host_dd())
         tracer = Tracer("record")
         tracer.start()
         tracer.wait_ready()
         traced.append(host_dd())
         tracer.stop()
-    return plain, traced
+    return plain, floor, traced
 
 
 def row(label: str, base: list[float], *others: list[float]) -> str:
@@ -88,14 +91,14 @@ def main(argv: list[str] | None = None) -> None:
             xd["serial+rec"].append(run_pytest(eight, "--seccomp-record"))
             xd["n2"].append(run_pytest(eight, "-n", "2"))
             xd["n2+rec"].append(run_pytest(eight, "-n", "2", "--seccomp-record"))
-    host_plain, host_traced = untraced(args.rounds)
+    host_plain, host_floor, host_traced = untraced(args.rounds)
     print(f"{'suite (s), min / median / max':<38}{'plain':>24}{'second':>24}{'third':>24}   ratios")
     print(row("webapp: plain | record | enforce", suite["plain"], suite["record"],
               suite["enforce"]))
     print(row("8 tests serial: plain | record", xd["serial"], xd["serial+rec"]))
     print(row("8 tests -n 2: plain | record", xd["n2"], xd["n2+rec"]))
     print(row("-n 2 vs serial, recording", xd["serial+rec"], xd["n2+rec"]))
-    print(row("host dd, no tracer | tracer running", host_plain, host_traced))
+    print(row("host dd: none | empty prog | tracer", host_plain, host_floor, host_traced))
 
 
 if __name__ == "__main__":

@@ -40,3 +40,20 @@ def run_pytest(cwd: Path, *args: str, env: dict[str, str] | None = None) -> floa
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
                    cwd=cwd, check=True, capture_output=True, env=env)
     return time.perf_counter() - t0
+
+
+class FloorProgram:
+    """An empty program on sys_enter, held while a block runs: the kernel's dispatch cost alone."""
+
+    def __enter__(self) -> FloorProgram:
+        from pytest_seccomp.bpf.build import compiled_object
+        from pytest_seccomp.bpf.libbpf import BpfObject
+
+        self.obj = BpfObject(compiled_object())
+        self.obj.select_programs({"floor_empty"})
+        self.obj.load()
+        self.obj.attach("floor_empty")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.obj.close()

@@ -15,6 +15,6 @@ def test_quick_benchmarks_run_and_print_their_tables(busybox_image):
     for heading in ("dd 2M syscalls, inside container", "fixed cost per container, record",
                     "tracer start-up to handshake", "attributed 10 of 10 (all)",
                     "webapp: plain | record | enforce", "8 tests -n 2: plain | record",
-                    "host dd, no tracer | tracer running", "ns per event",
+                    "host dd: none | empty prog | tracer", "ns per event",
                     "profile building and writing for 1,000 recorded containers"):
         assert heading in run.stdout, heading
