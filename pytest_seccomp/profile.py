@@ -264,12 +264,16 @@ class Profile:
     def diff(self, newer: Profile) -> ProfileDiff:
         """What `newer` allows that this profile does not (added) and the reverse (removed),
         per rule: a name moving under other conditions shows as both."""
-        from deepdiff import DeepDiff
-
         old, new = self._by_rule(), newer._by_rule()
-        labels = {**old[1], **new[1]}
         added: set[tuple[str, str]] = set()
         removed: set[tuple[str, str]] = set()
+        default_action = (self.default_action, newer.default_action) \
+            if self.default_action != newer.default_action else None
+        if old[0] == new[0]:  # the usual answer of a drift check, without DeepDiff's ~60 ms
+            return ProfileDiff(added=(), removed=(), default_action=default_action)
+        from deepdiff import DeepDiff
+
+        labels = {**old[1], **new[1]}
         # threshold 0: always compare key by key, never report the whole profile as replaced
         tree = DeepDiff(old[0], new[0], view="tree", threshold_to_diff_deeper=0)
         for item in tree.get("set_item_added", []):
@@ -283,8 +287,7 @@ class Profile:
             label = labels[item.path(output_format="list")[0]]
             removed.update((name, label) for name in item.t1)
         return ProfileDiff(added=tuple(sorted(added)), removed=tuple(sorted(removed)),
-                           default_action=(self.default_action, newer.default_action)
-                           if self.default_action != newer.default_action else None)
+                           default_action=default_action)
 
     def _by_rule(self) -> tuple[dict[str, set[str]], dict[str, str]]:
         """Allowed names per rule, keyed by a plain id (DeepDiff builds paths from keys), and
