@@ -1,8 +1,10 @@
-"""Soak: N short containers recorded in one session (default 200). Reports the memory of the
-recording pytest process, which holds the tracer (its RSS, and the kernel memory of its BPF
-maps), the cost per container against a plain session, and that every container was attributed.
+"""Scale and soak: 1, 10, 100 and 200 short containers, each count in one session, plain and
+recording. Reports the cost per container against the plain session (it must stay flat as the
+count grows: linear cost), that every container was attributed, and the memory of the pytest
+process, which holds the tracer (its RSS, plain and recording, and the kernel memory of its BPF
+maps).
 
-    python3 benchmarks/bench_soak.py [--containers 200]
+    python3 benchmarks/bench_soak.py [--containers 1,10,100,200]
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ def test_many():
 
 
 def tracer_memory(stop: threading.Event, peak: dict[str, int]) -> None:
-    """Sample the recording pytest process (the tracer lives in it): its RSS and the memlock of
+    """Sample the session's pytest process (the tracer lives in it): its RSS and the memlock of
     its BPF map file descriptors (kernel memory)."""
     while not stop.is_set():
-        pids = subprocess.run(["pgrep", "-f", "pytest.*--seccomp-record"], capture_output=True,
-                              text=True).stdout.split()
+        pids = subprocess.run(["pgrep", "-f", "pytest -q -p no:cacheprovider"],
+                              capture_output=True, text=True).stdout.split()
         for pid in pids:
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
@@ -54,37 +56,50 @@ def tracer_memory(stop: threading.Event, peak: dict[str, int]) -> None:
         time.sleep(0.2)
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--containers", type=int, default=200)
-    args = parser.parse_args(argv)
-    n = args.containers
+def sampled(work: Path, *args: str, env: dict[str, str]) -> tuple[float, dict[str, int]]:
+    """A session's wall time and its pytest process's peak memory."""
+    peak: dict[str, int] = {}
+    stop = threading.Event()
+    sampler = threading.Thread(target=tracer_memory, args=(stop, peak), daemon=True)
+    sampler.start()
+    try:
+        return run_pytest(work, *args, env=env), peak
+    finally:
+        stop.set()
+        sampler.join()
+
+
+def one_count(n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "test_soak.py").write_text(TEST)
         env = dict(os.environ, SOAK_N=str(n))
-        plain = run_pytest(work, env=env)
-        peak: dict[str, int] = {}
-        stop = threading.Event()
-        sampler = threading.Thread(target=tracer_memory, args=(stop, peak), daemon=True)
-        sampler.start()
-        recorded = run_pytest(work, "--seccomp-record", "--seccomp-report=r.json", env=env)
-        stop.set()
-        sampler.join()
+        plain, plain_peak = sampled(work, env=env)
+        recorded, peak = sampled(work, "--seccomp-record", "--seccomp-report=r.json", env=env)
         report = json.loads((work / "r.json").read_text())
     containers = sum(len(p["containers"]) for p in report["profiles"].values())
-    result = {"containers": n, "attributed": containers, "plain_s": plain, "record_s": recorded,
-              "per_container_ms": 1000 * (recorded - plain) / n,
-              "pytest_rss_mb": peak.get("rss", 0) / 2**20,
-              "bpf_maps_mb": peak.get("maps", 0) / 2**20}
+    return {"containers": n, "attributed": containers, "complete": report["complete"],
+            "plain_s": plain, "record_s": recorded,
+            "per_container_ms": 1000 * (recorded - plain) / n,
+            "plain_rss_mb": plain_peak.get("rss", 0) / 2**20,
+            "pytest_rss_mb": peak.get("rss", 0) / 2**20, "bpf_maps_mb": peak.get("maps", 0) / 2**20}
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, float]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--containers", default="1,10,100,200")
+    args = parser.parse_args(argv)
+    results = [one_count(int(n)) for n in args.containers.split(",")]
     print("\n".join(machine_facts()))
-    print(f"soak: {n} containers in one session; attributed {containers} of {n} "
-          f"({'all' if containers == n else 'NOT ALL'}); complete: {report['complete']}")
-    print(f"  plain {plain:.2f} s, recorded {recorded:.2f} s: "
-          f"{result['per_container_ms']:+.1f} ms per container (tracer start-up included)")
-    print(f"  memory: recording pytest process RSS {result['pytest_rss_mb']:.1f} MiB, BPF maps "
-          f"{result['bpf_maps_mb']:.1f} MiB")
-    return result
+    print(f"{'containers':>10} {'attributed':>11} {'plain s':>8} {'record s':>9} "
+          f"{'per container':>14} {'RSS plain':>10} {'RSS record':>11} {'BPF maps':>9}")
+    for r in results:
+        attributed = f"{r['attributed']}" + ("" if r["attributed"] == r["containers"]
+                                             and r["complete"] else " NOT ALL")
+        print(f"{r['containers']:>10} {attributed:>11} {r['plain_s']:>8.2f} {r['record_s']:>9.2f} "
+              f"{r['per_container_ms']:>+11.1f} ms {r['plain_rss_mb']:>6.1f} MiB "
+              f"{r['pytest_rss_mb']:>7.1f} MiB {r['bpf_maps_mb']:>5.1f} MiB")
+    return results
 
 
 if __name__ == "__main__":

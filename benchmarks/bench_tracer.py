@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine_facts
+from common import FloorProgram, machine_facts
 
 DD = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=1000000"]
 
@@ -28,10 +28,12 @@ def program_stats() -> dict[str, tuple[int, int]]:
     out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
                          check=True).stdout
     return {p["name"]: (p.get("run_cnt", 0), p.get("run_time_ns", 0)) for p in json.loads(out)
-            if p.get("name") in ("record_seen", "record_count", "enforce_refused")}
+            if p.get("name") in ("record_seen", "record_count", "enforce_refused", "floor_empty")}
 
 
-def ns_per_event(mode: str, count_calls: bool = False) -> list[str]:
+def ns_per_event(mode: str, count_calls: bool = False, other_containers: int = 0) -> list[str]:
+    """Kernel-measured cost per event while a dd container runs; `other_containers` fake
+    cgroups are put in the record map first, to show a lookup does not grow with them."""
     from pytest_seccomp.tracer import Tracer
 
     Path("/proc/sys/kernel/bpf_stats_enabled").write_text("1")
@@ -39,6 +41,9 @@ def ns_per_event(mode: str, count_calls: bool = False) -> list[str]:
         tracer = Tracer(mode, count_calls=count_calls)
         tracer.start()
         tracer.wait_ready()
+        seen = tracer.map("seen")
+        for i in range(other_containers):
+            seen.update((1 << 62 | i).to_bytes(8, "little"), b"\xff" * seen.value_size)
         before = program_stats()
         client = docker.from_env()
         client.containers.run("pytest-seccomp/busybox:latest", DD, remove=True,
@@ -48,10 +53,29 @@ def ns_per_event(mode: str, count_calls: bool = False) -> list[str]:
         for name, (count, total) in program_stats().items():
             c0, t0 = before.get(name, (0, 0))
             if count - c0 > 100_000:  # the per-syscall programs, not the rare ones
-                lines.append(f"  {mode} ({name}): {count - c0:>10,} events, "
+                others = f", {other_containers:,} other containers in the map" \
+                    if other_containers else ""
+                lines.append(f"  {mode} ({name}{others}): {count - c0:>10,} events, "
                              f"{(total - t0) / (count - c0):6.1f} ns per event")
         tracer.stop()
         return lines
+    finally:
+        Path("/proc/sys/kernel/bpf_stats_enabled").write_text("0")
+
+
+def floor_ns_per_event() -> str:
+    """The same figure for an empty program: what the statistics themselves cost per run."""
+    Path("/proc/sys/kernel/bpf_stats_enabled").write_text("1")
+    try:
+        with FloorProgram():
+            c0, t0 = program_stats().get("floor_empty", (0, 0))
+            client = docker.from_env()
+            client.containers.run("pytest-seccomp/busybox:latest", DD, remove=True,
+                                  security_opt=["no-new-privileges"])
+            client.close()
+            count, total = program_stats()["floor_empty"]
+        return (f"  empty program (floor_empty): {count - c0:>10,} events, "
+                f"{(total - t0) / (count - c0):6.1f} ns per event")
     finally:
         Path("/proc/sys/kernel/bpf_stats_enabled").write_text("0")
 
@@ -80,8 +104,10 @@ def main() -> None:
     print("\n".join(machine_facts()))
     print("eBPF program cost on a 2,000,000-syscall dd container (kernel BPF stats):")
     print("\n".join(ns_per_event("record")))
+    print("\n".join(ns_per_event("record", other_containers=10_000)))
     print("\n".join(ns_per_event("record", count_calls=True)))
     print("\n".join(ns_per_event("enforce")))
+    print(floor_ns_per_event())
     print(f"profile building and writing for 1,000 recorded containers: "
           f"{profile_writing():.3f} s")
 

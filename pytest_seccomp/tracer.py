@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .bpf.build import compiled_object
-from .bpf.libbpf import BpfObject
+from .bpf.libbpf import BpfMap, BpfObject
 from .errors import TracerError
 
 MAP_KEYS_MAX = 65536  # containers (cgroups) per session; --seccomp-map-size changes it
@@ -143,6 +143,14 @@ class Tracer:
         now = _link_ids(list(self._links))
         return all(now.get(fd) == link for fd, link in self._links.items())
 
+    def map(self, name: str) -> BpfMap:
+        """One of the loaded maps (benchmarks fill them; the session reads through dump())."""
+        if self._object is None:
+            raise TracerError("the tracer was never started")
+        sizes = {"seen": (8, SYSCALL_BITS // 8), "calls": (8, 8), "refused": (32, 8),
+                 "cgroup_paths": (8, PATH_LEN), "compat_execs": (8, 8)}
+        return self._object.map(name, *sizes[name])
+
     def _died(self, when: str) -> TracerError:
         return TracerError(
             f"the seccomp tracer {when}: its eBPF program was detached, so syscalls made since "
@@ -202,25 +210,25 @@ class Tracer:
                 "fewer containers per session."
             )
         counts: dict[tuple[int, int], int] = {}
-        for key, value in obj.map("seen", 8, SYSCALL_BITS // 8).items():
+        for key, value in self.map("seen").items():
             cgroup = int.from_bytes(key, "little")
             bits = int.from_bytes(value, "little")
             while bits:
                 low = bits & -bits
                 counts[(cgroup, low.bit_length() - 1)] = 1
                 bits ^= low
-        for key, value in obj.map("calls", 8, 8).items():
+        for key, value in self.map("calls").items():
             packed = int.from_bytes(key, "little")
             counts[(packed >> 32, packed & 0xFFFFFFFF)] = int.from_bytes(value, "little")
         paths = {int.from_bytes(k, "little"): v.split(b"\0", 1)[0].decode(errors="replace")
-                 for k, v in obj.map("cgroup_paths", 8, PATH_LEN).items()}
+                 for k, v in self.map("cgroup_paths").items()}
         refused = {}
-        for key, value in obj.map("refused", 32, 8).items():
+        for key, value in self.map("refused").items():
             cgroup, nr, _pad, comm = struct.unpack("=QII16s", key)
             name = comm.split(b"\0", 1)[0].decode(errors="replace")
             refused[(cgroup, nr, name)] = int.from_bytes(value, "little")
         compat = {int.from_bytes(k, "little"): int.from_bytes(v, "little")
-                  for k, v in obj.map("compat_execs", 8, 8).items()}
+                  for k, v in self.map("compat_execs").items()}
         return Snapshot(counts=counts, cgroup_paths=paths, refused=refused, compat_execs=compat)
 
     def stop(self) -> None:

@@ -22,6 +22,15 @@ if ! have pytest-seccomp/busybox:latest; then
   rm -rf "$ctx"
 fi
 
+# The benchmarks' image: busybox plus a static nanosecond clock.
+if ! have pytest-seccomp/bench:latest; then
+  ctx=$(mktemp -d)
+  cp images/bench/Dockerfile "$ctx/"
+  gcc -static -O2 -o "$ctx/nanotime" images/bench/nanotime.c
+  build pytest-seccomp/bench:latest "$ctx"
+  rm -rf "$ctx"
+fi
+
 # A static 32-bit program: the recorder must refuse to misname compat syscalls.
 if ! have pytest-seccomp/hello32:latest; then
   ctx=$(mktemp -d)
@@ -44,4 +53,4 @@ fi
 for service in redis postgres webapp; do
   have "pytest-seccomp/$service:latest" || build "pytest-seccomp/$service:latest" "images/$service"
 done
-echo "[images] ready: busybox, hello32, debian, redis, postgres, webapp"
+echo "[images] ready: busybox, bench, hello32, debian, redis, postgres, webapp"

@@ -73,6 +73,8 @@ if ! curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>
     sleep 0.25
   done
 fi
-podman image exists pytest-seccomp/busybox:latest \
-  || docker save pytest-seccomp/busybox:latest | podman load -q >/dev/null
+for image in busybox bench; do
+  podman image exists "pytest-seccomp/$image:latest" \
+    || docker save "pytest-seccomp/$image:latest" | podman load -q >/dev/null
+done
 echo "[podman] ready at unix:///run/podman/podman.sock"

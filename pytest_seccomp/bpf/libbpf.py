@@ -57,6 +57,7 @@ class _Lib:
             ("bpf_map__fd", c_int, [p]),
             ("bpf_map_get_next_key", c_int, [c_int, p, p]),
             ("bpf_map_lookup_elem", c_int, [c_int, p, p]),
+            ("bpf_map_update_elem", c_int, [c_int, p, p, ctypes.c_uint64]),
         ):
             func = getattr(b, fn)
             func.restype, func.argtypes = res, args
@@ -108,6 +109,12 @@ class BpfMap:
             if b.bpf_map_lookup_elem(self.fd, key, value) == 0:  # else deleted meanwhile
                 yield key.raw, value.raw
             previous = key
+
+    def update(self, key: bytes, value: bytes) -> None:
+        """Write one entry (the benchmarks fill maps to show lookups stay flat)."""
+        if lib().bpf.bpf_map_update_elem(self.fd, ctypes.c_char_p(key), ctypes.c_char_p(value),
+                                         0) != 0:
+            raise _fail("a map update failed", ctypes.get_errno())
 
     def lookup(self, key: bytes) -> bytes | None:
         value = ctypes.create_string_buffer(self.value_size)

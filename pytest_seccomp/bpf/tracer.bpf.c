@@ -57,16 +57,18 @@ struct syscall_set { u64 words[SYSCALL_BITS / 64]; };
 struct refusal { u64 cgroup; u32 nr; u32 pad; char comm[COMM_LEN]; }; /* no hidden padding */
 struct path { char text[PATH_LEN]; };
 
-/* Sizes are set by the loader (--seccomp-map-size). */
-struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, u64); __type(value, struct syscall_set);
+/* Sizes are set by the loader (--seccomp-map-size). Hash maps are not preallocated: entries
+ * are made once per container (or cgroup), so memory follows use, not the size limit. */
+#define HASH __uint(type, BPF_MAP_TYPE_HASH); __uint(map_flags, BPF_F_NO_PREALLOC)
+struct { HASH; __type(key, u64); __type(value, struct syscall_set);
 	 __uint(max_entries, 1); } seen SEC(".maps");            /* cgroup -> syscalls made */
-struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, u64); __type(value, u64);
+struct { HASH; __type(key, u64); __type(value, u64);
 	 __uint(max_entries, 1); } calls SEC(".maps");           /* cgroup << 32 | nr -> count */
-struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, struct refusal); __type(value, u64);
+struct { HASH; __type(key, struct refusal); __type(value, u64);
 	 __uint(max_entries, 1); } refused SEC(".maps");         /* (cgroup, nr, comm) -> count */
-struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, u64); __type(value, struct path);
+struct { HASH; __type(key, u64); __type(value, struct path);
 	 __uint(max_entries, 1); } cgroup_paths SEC(".maps");    /* cgroup v2 id -> its path */
-struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, u64); __type(value, u64);
+struct { HASH; __type(key, u64); __type(value, u64);
 	 __uint(max_entries, 1); } compat_execs SEC(".maps");    /* cgroup -> 32-bit programs run */
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __type(key, u32); __type(value, u64);
 	 __uint(max_entries, 1); } lost SEC(".maps");            /* entries a full map refused */
