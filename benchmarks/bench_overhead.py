@@ -37,12 +37,16 @@ def test_dd():
     client.containers.run("{IMAGE}", ["true"], remove=True)  # the session's first container
     # waits for the tracer's handshake: keep that out of the steady-state figures below
     t0 = time.perf_counter()
-    out = client.containers.run(
+    # run detached, wait, then read the logs: Podman's attach sometimes loses a short output
+    container = client.containers.run(
         "{IMAGE}",
         ["sh", "-c", "nanotime; dd if=/dev/zero of=/dev/null bs=1 count=1000000 2>/dev/null; "
          "nanotime"],
-        remove=True)
+        detach=True)
+    container.wait()
     wall = time.perf_counter() - t0
+    out = container.logs()
+    container.remove()
     start, end = map(float, out.split())
     t1 = time.perf_counter()
     for _ in range(20):
@@ -53,6 +57,7 @@ def test_dd():
 '''
 
 
+RETRIES: dict[str, int] = {}  # sessions run again after an engine failure, per engine
 MODES = ("plain", "floor", "record", "enforce")  # floor: plain, with an empty sys_enter program
 
 
@@ -67,8 +72,15 @@ def run_once(workdir: Path, mode: str, engine: str = "docker") -> dict[str, floa
     env = {"BENCH_OUT": str(out), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     if ENGINES[engine]:
         env["DOCKER_HOST"] = str(ENGINES[engine])
-    t0 = time.perf_counter()
-    subprocess.run(args, cwd=workdir, env=env, check=True, capture_output=True)
+    for attempt in range(3):  # Podman's compatible API here now and then hangs a call for 60 s
+        t0 = time.perf_counter()
+        run = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True,
+                             check=False)
+        if run.returncode == 0:
+            break
+        if engine != "podman" or attempt == 2:
+            raise SystemExit(f"the {mode} session on {engine} failed:\n{run.stdout[-3000:]}")
+        RETRIES[engine] = RETRIES.get(engine, 0) + 1
     result: dict[str, float] = json.loads(out.read_text())
     result["session"] = time.perf_counter() - t0
     return result
@@ -125,7 +137,10 @@ def main(argv: list[str] | None = None) -> None:
                     results[engine][mode].append(run_once(workdir, mode, engine))
     startup = tracer_startup(args.rounds)
     for engine in engines:
-        print(f"-- {engine}" + (" (Docker-compatible socket)" if ENGINES[engine] else ""))
+        retried = f", {RETRIES[engine]} session(s) run again after the engine hung" \
+            if RETRIES.get(engine) else ""
+        print(f"-- {engine}" + (" (Docker-compatible socket)" if ENGINES[engine] else "")
+              + retried)
         table(results[engine])
     print(f"tracer start-up to handshake: {spread(startup)} s")
     print("Podman's oci-seccomp-bpf-hook (io.containers.trace-syscall): not measured, see "

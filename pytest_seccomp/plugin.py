@@ -166,8 +166,12 @@ class SeccompPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self) -> None:
-        """Start the tracer early: it gets ready while tests are collected."""
-        self.session.start()
+        """Start the tracer before any test: a tracer that cannot load is a usage error."""
+        try:
+            self.session.start()
+        except SeccompError as exc:
+            self.session.stop()
+            raise pytest.UsageError(str(exc)) from None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

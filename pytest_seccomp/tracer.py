@@ -119,7 +119,11 @@ class Tracer:
         self.started_at = time.monotonic()
         key = "record-count" if self.mode == "record" and self.count_calls else self.mode
         programs, filled = _PROGRAMS[key]
-        obj = BpfObject(path)
+        try:
+            obj = BpfObject(path)
+        except TracerError as exc:
+            raise TracerError(f"{exc}. The compiled tracer is cached there: delete it and it is "
+                              "built again.") from None
         try:
             obj.select_programs(set(programs))
             for name in MAPS:

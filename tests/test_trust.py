@@ -232,6 +232,19 @@ def test_no_compiler_for_the_tracer_is_a_one_paragraph_usage_error(pytester, tmp
     assert "apt-get install clang libbpf-dev" in run.stderr and "Traceback" not in run.stderr
 
 
+def test_a_corrupt_compiled_tracer_is_a_one_paragraph_usage_error(pytester, tmp_path, monkeypatch):
+    from pytest_seccomp.bpf.build import compiled_object
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    compiled_object().write_bytes(b"not an ELF object")  # the cached build, damaged
+    pytester.makepyfile(test_x="def test_x(): pass")
+    run = subprocess.run([sys.executable, "-m", "pytest", "--seccomp-record"], cwd=pytester.path,
+                         env=dict(os.environ), capture_output=True, text=True)
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.stdout + run.stderr
+    assert "libbpf could not open" in run.stderr and "delete it and it is built again" in run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+
+
 def test_a_container_killed_by_a_signal_is_recorded_whole(pytester, busybox_image):
     pytester.makepyfile(test_killed=f"""
 import docker
