@@ -110,7 +110,7 @@ def table(results: dict[str, list[dict[str, float]]]) -> None:
         values = {m: [r[key] for r in results[m]] for m in MODES}
         ratios = "".join(f"{min(values[m]) / min(values['plain']):>8.2f}x"
                          for m in ("floor", "record", "enforce"))
-        print(f"{label:<34}" + "".join(f"{spread(values[m]):>24}" for m in MODES) + ratios)
+        print(f"{label:<34}" + "".join(f" {spread(values[m]):>23}" for m in MODES) + ratios)
     for mode in ("record", "enforce"):
         plain_true = min(r["true_container"] for r in results["plain"])
         mode_true = min(r["true_container"] for r in results[mode])

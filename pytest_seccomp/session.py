@@ -120,7 +120,7 @@ class ContainerSession:
         self.interception.install()
 
     def stop(self) -> None:
-        """Idempotent clean-up for aborted sessions: never leave bpftrace or the wraps behind."""
+        """Idempotent clean-up for aborted sessions: never leave the tracer attached or the wraps behind."""
         self.interception.uninstall()
         self.tracer.stop()
 

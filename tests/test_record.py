@@ -1,4 +1,4 @@
-"""End to end: real dockerd, real bpftrace, real profiles (needs root)."""
+"""End to end: real dockerd, the real eBPF tracer, real profiles (needs root)."""
 
 from __future__ import annotations
 
