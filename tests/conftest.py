@@ -16,6 +16,15 @@ pytest_plugins = ["pytester"]
 
 BUSYBOX = "pytest-seccomp/busybox:latest"
 ROOT = Path(__file__).resolve().parent.parent
+OLD = '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}\n'  # a committed profile to keep
+
+
+def old_profile(root: Path) -> Path:
+    """Put OLD where a recording of the busybox image would write, under profile dir `root`."""
+    path = root / "pytest-seccomp" / "busybox.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(OLD)
+    return path
 
 
 @pytest.fixture(scope="session")

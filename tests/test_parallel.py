@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import BUSYBOX
+from .conftest import BUSYBOX, OLD, old_profile
 
 SUITE = f"""
 import docker, pytest
@@ -44,9 +44,7 @@ def test_parallel_record_equals_serial_byte_for_byte(pytester, busybox_image):
 
 
 def test_a_crashed_worker_fails_the_recording_and_keeps_old_profiles(pytester, busybox_image):
-    old = pytester.path / "seccomp-profiles" / "pytest-seccomp" / "busybox.json"
-    old.parent.mkdir(parents=True)
-    old.write_text("{}\n")
+    old = old_profile(pytester.path / "seccomp-profiles")
     pytester.makepyfile(test_crash=f"""
 import os, signal
 import docker
@@ -61,4 +59,4 @@ def test_worker_dies():
     result = pytester.runpytest_subprocess("--seccomp-record", "-n", "2")
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     result.stdout.fnmatch_lines(["*ERROR: pytest-xdist worker * crashed*No profile was written*"])
-    assert old.read_text() == "{}\n"
+    assert old.read_text() == OLD

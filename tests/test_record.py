@@ -10,7 +10,7 @@ import pytest
 from pytest_seccomp.engine_default import find_default
 from pytest_seccomp.profile import ALWAYS_ALLOWED, RUNTIME_SETUP_SYSCALLS, Profile
 
-from .conftest import BUSYBOX, docker_run
+from .conftest import BUSYBOX, OLD, docker_run, old_profile
 
 LS_TEST = f"""
 import docker
@@ -166,9 +166,7 @@ def test_reaper_like_helper():
 
 
 def test_tracer_detached_mid_session_fails_loudly_and_keeps_old_profile(record, pytester):
-    old = pytester.path / "seccomp-profiles" / "pytest-seccomp" / "busybox.json"
-    old.parent.mkdir(parents=True)
-    old.write_text('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}\n')
+    old = old_profile(pytester.path / "seccomp-profiles")
     pytester.makepyfile(test_kill=f"""
 import os
 import docker
@@ -191,7 +189,7 @@ def test_after():
     assert run.result.ret == pytest.ExitCode.INTERNAL_ERROR
     run.result.stdout.fnmatch_lines(["*ERROR: the seccomp tracer is no longer attached*"
                                      "no profile is written*"])
-    assert old.read_text() == '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}\n'
+    assert old.read_text() == OLD
     assert run.report["complete"] is False
 
 

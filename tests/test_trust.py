@@ -17,7 +17,7 @@ from pytest_seccomp.errors import TracerError
 from pytest_seccomp.recording import ContainerRecord, Recording
 from pytest_seccomp.tracer import Tracer
 
-from .conftest import BUSYBOX
+from .conftest import BUSYBOX, OLD, old_profile
 
 LS = f"""
 import docker
@@ -25,16 +25,6 @@ import docker
 def test_ls():
     docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
 """
-OLD = '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}\n'
-
-
-def old_profile(root: Path) -> Path:
-    path = root / "pytest-seccomp" / "busybox.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(OLD)
-    return path
-
-
 def test_a_full_tracer_map_fails_the_recording(pytester, busybox_image):
     pytester.makepyfile(test_many=f"""
 import docker, pytest

@@ -114,16 +114,14 @@ int BPF_PROG(record_seen, struct pt_regs *regs, long id)
 		return 0;
 	}
 	struct syscall_set *set = bpf_map_lookup_elem(&seen, &cgroup);
-	if (!set) {
+	if (!set) { /* the container's first syscall; another CPU may insert it meanwhile */
 		struct syscall_set empty = {}; /* on the stack: .rodata holds refusal_errno alone */
-		if (bpf_map_update_elem(&seen, &cgroup, &empty, BPF_NOEXIST) != 0 &&
-		    !bpf_map_lookup_elem(&seen, &cgroup)) {
+		bpf_map_update_elem(&seen, &cgroup, &empty, BPF_NOEXIST);
+		set = bpf_map_lookup_elem(&seen, &cgroup);
+		if (!set) { /* the map is full */
 			note_lost();
 			return 0;
 		}
-		set = bpf_map_lookup_elem(&seen, &cgroup);
-		if (!set)
-			return 0;
 	}
 	u64 bit = 1ULL << (id & 63);
 	u64 *word = &set->words[(id >> 6) & (SYSCALL_BITS / 64 - 1)];
