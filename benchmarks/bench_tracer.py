@@ -31,53 +31,53 @@ def program_stats() -> dict[str, tuple[int, int]]:
             if p.get("name") in ("record_seen", "record_count", "enforce_refused", "floor_empty")}
 
 
-def ns_per_event(mode: str, count_calls: bool = False, other_containers: int = 0) -> list[str]:
-    """Kernel-measured cost per event while a dd container runs; `other_containers` fake
-    cgroups are put in the record map first, to show a lookup does not grow with them."""
-    from pytest_seccomp.tracer import Tracer
-
+def dd_costs() -> dict[str, tuple[int, float]]:
+    """Run the dd container with BPF statistics on: per loaded program of ours that ran on
+    every syscall, (events, ns per event). Programs must be attached by the caller."""
     Path("/proc/sys/kernel/bpf_stats_enabled").write_text("1")
     try:
-        tracer = Tracer(mode, count_calls=count_calls)
-        tracer.start()
-        tracer.wait_ready()
-        seen = tracer.map("seen")
-        for i in range(other_containers):
-            seen.update((1 << 62 | i).to_bytes(8, "little"), b"\xff" * seen.value_size)
         before = program_stats()
         client = docker.from_env()
         client.containers.run("pytest-seccomp/busybox:latest", DD, remove=True,
                               security_opt=["no-new-privileges"])
         client.close()
-        lines = []
+        costs = {}
         for name, (count, total) in program_stats().items():
             c0, t0 = before.get(name, (0, 0))
             if count - c0 > 100_000:  # the per-syscall programs, not the rare ones
-                others = f", {other_containers:,} other containers in the map" \
-                    if other_containers else ""
-                lines.append(f"  {mode} ({name}{others}): {count - c0:>10,} events, "
-                             f"{(total - t0) / (count - c0):6.1f} ns per event")
-        tracer.stop()
-        return lines
+                costs[name] = (count - c0, (total - t0) / (count - c0))
+        return costs
     finally:
         Path("/proc/sys/kernel/bpf_stats_enabled").write_text("0")
+
+
+def lines(label: str, costs: dict[str, tuple[int, float]], detail: str = "") -> list[str]:
+    return [f"  {label} ({name}{detail}): {events:>10,} events, {ns:6.1f} ns per event"
+            for name, (events, ns) in costs.items()]
+
+
+def ns_per_event(mode: str, count_calls: bool = False, other_containers: int = 0) -> list[str]:
+    """Kernel-measured cost per event while a dd container runs; `other_containers` fake
+    cgroups are put in the record map first, to show a lookup does not grow with them."""
+    from pytest_seccomp.tracer import Tracer
+
+    tracer = Tracer(mode, count_calls=count_calls)
+    tracer.start()
+    try:
+        tracer.wait_ready()
+        seen = tracer.map("seen")
+        for i in range(other_containers):
+            seen.update((1 << 62 | i).to_bytes(8, "little"), b"\xff" * seen.value_size)
+        others = f", {other_containers:,} other containers in the map" if other_containers else ""
+        return lines(mode, dd_costs(), others)
+    finally:
+        tracer.stop()
 
 
 def floor_ns_per_event() -> str:
     """The same figure for an empty program: what the statistics themselves cost per run."""
-    Path("/proc/sys/kernel/bpf_stats_enabled").write_text("1")
-    try:
-        with FloorProgram():
-            c0, t0 = program_stats().get("floor_empty", (0, 0))
-            client = docker.from_env()
-            client.containers.run("pytest-seccomp/busybox:latest", DD, remove=True,
-                                  security_opt=["no-new-privileges"])
-            client.close()
-            count, total = program_stats()["floor_empty"]
-        return (f"  empty program (floor_empty): {count - c0:>10,} events, "
-                f"{(total - t0) / (count - c0):6.1f} ns per event")
-    finally:
-        Path("/proc/sys/kernel/bpf_stats_enabled").write_text("0")
+    with FloorProgram():
+        return "\n".join(lines("empty program", dd_costs()))
 
 
 def profile_writing(containers: int = 1000) -> float:
