@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import yaml
 
 from .engine_default import find_default
 from .errors import SeccompError
-from .export import pod_snippet, resolve, resource_name, to_spo
+from .export import KUBELET_DIR, pod_snippet, resolve, resource_name, to_spo
 from .merge import merge_dirs
 from .profile import ALLOW, NATIVE_ARCH, Profile, write_atomic
 from .purposes import group
@@ -21,14 +23,21 @@ def _check(args: argparse.Namespace) -> int:
     """valid, deny by default, not wider than the engine's default, no runtime set-up syscalls"""
     profile = Profile.load(args.profile)
     default = find_default(args.engine, args.default)
-    problems = profile.check(default.profile)
+    ceiling, against = default.profile, str(default.path)
+    if profile.is_resolved and not default.profile.is_resolved:
+        # A file without includes/excludes (a Kubernetes export) is checked against the
+        # default as it applies to that file's architecture with the default capabilities.
+        machine = profile.machine or "x86_64"
+        ceiling = resolve(default.profile, machine)
+        against += f" as it applies on {machine} with the default capabilities"
+    problems = profile.check(ceiling)
     if problems:
         print(f"{args.profile}: NOT OK")
         for problem in problems:
             print(f"  - {problem}")
         return 1
     print(f"{args.profile}: OK ({len(profile.allowed)} syscalls allowed, deny by default, "
-          f"not wider than {default.path})")
+          f"not wider than {against})")
     return 0
 
 
@@ -72,6 +81,7 @@ def _export(args: argparse.Namespace) -> int:
     """Kubernetes files: a kubelet Localhost profile and its securityContext, or an SPO resource"""
     source, output = Path(args.directory), Path(args.output)
     paths = sorted(source.rglob("*.json")) if source.is_dir() else [source]
+    prefix = args.prefix.strip("/")
     for path in paths:
         name = str(path.relative_to(source).with_suffix("")) if source.is_dir() else path.stem
         resolved = resolve(Profile.load(path), args.machine)
@@ -79,13 +89,18 @@ def _export(args: argparse.Namespace) -> int:
             target = output / f"{resource_name(name)}.yaml"
             write_atomic(target, yaml.safe_dump(to_spo(name, resolved, args.namespace),
                                                 sort_keys=False))
-        else:
-            target = output / f"{name}.json"
-            resolved.save(target)
-            snippet = pod_snippet(f"{args.prefix.rstrip('/')}/{name}.json".lstrip("/"))
-            write_atomic(output / f"{name}.securitycontext.yaml",
-                         yaml.safe_dump(snippet, sort_keys=False))
-        print(f"wrote {target}")
+            print(f"wrote {target}")
+            continue
+        localhost = f"{prefix}/{name}.json".lstrip("/")
+        target = output / KUBELET_DIR / localhost
+        resolved.save(target)
+        snippet = output / "securitycontext" / f"{name}.yaml"
+        write_atomic(snippet, yaml.safe_dump(pod_snippet(localhost), sort_keys=False))
+        print(f"wrote {target} (the kubelet loads it as localhostProfile: {localhost})")
+        print(f"wrote {snippet} (the container's securityContext)")
+    if args.format == "k8s-localhost" and paths:
+        print(f"on every node, copy {output / KUBELET_DIR}/ into /var/lib/kubelet/seccomp/, "
+              f"e.g. `rsync -a {output / KUBELET_DIR}/ node:/var/lib/kubelet/seccomp/`")
     return 0
 
 
@@ -123,9 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
+        sys.stdout.flush()
     except SeccompError as exc:
         print(f"pytest-seccomp: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `pytest-seccomp show ... | head`: the reader has all it wanted; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return code
 
 

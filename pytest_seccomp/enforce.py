@@ -14,7 +14,7 @@ from .errors import ProfileError, SeccompError
 from .naming import display_path
 from .profile import Profile
 from .recording import ContainerRecord
-from .session import ContainerSession, Options
+from .session import AFTER_TESTS, ContainerSession, Options
 from .syscalls import syscall_name
 
 MISSING_CHOICES = ("fail", "default", "unconfined")
@@ -33,6 +33,7 @@ class LoadedProfile:
 
 @dataclass(frozen=True)
 class Refusal:
+    window: str  # the test, fixture or gap between tests in which the call was refused
     container: ContainerRecord
     syscall: str
     calls: int
@@ -51,8 +52,10 @@ class EnforceSession(ContainerSession):
         self.strict = strict
         self.loaded: dict[str, LoadedProfile] = {}
         self.missing_images: dict[str, set[str]] = {}  # profile name -> images run without it
-        self.refusals: dict[str, list[Refusal]] = {}  # test -> refusals already reported
+        self.refusals: dict[str, list[Refusal]] = {}  # window -> refusals already reported
         self.passed_despite: list[str] = []  # tests that passed although syscalls were refused
+        self.failed_with: list[str] = []  # tests that failed, and had syscalls refused
+        self.test_refusals: list[Refusal] = []  # everything refused while the current test ran
 
     # -- profiles ------------------------------------------------------------------------------
     def load(self, name: str) -> LoadedProfile:
@@ -119,31 +122,52 @@ class EnforceSession(ContainerSession):
 
     # -- refusals ------------------------------------------------------------------------------
     def end_test(self, failed: bool) -> None:
-        """Refusals were already read at the test's last report; only count the outcome."""
-        if failed:
-            self.tests_failed += 1
-        self.current = type(self.current)()
+        """Close the test's window; a test with refusals is remembered as passed or failed."""
+        self.take_refusals()  # the last read may find some: they belong to the test (summary)
+        nodeid = self.current.nodeid
+        if self.test_refusals and nodeid:
+            (self.failed_with if failed else self.passed_despite).append(nodeid)
+        self.test_refusals = []
+        super().end_test(failed)
 
-    def new_refusals(self) -> list[Refusal]:
-        """Read the maps now; the refusals of the current test's containers not reported yet."""
-        current = self.current
-        if not current.touched or self.failure is not None:
-            return []
-        self.fold(current.nodeid, current.touched)
+    def take_refusals(self) -> list[Refusal]:
+        """Read the maps now: the refusals not reported yet, in every container the session
+        knows, each under the window that saw it (this test, a fixture, a gap)."""
+        self.fold()
         found: list[Refusal] = []
-        for container_id, refused in self.recording.refused_by_test.pop(current.nodeid, {}).items():
-            record = self.recording.containers[container_id]
-            loaded = self.loaded.get(record.profile)
-            if record.left_out or loaded is None or loaded.profile is None:
-                continue
-            for (nr, comm), calls in sorted(refused.items()):
-                name = syscall_name(nr) or f"syscall #{nr}"
-                conditions = loaded.profile.allow_conditions(name)
-                if any(c.unconditional for c in conditions):
-                    continue  # the kernel's own EPERM, not the filter's
-                found.append(Refusal(record, name, calls, comm, conditional=bool(conditions)))
-        self.refusals.setdefault(current.nodeid, []).extend(found)
+        pending, self.recording.refused_by_test = self.recording.refused_by_test, {}
+        for window, containers in pending.items():
+            for container_id, refused in containers.items():
+                record = self.recording.containers[container_id]
+                loaded = self.loaded.get(record.profile)
+                if record.left_out or loaded is None or loaded.profile is None:
+                    continue
+                for (nr, comm), calls in sorted(refused.items()):
+                    name = syscall_name(nr) or f"syscall #{nr}"
+                    conditions = loaded.profile.allow_conditions(name)
+                    if any(c.unconditional for c in conditions):
+                        continue  # the kernel's own EPERM, not the filter's
+                    found.append(Refusal(window, record, name, calls, comm,
+                                         conditional=bool(conditions)))
+        for refusal in found:
+            self.refusals.setdefault(refusal.window, []).append(refusal)
+        if self.current.nodeid is not None:
+            self.test_refusals.extend(found)
         return found
+
+    def finish(self) -> None:
+        """The last read (what containers did after the last test), then stop."""
+        try:
+            self.fold(AFTER_TESTS)
+            self.take_refusals()
+        finally:
+            self.stop()
+        self.check_engine()
+
+    @property
+    def refused_outside_tests(self) -> dict[str, list[Refusal]]:
+        """Refusals no test's window saw: between tests and after the last one."""
+        return {w: r for w, r in self.refusals.items() if w.startswith("(") and r}
 
     def explain(self, refusals: list[Refusal]) -> str:
         """The failure-report section: container, profile, each refused syscall, the remedy."""
@@ -161,9 +185,14 @@ class EnforceSession(ContainerSession):
                 note = " (allowed only under argument/capability conditions)" if r.conditional else ""
                 lines.append(f"  {r.syscall}  x{r.calls}  by process {r.comm!r}{note}")
                 names.add(r.syscall)
+        windows = sorted({r.window for r in refusals} - {self.current.nodeid})
+        if windows:
+            lines.append(f"refused in {', '.join(windows)}")
+        target = f"--seccomp-merge '{self.current.nodeid}'" if self.current.nodeid else ""
         lines.append(
-            f"remedy: pytest --seccomp-record --seccomp-merge '{self.current.nodeid}' to record "
-            f"what this test needs, or add {', '.join(sorted(names))} to the profile after review"
+            f"remedy: pytest --seccomp-record {target} to record what "
+            f"{'this test needs' if target else 'the whole suite needs'}, or add "
+            f"{', '.join(sorted(names))} to the profile after review".replace("  ", " ")
         )
         return "\n".join(lines)
 

@@ -16,6 +16,7 @@ DEFAULT_CAPS = frozenset({
     "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 })
 SPO_API_VERSION = "security-profiles-operator.x-k8s.io/v1beta1"
+KUBELET_DIR = "kubelet-seccomp"  # under export's output: what goes to /var/lib/kubelet/seccomp/
 
 
 def _applies(condition: Condition, arch: str, caps: frozenset[str]) -> bool:

@@ -50,7 +50,7 @@ class SeccompFixture:
                 raise SeccompError(loaded.error or f"no seccomp profile {loaded.path}")
             return loaded.profile
         assert isinstance(session, RecordSession) and session.default is not None
-        session.fold(self._nodeid, session.current.touched)
+        session.fold()
         names: set[str] = set()
         for record in session.recording.containers.values():
             if record.profile == name and not record.left_out:
@@ -64,7 +64,7 @@ class SeccompFixture:
             raise SeccompError("seccomp.syscalls() needs --seccomp-record: enforce mode watches "
                                "refusals, not every syscall")
         record = self._container(container)
-        session.fold(self._nodeid, session.current.touched | {record.id})
+        session.fold()
         counts = session.recording.by_test.get(self._nodeid, {}).get(record.id)
         return set(session.recording.names(counts)) if counts else set()
 
@@ -75,7 +75,7 @@ class SeccompFixture:
         record = self._container(container)
         forbidden = set(names)
         if isinstance(session, RecordSession):
-            session.fold(self._nodeid, session.current.touched | {record.id})
+            session.fold()
             used = set(session.recording.names(record.counts)) & forbidden
             if used:
                 raise AssertionError(f"container {record.name} ({record.image}) used "
@@ -84,7 +84,7 @@ class SeccompFixture:
         assert isinstance(session, EnforceSession)
         loaded = session.load(record.profile)
         allowed = (loaded.profile.allowed if loaded.profile else set()) & forbidden
-        session.fold(self._nodeid, session.current.touched | {record.id})
+        session.fold()
         tried = {syscall_name(nr) for nr, _ in record.refused} & forbidden
         if allowed or tried:
             what = []

@@ -52,7 +52,10 @@ def _profile_page(session: RecordSession, result: ProfileResult, surface: set[st
     added = sorted({n for n, _ in result.diff.added})
     removed = sorted({n for n, _ in result.diff.removed})
     parts.append("<h2>Against the committed profile</h2>")
-    if added or removed:
+    if not result.existed:
+        parts.append("<p id=\"changes\">new: there was no committed profile to compare with; "
+                     "every syscall below is new</p>")
+    elif added or removed:
         parts.append("<ul id=\"changes\">" + "".join(
             f"<li class=\"added\">+{esc(n)}</li>" for n in added) + "".join(
             f"<li class=\"removed\">-{esc(n)}</li>" for n in removed) + "</ul>")

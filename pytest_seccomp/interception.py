@@ -20,7 +20,8 @@ class ContainerObserver(Protocol):
     def before_create(self, api: Any, config: dict[str, Any], name: str | None) -> None:
         """May change `config` (labels, security options) before the engine sees it."""
 
-    def after_create(self, container_id: str, config: dict[str, Any], name: str | None) -> None: ...
+    def after_create(self, api: Any, container_id: str, config: dict[str, Any],
+                     name: str | None) -> None: ...
 
     def after_start(self, container_id: str) -> None: ...
 
@@ -58,7 +59,7 @@ class Interception:
                 if better is None:
                     raise
                 raise better from exc
-            observer.after_create(result["Id"], config, name)
+            observer.after_create(api, result["Id"], config, name)
             return result
 
         def start_container(api: Any, container: Any, *args: Any, **kwargs: Any) -> Any:

@@ -13,10 +13,10 @@ from .enforce import MISSING_CHOICES, EnforceSession
 from .errors import SeccompError
 from .fixture import SeccompFixture
 from .html import write_html
-from .naming import validate_profile_name
+from .naming import display_path, validate_profile_name
 from .record import RecordSession
 from .report import enforce_summary_lines, record_report, summary_lines, write_report
-from .session import ContainerSession, Options, default_profile_dir
+from .session import ContainerSession, Options, default_profile_dir, fixture_window
 from .xdist import XdistController, role, send
 
 PLUGIN_NAME = "pytest-seccomp"
@@ -73,7 +73,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--seccomp-merge", action="store_true", dest="seccomp_merge",
                     help="record: union with the profiles already on disk instead of replacing "
                          "them (for runs of some tests only)")
-    group.addoption("--seccomp-missing", dest="seccomp_missing", default="fail",
+    group.addoption("--seccomp-missing", dest="seccomp_missing", default=None,
                     type=_missing_choice, metavar="fail|default|unconfined",
                     help="enforce: what to do with an image that has no profile (default: fail)")
     group.addoption("--seccomp-strict", action="store_true", dest="seccomp_strict",
@@ -99,15 +99,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "record nor enforce them (the reason is shown in the summary)",
     )
     record, enforce = config.getoption("seccomp_record"), config.getoption("seccomp_enforce")
-    if (config.getoption("seccomp_check") or config.getoption("seccomp_update")) and not record:
-        raise pytest.UsageError("--seccomp-check and --seccomp-update go with --seccomp-record.")
-    if not (record or enforce):
-        return
     if record and enforce:
         raise pytest.UsageError(
             "--seccomp-record and --seccomp-enforce cannot be combined: record first (it writes "
             "the profiles), then run again with --seccomp-enforce."
         )
+    _refuse_options_without_effect(config, record, enforce)
+    if not (record or enforce):
+        return
     options = Options(
         profile_dir=default_profile_dir(
             config.rootpath,
@@ -126,7 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                 check=config.getoption("seccomp_check"),
                                 update=config.getoption("seccomp_update"))
     else:
-        session = EnforceSession(options, missing=config.getoption("seccomp_missing"),
+        session = EnforceSession(options, missing=config.getoption("seccomp_missing") or "fail",
                                  strict=config.getoption("seccomp_strict"))
     session.role = role(config)
     try:
@@ -140,6 +139,26 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(plugin.controller, PLUGIN_NAME + "-xdist")
 
 
+# Options that only one mode reads: given without that mode they would silently do nothing.
+_RECORD_ONLY = {"seccomp_report": "--seccomp-report", "seccomp_count_calls": "--seccomp-count-calls",
+                "seccomp_html": "--seccomp-html", "seccomp_check": "--seccomp-check",
+                "seccomp_update": "--seccomp-update", "seccomp_merge": "--seccomp-merge"}
+_ENFORCE_ONLY = {"seccomp_missing": "--seccomp-missing", "seccomp_strict": "--seccomp-strict"}
+
+
+def _refuse_options_without_effect(config: pytest.Config, record: bool, enforce: bool) -> None:
+    """An option the chosen mode (or no mode) ignores is a usage error, never a silent no-op."""
+    for options, mode, flag in ((_RECORD_ONLY, record, "--seccomp-record"),
+                                (_ENFORCE_ONLY, enforce, "--seccomp-enforce")):
+        given = [name for dest, name in options.items() if config.getoption(dest)]
+        if given and not mode:
+            raise pytest.UsageError(
+                f"{', '.join(given)} {'goes' if len(given) == 1 else 'go'} with {flag} and would "
+                f"do nothing here; add {flag}"
+                + (" (or drop it: record and enforce are separate runs)." if record or enforce
+                   else "."))
+
+
 class SeccompPlugin:
     """The hooks of a record or enforce session; each one delegates to the session."""
 
@@ -147,6 +166,8 @@ class SeccompPlugin:
         self.session = session
         self._failed = False
         self._deselected = 0
+        self._written: list[str] = []  # reports written, named at the end of the summary
+        self._tearing_down: dict[int, str] = {}  # fixture defs whose teardown window is open
         self.controller: XdistController | None = None
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
@@ -192,6 +213,27 @@ class SeccompPlugin:
         self.session.end_test(self._failed)
 
     @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Generator[None, None, None]:
+        """A wider-scoped fixture's set-up and teardown are windows of their own: its
+        containers' syscalls then belong to it, not to the test that happened to need it."""
+        if fixturedef.scope == "function":
+            yield
+            return
+        label = fixture_window(fixturedef.argname, fixturedef.scope, fixturedef.baseid)
+        self.session.enter_fixture(label)
+        try:
+            yield
+        finally:
+            self.session.leave_fixture()
+            # runs first at teardown (finalizers run last-in first-out), before the fixture's own
+            fixturedef.addfinalizer(lambda: self.session.enter_fixture(label))
+            self._tearing_down[id(fixturedef)] = label
+
+    def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef[Any]) -> None:
+        if self._tearing_down.pop(id(fixturedef), None) is not None:
+            self.session.leave_fixture()
+
+    @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item,
                                   call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
         """Our own errors read as one paragraph; enforce adds the refusals to the report."""
@@ -205,22 +247,17 @@ class SeccompPlugin:
                 _add_property(item, report, "seccomp_syscalls", session.first_needed_by(item.nodeid))
             return
         assert isinstance(session, EnforceSession)
-        if call.when == "setup" and report.passed:
+        refusals = session.take_refusals()
+        if refusals:
+            report.sections.append((f"seccomp refusals ({call.when})", session.explain(refusals)))
+        if call.when != "teardown":
             return
-        refusals = session.new_refusals()
-        if call.when == "teardown":
-            names = sorted({r.syscall for r in session.refusals.get(item.nodeid, [])})
-            _add_property(item, report, "seccomp_refused", " ".join(names))
-        if not refusals:
-            return
-        text = session.explain(refusals)
-        report.sections.append(("seccomp refusals", text))
-        if report.passed and call.when in ("call", "teardown"):
-            if session.strict:
-                report.outcome = "failed"
-                report.longrepr = f"pytest-seccomp (--seccomp-strict): syscalls refused\n{text}"
-            elif item.nodeid not in session.passed_despite:
-                session.passed_despite.append(item.nodeid)
+        names = sorted({r.syscall for r in session.test_refusals})
+        _add_property(item, report, "seccomp_refused", " ".join(names))
+        if session.strict and session.test_refusals and report.outcome != "failed":
+            report.outcome = "failed"
+            report.longrepr = ("pytest-seccomp (--seccomp-strict): syscalls were refused while "
+                               "this test ran\n" + session.explain(session.test_refusals))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed:
@@ -236,9 +273,11 @@ class SeccompPlugin:
                 send(session.config, ours.export())
             else:
                 assert isinstance(ours, EnforceSession)
-                ours.stop()
+                ours.finish()
                 send(session.config, {"lines": list(enforce_summary_lines(ours, False)),
-                                      "failure": ours.failure, "tests_failed": ours.tests_failed})
+                                      "failure": ours.failure, "tests_failed": ours.tests_failed,
+                                      "strict_failed": ours.strict
+                                      and bool(ours.refused_outside_tests)})
             return
         if isinstance(ours, RecordSession):
             if ours.role == "controller":
@@ -250,9 +289,16 @@ class SeccompPlugin:
             html_dir = session.config.getoption("seccomp_html")
             if html_dir and ours.failure is None:
                 write_html(ours, Path(html_dir))
+                self._written.append(f"HTML report: {display_path(Path(html_dir) / 'index.html')}")
+            if ours.options.report is not None:
+                self._written.append(f"JSON report: {display_path(ours.options.report)}")
         else:
-            ours.stop()
-            ours.check_engine()
+            assert isinstance(ours, EnforceSession)
+            ours.finish()
+            strict_failed = (ours.strict and bool(ours.refused_outside_tests)) or bool(
+                self.controller and self.controller.strict_failed)
+            if strict_failed and session.exitstatus == 0:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if ours.failure is not None and session.exitstatus != pytest.ExitCode.INTERRUPTED:
             session.exitstatus = EXIT_RECORDING_INCOMPLETE
         elif isinstance(ours, RecordSession) and ours.drifted and session.exitstatus == 0:
@@ -269,6 +315,7 @@ class SeccompPlugin:
             title = "seccomp profiles (enforce)"
             lines = (sorted(set(self.controller.remote_lines)) if self.controller
                      else list(enforce_summary_lines(ours, verbose)))
+        lines += self._written
         if not lines and ours.failure is None:
             return
         terminalreporter.write_sep("-", title)

@@ -234,6 +234,17 @@ class Profile:
         return frozenset().union(*(n for c, n in self.rules.items() if c.action == ALLOW))
 
     @property
+    def is_resolved(self) -> bool:
+        """No rule depends on the architecture or the capabilities (as Kubernetes needs it)."""
+        return not any(c.includes or c.excludes for c in self.rules)
+
+    @property
+    def machine(self) -> str | None:
+        """The machine (`uname -m`) whose native architecture the archMap lists first."""
+        native = {scmp: machine for machine, (scmp, _) in NATIVE_ARCH.items()}
+        return next((native[a] for a, _ in self.arch_map if a in native), None)
+
+    @property
     def denies_by_default(self) -> bool:
         return self.default_action in _DENY_ACTIONS
 

@@ -13,7 +13,7 @@ from typing import Any
 from .errors import SeccompError
 from .profile import Profile, ProfileDiff, build_profile
 from .recording import ContainerRecord
-from .session import ContainerSession, Options
+from .session import AFTER_TESTS, ContainerSession, Options
 
 
 @dataclass
@@ -28,6 +28,7 @@ class ProfileResult:
     error: str | None = None
     status: str = "new"  # new | changed | unchanged | not written | drifted | narrower
     diff: ProfileDiff = field(default_factory=ProfileDiff)  # against the file on disk before this session
+    existed: bool = False  # a file was on disk before this session
 
 
 @contextmanager
@@ -62,12 +63,8 @@ class RecordSession(ContainerSession):
 
     def first_needed_by(self, nodeid: str) -> str:
         """The syscalls `nodeid` was the first test to need, space-separated (for JUnit XML)."""
-        if not self.current.touched or self.failure is not None:
-            return ""
-        self.fold(nodeid, self.current.touched)
-        self.current.folded = True
-        first = self.recording.first_needed(set(self.recording.containers))
-        return " ".join(sorted(name for name, (test, _) in first.items() if test == nodeid))
+        self.fold()
+        return " ".join(sorted(self.recording.first_in(nodeid)))
 
     @property
     def drifted(self) -> bool:
@@ -85,8 +82,8 @@ class RecordSession(ContainerSession):
     def collect(self) -> None:
         """The last read of the maps; the tracer stops; what cannot be trusted is noted."""
         try:
-            if self.failure is None and self.recording.containers:
-                self.fold(self.current.nodeid, self.current.touched)
+            self.fold(AFTER_TESTS)
+            self.note_healthchecks()
         finally:
             self.stop()
         self.check_engine()
@@ -183,8 +180,9 @@ class RecordSession(ContainerSession):
     def _compare(self, result: ProfileResult) -> None:
         """The change against the file on disk; in a drift check, also the status."""
         assert result.profile is not None
+        result.existed = result.path.exists()
         try:
-            committed = Profile.load(result.path) if result.path.exists() else Profile()
+            committed = Profile.load(result.path) if result.existed else Profile()
         except SeccompError:
             committed = Profile()  # unreadable: everything counts as new
         result.diff = committed.diff(result.profile)

@@ -29,6 +29,8 @@ class ContainerRecord:
     execs: list[tuple[str, str]] = field(default_factory=list)  # (test, command)
     refused: Counter[tuple[int, str]] = field(default_factory=Counter)  # (nr, comm) -> calls
     compat_execs: int = 0
+    healthcheck: str | None = None  # the command of the image's (or container's) HEALTHCHECK
+    healthcheck_ran: bool = False  # the engine ran it, or a test exec'd that command
 
     @property
     def short_id(self) -> str:
@@ -40,11 +42,15 @@ class Recording:
     """Containers by id, plus per-test attribution of the syscalls each one made."""
 
     containers: dict[str, ContainerRecord] = field(default_factory=dict)
-    # test node id -> container id -> syscall nr -> calls made while that test ran
+    # window (a test's node id, a fixture, a gap between tests) -> container id -> syscall nr
+    # -> calls made while that window was open
     by_test: dict[str, dict[str, Counter[int]]] = field(default_factory=dict)
-    # test node id -> container id -> (nr, comm) -> refusals while that test ran
+    # window -> container id -> (nr, comm) -> refusals while that window was open
     refused_by_test: dict[str, dict[str, Counter[tuple[int, str]]]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # window -> syscall numbers some profile got for the first time in it
+    first_by_window: dict[str, set[int]] = field(default_factory=dict)
+    _profile_names: dict[str, set[int]] = field(default_factory=dict)
 
     def add(self, container: ContainerRecord) -> None:
         self.containers[container.id] = container
@@ -58,9 +64,9 @@ class Recording:
                 return record
         return None
 
-    def apply(self, snapshot: Snapshot, test: str, touched: set[str]) -> None:
-        """Fold a cumulative snapshot in; new calls of containers `test` touched go to `test`,
-        those of other containers (background work) to the test that created them."""
+    def apply(self, snapshot: Snapshot, window: str) -> None:
+        """Fold a cumulative snapshot in: whatever any known container did since the last read
+        belongs to `window` (the test, fixture or gap that was running), whoever started it."""
         cgroups: dict[str, set[int]] = {}
         for cgroup_id, path in snapshot.cgroup_paths.items():
             match = _CONTAINER_ID_IN_PATH.search(path)
@@ -77,7 +83,6 @@ class Recording:
             if record.left_out:
                 continue
             record.cgroups |= ids
-            owner = test if container_id in touched else record.test
             record.compat_execs = sum(snapshot.compat_execs.get(i, 0) for i in ids)
             total: Counter[int] = Counter()
             refused: Counter[tuple[int, str]] = Counter()
@@ -87,12 +92,22 @@ class Recording:
             delta = total - record.counts
             if delta:
                 record.counts = total
-                self.by_test.setdefault(owner, {}).setdefault(container_id, Counter()).update(delta)
+                self.by_test.setdefault(window, {}).setdefault(container_id, Counter()).update(delta)
+                known = self._profile_names.setdefault(record.profile, set())
+                new = {nr for nr in delta if nr not in known}
+                if new:
+                    known |= new
+                    self.first_by_window.setdefault(window, set()).update(new)
             new_refusals = refused - record.refused
             if new_refusals:
                 record.refused = refused
-                self.refused_by_test.setdefault(owner, {}).setdefault(
+                self.refused_by_test.setdefault(window, {}).setdefault(
                     container_id, Counter()).update(new_refusals)
+
+    def first_in(self, window: str) -> set[str]:
+        """The syscall names some profile needed for the first time in `window` (incremental:
+        no walk over the recording, so a long suite does not pay per test for earlier ones)."""
+        return set(self.names(Counter(self.first_by_window.get(window, ()))))
 
     def check_complete(self) -> None:
         """Note every reason the recording cannot be trusted whole; an unknown syscall number is
@@ -148,7 +163,8 @@ class Recording:
                 {"id": c.id, "name": c.name, "image": c.image, "profile": c.profile,
                  "test": c.test, "started": c.started, "left_out": c.left_out,
                  "cgroups": sorted(c.cgroups), "counts": {str(k): v for k, v in c.counts.items()},
-                 "execs": [list(e) for e in c.execs], "compat_execs": c.compat_execs}
+                 "execs": [list(e) for e in c.execs], "compat_execs": c.compat_execs,
+                 "healthcheck": c.healthcheck, "healthcheck_ran": c.healthcheck_ran}
                 for c in self.containers.values()
             ],
             "by_test": {test: {cid: {str(k): v for k, v in counts.items()}
@@ -164,7 +180,8 @@ class Recording:
                 id=c["id"], name=c["name"], image=c["image"], profile=c["profile"],
                 test=c["test"], started=c["started"], left_out=c["left_out"],
                 cgroups=set(c["cgroups"]), counts=Counter({int(k): v for k, v in c["counts"].items()}),
-                execs=[(t, cmd) for t, cmd in c["execs"]], compat_execs=c["compat_execs"]))
+                execs=[(t, cmd) for t, cmd in c["execs"]], compat_execs=c["compat_execs"],
+                healthcheck=c["healthcheck"], healthcheck_ran=c["healthcheck_ran"]))
         for test, per in data["by_test"].items():
             into = self.by_test.setdefault(test, {})
             for cid, counts in per.items():
@@ -175,6 +192,13 @@ class Recording:
         """Started containers whose cgroup the tracer never saw: their syscalls are unknown."""
         return [c for c in self.containers.values()
                 if c.started and not c.left_out and not c.cgroups]
+
+    def unhealthchecked(self) -> dict[str, str]:
+        """Image -> its health command, for images whose health check never ran in any of their
+        containers: it will run under the profile in production, unrecorded."""
+        ran = {c.image for c in self.containers.values() if c.healthcheck_ran}
+        return {c.image: c.healthcheck for c in self.containers.values()
+                if c.healthcheck and c.image not in ran and not c.left_out}
 
     @staticmethod
     def names(counts: Counter[int]) -> Counter[str]:

@@ -68,6 +68,7 @@ def record_report(session: RecordSession) -> dict[str, Any]:
         "default_profile": str(session.default.path) if session.default else None,
         "profiles": profiles,
         "unrecorded_containers": unrecorded,
+        "healthchecks_never_ran": dict(sorted(recording.unhealthchecked().items())),
     }
 
 
@@ -103,6 +104,9 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
             yield (f"io_uring: {result.name} uses io_uring; the operations it submits bypass both "
                    "seccomp and the tracer, so this profile cannot limit them (newer engines' "
                    "defaults deny io_uring)")
+    for image, command in sorted(session.recording.unhealthchecked().items()):
+        yield (f"healthcheck never ran: {image} (HEALTHCHECK {command}); it runs under the "
+               "profile in production: add a test that runs it with exec_run")
     if session.drifted:
         yield ("drift: profiles would gain syscalls nobody reviewed; review them and run "
                "`pytest --seccomp-record --seccomp-update` to accept")
@@ -146,12 +150,13 @@ def enforce_summary_lines(session: EnforceSession, verbose: bool) -> Iterator[st
         loaded = session.loaded.get(name)
         where = display_path(loaded.path) if loaded else name
         yield f"{name}: {_plural(count, 'container')} under {where}"
-    for test, refusals in sorted(session.refusals.items()):
+    for window, refusals in sorted(session.refusals.items()):
         if not refusals:
             continue
         what = ", ".join(f"{r.syscall} ({r.comm}, {r.container.short_id})" for r in refusals)
-        tag = "passed anyway: " if test in session.passed_despite else ""
-        yield f"refused in {test}: {tag}{what}"
+        tag = ("passed anyway: " if window in session.passed_despite
+               else "failed: " if window in session.failed_with else "")
+        yield f"refused in {window}: {tag}{what}"
     for name, images in sorted(session.missing_images.items()):
         ran = "the engine's default" if session.missing == "default" else "no seccomp filter"
         yield f"no profile for {', '.join(sorted(images))} ({name}.json): ran under {ran}"
@@ -159,6 +164,10 @@ def enforce_summary_lines(session: EnforceSession, verbose: bool) -> Iterator[st
         if record.left_out:
             yield (f"not enforced: container {record.name} ({record.image}) in {record.test}: "
                    f"{record.left_out}")
+    if session.refused_outside_tests:
+        yield ("warning: syscalls were refused outside every test (a fixture's gap or after the "
+               "last test: background work, shutdown); record the whole suite again"
+               + ("; --seccomp-strict fails the run" if session.strict else ""))
     if session.passed_despite and not session.strict:
         yield (f"warning: {_plural(len(session.passed_despite), 'test')} passed although "
                "syscalls were refused (the app may swallow EPERM); --seccomp-strict fails them")

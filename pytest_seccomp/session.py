@@ -13,6 +13,7 @@ from typing import Any
 
 from .engine_default import EngineDefault, find_default
 from .errors import SeccompError
+from .events import EngineEvents
 from .interception import Interception
 from .naming import is_image_id, profile_name_for_image, validate_profile_name
 from .recording import ContainerRecord, Recording
@@ -32,13 +33,29 @@ class Options:
     map_size: int = 65536  # entries per tracer map
 
 
+BEFORE_TESTS = "(before the tests)"
+AFTER_TESTS = "(after the tests)"
+
+
+def between_tests(previous: str) -> str:
+    """The window between one test's teardown and the next test's setup."""
+    return f"(between tests, after {previous})"
+
+
+def fixture_window(argname: str, scope: str, baseid: str) -> str:
+    """A module-, class-, package- or session-scoped fixture's set-up or teardown: what its
+    containers do then belongs to the fixture, not to whichever test happened to trigger it."""
+    return f"fixture {argname} ({scope}-scoped, {baseid or 'rootdir'})"
+
+
 @dataclass
 class CurrentTest:
-    nodeid: str = "<session>"
+    """The test in progress, and the windows open inside it (its own, then fixtures')."""
+
+    nodeid: str | None = None  # None between tests
     profile: str | None = None  # chosen by @pytest.mark.seccomp(profile=...)
     skip: str | None = None  # @pytest.mark.seccomp(skip=True, reason=...): leave containers out
-    touched: set[str] = field(default_factory=set)
-    folded: bool = False  # the maps were read after its teardown already
+    windows: list[str] = field(default_factory=list)
 
 
 def detect_engine() -> str:
@@ -89,12 +106,15 @@ class ContainerSession:
         self.recording = Recording()
         self.tracer = Tracer(self.mode, options.count_calls, map_size=options.map_size)
         self.interception = Interception(self)
+        self.events = EngineEvents()
         self.current = CurrentTest()
         self.engine = "docker"
         self.default: EngineDefault | None = None
         self.failure: str | None = None
         self.tests_failed = 0
         self.role = "local"  # or "worker" / "controller" under pytest-xdist
+        self._last_test: str | None = None
+        self._image_healthchecks: dict[str, list[str] | None] = {}
 
     # -- life cycle ----------------------------------------------------------------------------
     def check(self) -> None:
@@ -118,11 +138,13 @@ class ContainerSession:
             return
         self.tracer.start()
         self.interception.install()
+        self.events.start()
 
     def stop(self) -> None:
         """Idempotent clean-up for aborted sessions: never leave the tracer attached or the wraps behind."""
         self.interception.uninstall()
         self.tracer.stop()
+        self.events.stop()
 
     def check_engine(self) -> None:
         """At the end: an engine that stopped answering may have failed containers the tests
@@ -140,21 +162,45 @@ class ContainerSession:
         except Exception as exc:  # the SDK raises several types for a dead socket
             self.explain_failure(None, exc if _engine_unreachable(exc) else ConnectionError(exc))
 
+    # -- windows: every syscall and refusal belongs to the window that was open ------------------
+    @property
+    def window(self) -> str:
+        """Where what happens now is attributed: a fixture, a test, or a gap between tests."""
+        if self.current.windows:
+            return self.current.windows[-1]
+        return between_tests(self._last_test) if self._last_test else BEFORE_TESTS
+
     def begin_test(self, nodeid: str, profile: str | None, skip: str | None = None) -> None:
-        self.current = CurrentTest(nodeid=nodeid, profile=profile, skip=skip)
+        """Close the gap before this test (its syscalls stay the gap's), then open the test."""
+        self.fold()
+        self.current = CurrentTest(nodeid=nodeid, profile=profile, skip=skip, windows=[nodeid])
 
     def end_test(self, failed: bool) -> None:
-        """Read the counters once per test that used containers, to attribute them to it."""
+        """Close the test's window: what its containers did until now is the test's."""
         if failed:
             self.tests_failed += 1
-        current, self.current = self.current, CurrentTest()
-        if current.touched and not current.folded and self.failure is None:
-            self.fold(current.nodeid, current.touched)
+        self.fold()
+        self.note_healthchecks()
+        self._last_test = self.current.nodeid
+        self.current = CurrentTest()
 
-    def fold(self, nodeid: str, touched: set[str]) -> None:
-        """Read the tracer's maps now and attribute what is new to `nodeid`."""
+    def enter_fixture(self, label: str) -> None:
+        """A wider-scoped fixture starts its set-up or teardown: a window of its own."""
+        self.fold()
+        self.current.windows.append(label)
+
+    def leave_fixture(self) -> None:
+        self.fold()
+        if self.current.windows and self.current.windows[-1] != self.current.nodeid:
+            self.current.windows.pop()
+
+    def fold(self, window: str | None = None) -> None:
+        """Read the tracer's maps now and attribute what is new to the open window (or to
+        `window`). Costs nothing before the first container exists."""
+        if self.failure is not None or not self.recording.containers:
+            return
         try:
-            self.recording.apply(self.tracer.dump(), nodeid, touched)
+            self.recording.apply(self.tracer.dump(), window or self.window)
         except SeccompError as exc:
             self.failure = str(exc)
 
@@ -183,7 +229,7 @@ class ContainerSession:
         else:
             profile = profile_name_for_image(self._repository_of(api, str(config.get("Image"))))
         labels[LABEL_PROFILE] = profile
-        labels[LABEL_TEST] = self.current.nodeid
+        labels[LABEL_TEST] = self.window
         security_opt = [str(o) for o in host_config.get("SecurityOpt") or []]
         if not any(o.split(":")[0].split("=")[0] == NO_NEW_PRIVILEGES for o in security_opt):
             security_opt.append(NO_NEW_PRIVILEGES)
@@ -193,16 +239,42 @@ class ContainerSession:
         """The container's security options in this mode (record: as the test asked)."""
         return security_opt
 
-    def after_create(self, container_id: str, config: dict[str, Any], name: str | None) -> None:
+    def after_create(self, api: Any, container_id: str, config: dict[str, Any],
+                     name: str | None) -> None:
         labels = config.get("Labels") or {}
         host_config = config.get("HostConfig") or {}
         record = ContainerRecord(
             id=container_id, name=name or container_id[:12], image=str(config.get("Image")),
-            profile=labels.get(LABEL_PROFILE, ""), test=self.current.nodeid,
+            profile=labels.get(LABEL_PROFILE, ""), test=self.window,
             left_out=self._left_out(labels, name, host_config),
         )
+        if not record.left_out:
+            record.healthcheck = self._healthcheck(api, config)
         self.recording.add(record)
-        self.current.touched.add(container_id)
+
+    def _healthcheck(self, api: Any, config: dict[str, Any]) -> str | None:
+        """The command the engine runs as the container's health check, if any: it runs under
+        the profile in production whether or not a test ever ran it."""
+        test = (config.get("Healthcheck") or {}).get("Test")
+        if not test:
+            image = str(config.get("Image"))
+            if image not in self._image_healthchecks:
+                try:
+                    found = (api.inspect_image(image).get("Config") or {}).get("Healthcheck")
+                except Exception:  # an image the engine cannot describe: nothing to say
+                    found = None
+                self._image_healthchecks[image] = (found or {}).get("Test")
+            test = self._image_healthchecks[image]
+        if not test or test[0] not in ("CMD", "CMD-SHELL"):
+            return None  # none, or NONE: disabled
+        return " ".join(map(str, test[1:]))
+
+    def note_healthchecks(self) -> None:
+        """Mark containers whose health check the engine ran (its `health_status` events)."""
+        checked = self.events.health_checked()
+        for record in self.recording.containers.values():
+            if record.id in checked:
+                record.healthcheck_ran = True
 
     def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:
         """The engine stopped answering: whatever the tests do next, this session's recording
@@ -225,14 +297,14 @@ class ContainerSession:
         record = self.recording.find(container_id)
         if record is not None:
             record.started = True
-            self.current.touched.add(record.id)
 
     def after_exec_create(self, container_id: str, exec_id: str, cmd: Any) -> None:
         record = self.recording.find(container_id)
         if record is not None:
             command = cmd if isinstance(cmd, str) else " ".join(map(str, cmd))
-            record.execs.append((self.current.nodeid, command))
-            self.current.touched.add(record.id)
+            record.execs.append((self.window, command))
+            if record.healthcheck and record.healthcheck in command:
+                record.healthcheck_ran = True  # a test ran the health command itself
 
     @staticmethod
     def _repository_of(api: Any, image: str) -> str:

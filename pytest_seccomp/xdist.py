@@ -34,6 +34,7 @@ class XdistController:
     def __init__(self, session: ContainerSession) -> None:
         self.session = session
         self.remote_lines: list[str] = []
+        self.strict_failed = False  # a worker saw refusals outside its tests under --seccomp-strict
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
@@ -47,6 +48,7 @@ class XdistController:
                 f"pytest-xdist worker {worker} crashed or sent nothing: its refusals are unknown")
             return
         self.remote_lines.extend(output["lines"])
+        self.strict_failed = self.strict_failed or bool(output.get("strict_failed"))
         self.session.tests_failed += output["tests_failed"]
         if output["failure"] and not self.session.failure:
             self.session.failure = f"worker {worker}: {output['failure']}"

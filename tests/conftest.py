@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,3 +89,9 @@ def docker_run(profile: Path, *command: str) -> subprocess.CompletedProcess[str]
          "--security-opt", f"seccomp={profile}", BUSYBOX, *command],
         capture_output=True, text=True, check=False,
     )
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m pytest_seccomp ARGS`, as a user runs the CLI."""
+    return subprocess.run([sys.executable, "-m", "pytest_seccomp", *args],
+                          capture_output=True, text=True, check=False)

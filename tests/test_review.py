@@ -12,7 +12,7 @@ import pytest
 
 from pytest_seccomp.profile import ALWAYS_ALLOWED
 
-from .conftest import BUSYBOX
+from .conftest import BUSYBOX, cli
 
 APP = f"""
 import docker
@@ -132,11 +132,6 @@ def test_junit_xml_carries_what_each_test_first_needed(committed):
     first = set(cases["test_mkdir"]["seccomp_syscalls"].split())
     assert "mkdir" in first  # plus, at times, a signal/scheduling syscall the first run missed
     assert first - {"mkdir"} <= ALWAYS_ALLOWED | {"wait4", "clock_nanosleep"}
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest_seccomp", *args],
-                          capture_output=True, text=True, check=False)
 
 
 def test_cli_show_diff_check(tmp_path):

@@ -17,7 +17,7 @@ from pytest_seccomp.export import from_spo, resolve, to_spo
 from pytest_seccomp.merge import merge_profiles
 from pytest_seccomp.profile import Profile, build_profile
 
-from .conftest import BUSYBOX, ROOT, docker_run
+from .conftest import BUSYBOX, ROOT, cli, docker_run
 from .test_profile import profiles
 
 SUITE = f"""
@@ -31,11 +31,6 @@ def test_a_mkdir(): run("mkdir", "/x")
 def test_b_status(): run("cat", "/proc/self/status")
 def test_b_shell(): run("sh", "-c", "echo hi > /f")
 """
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest_seccomp", *args],
-                          capture_output=True, text=True, check=False)
 
 
 def test_merged_shards_equal_one_recording_of_all_tests(pytester, busybox_image):
@@ -143,9 +138,22 @@ def test_k8s_localhost_export_runs_under_the_engine(tmp_path, busybox_image):
     out = tmp_path / "k8s"
     result = cli("export", str(tmp_path / "profiles"), "--format", "k8s-localhost", "-o", str(out))
     assert result.returncode == 0, result.stderr
-    exported = out / "pytest-seccomp" / "busybox.json"
+    # laid out as the kubelet expects: kubelet-seccomp/ is copied into /var/lib/kubelet/seccomp/
+    exported = out / "kubelet-seccomp" / "pytest-seccomp" / "pytest-seccomp" / "busybox.json"
     assert "includes" not in exported.read_text()
-    snippet = yaml.safe_load((out / "pytest-seccomp" / "busybox.securitycontext.yaml").read_text())
+    context = out / "securitycontext" / "pytest-seccomp" / "busybox.yaml"
+    assert result.stdout.splitlines() == [
+        f"wrote {exported} (the kubelet loads it as localhostProfile: "
+        "pytest-seccomp/pytest-seccomp/busybox.json)",
+        f"wrote {context} (the container's securityContext)",
+        f"on every node, copy {out / 'kubelet-seccomp'}/ into /var/lib/kubelet/seccomp/, e.g. "
+        f"`rsync -a {out / 'kubelet-seccomp'}/ node:/var/lib/kubelet/seccomp/`",
+    ]
+    # checking the file a user deploys raises no false alarm (its rules are resolved for x86_64)
+    check = cli("check", str(exported))
+    assert check.returncode == 0, check.stdout
+    assert "as it applies on x86_64 with the default capabilities" in check.stdout
+    snippet = yaml.safe_load(context.read_text())
     assert snippet["securityContext"]["seccompProfile"] == {
         "type": "Localhost", "localhostProfile": "pytest-seccomp/pytest-seccomp/busybox.json"}
     assert snippet["securityContext"]["allowPrivilegeEscalation"] is False
