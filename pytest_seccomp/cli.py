@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from .compose import write_compose_override
 from .engine_default import find_default
 from .errors import SeccompError
 from .export import KUBELET_DIR, pod_snippet, resolve, resource_name, to_spo
@@ -104,6 +105,15 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compose_override(args: argparse.Namespace) -> int:
+    """a compose override file that runs each service under its recorded profile"""
+    compose_file = Path(args.compose_file)
+    written = write_compose_override(compose_file, Path(args.profile_dir), Path(args.output))
+    print(f"wrote {args.output}: {', '.join(written)}")
+    print(f"run: docker compose -f {compose_file} -f {args.output} up")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pytest-seccomp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--prefix", default="pytest-seccomp",
                         help="k8s-localhost: the files' folder under /var/lib/kubelet/seccomp/")
     export.set_defaults(run=_export)
+    override = sub.add_parser("compose-override", help=_compose_override.__doc__)
+    override.add_argument("compose_file", help="the project's docker-compose.yml")
+    override.add_argument("--profile-dir", default="seccomp-profiles",
+                          help="where the recorded profiles are (default: seccomp-profiles)")
+    override.add_argument("-o", "--output", default="docker-compose.seccomp.yml")
+    override.set_defaults(run=_compose_override)
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)

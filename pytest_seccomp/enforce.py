@@ -14,7 +14,7 @@ from .errors import ProfileError, SeccompError
 from .naming import display_path
 from .profile import Profile
 from .recording import ContainerRecord
-from .session import AFTER_TESTS, ContainerSession, Options
+from .session import AFTER_TESTS, ContainerSession, Options, locked
 from .syscalls import syscall_name
 
 MISSING_CHOICES = ("fail", "default", "unconfined")
@@ -130,6 +130,7 @@ class EnforceSession(ContainerSession):
         self.test_refusals = []
         super().end_test(failed)
 
+    @locked
     def take_refusals(self) -> list[Refusal]:
         """Read the maps now: the refusals not reported yet, in every container the session
         knows, each under the window that saw it (this test, a fixture, a gap)."""
@@ -160,6 +161,7 @@ class EnforceSession(ContainerSession):
         try:
             self.fold(AFTER_TESTS)
             self.take_refusals()
+            self.resolve_strangers()
         finally:
             self.stop()
         self.check_engine()

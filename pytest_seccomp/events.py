@@ -18,14 +18,14 @@ class EngineEvents:
         self._client: Any = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
+    def start(self, engine: str) -> None:
         """Subscribe now: events from this moment on are seen, even of containers removed in
         milliseconds. An engine without events leaves the watch empty (said by the caller)."""
         import docker
 
         try:
             # no read timeout: the stream may be quiet for minutes
-            self._client = docker.from_env(timeout=None)  # type: ignore[arg-type]
+            self._client = docker.DockerClient(base_url=engine, timeout=None)  # type: ignore[arg-type]
             self._stream = self._client.api.events(
                 since=int(time.time()) - 1, decode=True,
                 filters={"type": ["container"], "event": ["health_status"]})

@@ -45,6 +45,24 @@ def profile_name_for_image(reference: str) -> str:
     return "/".join(parts)
 
 
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+
+
+def compose_built_service(labels: dict[str, str], image: str) -> str | None:
+    """The compose service whose image compose built and named after the project
+    (`<project>-<service>`, v1: `<project>_<service>`): projects are often named per run
+    (pytest-docker: `pytest<pid>`), so the profile is named after the stable service instead."""
+    project, service = labels.get(COMPOSE_PROJECT), labels.get(COMPOSE_SERVICE)
+    if not project or not service:
+        return None
+    repository = image.split("@", 1)[0].rsplit(":", 1)[0] if "/" not in image.rsplit(":", 1)[-1] \
+        else image.split("@", 1)[0]
+    if repository.lower() in (f"{project}-{service}".lower(), f"{project}_{service}".lower()):
+        return service
+    return None
+
+
 def validate_profile_name(name: str) -> str:
     """Refuse names that could leave the profile directory (`..`, absolute paths, odd characters)."""
     parts = name.split("/")

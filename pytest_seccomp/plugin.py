@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import uuid
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,7 @@ def pytest_configure(config: pytest.Config) -> None:
         or config.getini("seccomp_default_profile") or None,
         count_calls=bool(config.getoption("seccomp_count_calls")),
         map_size=config.getoption("seccomp_map_size"),
+        run_id=str(getattr(config, "workerinput", {}).get("testrunuid") or uuid.uuid4().hex),
     )
     session: ContainerSession
     if record:
@@ -277,7 +279,8 @@ class SeccompPlugin:
                 send(session.config, {"lines": list(enforce_summary_lines(ours, False)),
                                       "failure": ours.failure, "tests_failed": ours.tests_failed,
                                       "strict_failed": ours.strict
-                                      and bool(ours.refused_outside_tests)})
+                                      and bool(ours.refused_outside_tests
+                                               or ours.recording.unseen())})
             return
         if isinstance(ours, RecordSession):
             if ours.role == "controller":
@@ -295,7 +298,8 @@ class SeccompPlugin:
         else:
             assert isinstance(ours, EnforceSession)
             ours.finish()
-            strict_failed = (ours.strict and bool(ours.refused_outside_tests)) or bool(
+            strict_failed = (ours.strict and bool(ours.refused_outside_tests
+                                                  or ours.recording.unseen())) or bool(
                 self.controller and self.controller.strict_failed)
             if strict_failed and session.exitstatus == 0:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED

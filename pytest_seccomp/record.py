@@ -84,6 +84,7 @@ class RecordSession(ContainerSession):
         try:
             self.fold(AFTER_TESTS)
             self.note_healthchecks()
+            self.resolve_strangers()
         finally:
             self.stop()
         self.check_engine()

@@ -38,6 +38,23 @@ class ContainerRecord:
 
 
 @dataclass
+class Stranger:
+    """A container the tracer saw start that no client of this session created: a client
+    that ignored DOCKER_HOST, another process, or a sibling xdist worker (left out)."""
+
+    id: str
+    window: str  # where it was first seen
+    name: str | None = None  # asked of the engine at the end
+    image: str = ""
+    sibling: bool = False  # another pytest-xdist worker of this run created it
+
+    @property
+    def label(self) -> str:
+        short = self.id[:12]
+        return short if self.name in (None, short) else f"{self.name} ({short})"
+
+
+@dataclass
 class Recording:
     """Containers by id, plus per-test attribution of the syscalls each one made."""
 
@@ -50,6 +67,8 @@ class Recording:
     problems: list[str] = field(default_factory=list)
     # window -> syscall numbers some profile got for the first time in it
     first_by_window: dict[str, set[int]] = field(default_factory=dict)
+    strangers: dict[str, Stranger] = field(default_factory=dict)
+    build_steps: set[str] = field(default_factory=set)  # classic `docker build` RUN containers
     _profile_names: dict[str, set[int]] = field(default_factory=dict)
 
     def add(self, container: ContainerRecord) -> None:
@@ -64,14 +83,22 @@ class Recording:
                 return record
         return None
 
-    def apply(self, snapshot: Snapshot, window: str) -> None:
+    def apply(self, snapshot: Snapshot, window: str, building: bool = False) -> None:
         """Fold a cumulative snapshot in: whatever any known container did since the last read
         belongs to `window` (the test, fixture or gap that was running), whoever started it."""
         cgroups: dict[str, set[int]] = {}
         for cgroup_id, path in snapshot.cgroup_paths.items():
             match = _CONTAINER_ID_IN_PATH.search(path)
-            if match and match.group(1) in self.containers:
-                cgroups.setdefault(match.group(1), set()).add(cgroup_id)
+            if not match:
+                continue
+            container_id = match.group(1)
+            if container_id in self.containers:
+                cgroups.setdefault(container_id, set()).add(cgroup_id)
+            elif container_id not in self.strangers and container_id not in self.build_steps:
+                if building:
+                    self.build_steps.add(container_id)
+                else:
+                    self.strangers[container_id] = Stranger(container_id, window)
         per_cgroup: dict[int, Counter[int]] = {}
         for (cgroup_id, nr), calls in snapshot.counts.items():
             per_cgroup.setdefault(cgroup_id, Counter())[nr] += calls
@@ -171,6 +198,8 @@ class Recording:
                                for cid, counts in per.items()}
                         for test, per in self.by_test.items()},
             "problems": list(self.problems),
+            "strangers": [{"id": s.id, "window": s.window, "name": s.name, "image": s.image}
+                          for s in self.unseen()],
         }
 
     def absorb(self, data: dict[str, Any]) -> None:
@@ -187,11 +216,19 @@ class Recording:
             for cid, counts in per.items():
                 into.setdefault(cid, Counter()).update({int(k): v for k, v in counts.items()})
         self.problems.extend(data["problems"])
+        for stranger in data.get("strangers", []):
+            self.strangers.setdefault(stranger["id"], Stranger(
+                stranger["id"], stranger["window"], stranger["name"], stranger["image"]))
 
     def unattributed(self) -> list[ContainerRecord]:
         """Started containers whose cgroup the tracer never saw: their syscalls are unknown."""
         return [c for c in self.containers.values()
                 if c.started and not c.left_out and not c.cgroups]
+
+    def unseen(self) -> list[Stranger]:
+        """Containers that ran during the session outside its interception, in order."""
+        return sorted((s for s in self.strangers.values() if not s.sibling),
+                      key=lambda s: (s.window, s.id))
 
     def unhealthchecked(self) -> dict[str, str]:
         """Image -> its health command, for images whose health check never ran in any of their

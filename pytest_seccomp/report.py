@@ -67,7 +67,9 @@ def record_report(session: RecordSession) -> dict[str, Any]:
         "counts": session.options.count_calls,
         "default_profile": str(session.default.path) if session.default else None,
         "profiles": profiles,
-        "unrecorded_containers": unrecorded,
+        "unrecorded_containers": unrecorded + [
+            {"id": s.id, "name": s.name, "image": s.image, "test": s.window,
+             "reason": "started outside the session's proxy"} for s in recording.unseen()],
         "healthchecks_never_ran": dict(sorted(recording.unhealthchecked().items())),
     }
 
@@ -99,6 +101,7 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
         if record.left_out:
             yield (f"not recorded: container {record.name} ({record.image}) in {record.test}: "
                    f"{record.left_out}")
+    yield from stranger_lines(session, "not recorded")
     for result in session.results:
         if uses_io_uring(result):
             yield (f"io_uring: {result.name} uses io_uring; the operations it submits bypass both "
@@ -117,6 +120,15 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
     if session.failure is None and session.tests_failed and session.results:
         yield (f"warning: {_plural(session.tests_failed, 'test')} failed; the profiles may lack "
                "syscalls those tests would have needed")
+
+
+def stranger_lines(session: RecordSession | EnforceSession, verb: str) -> Iterator[str]:
+    """Containers that ran outside the session's proxy: never silently missing."""
+    for stranger in session.recording.unseen():
+        image = f", image {stranger.image}" if stranger.image else ""
+        yield (f"{verb}: container {stranger.label}{image}, first seen in {stranger.window}, "
+               "was started by a client that bypassed the session's DOCKER_HOST (e.g. `docker -H "
+               "unix:///var/run/docker.sock`) or by another process")
 
 
 def uses_io_uring(result: ProfileResult) -> bool:
@@ -164,6 +176,7 @@ def enforce_summary_lines(session: EnforceSession, verbose: bool) -> Iterator[st
         if record.left_out:
             yield (f"not enforced: container {record.name} ({record.image}) in {record.test}: "
                    f"{record.left_out}")
+    yield from stranger_lines(session, "not enforced")
     if session.refused_outside_tests:
         yield ("warning: syscalls were refused outside every test (a fixture's gap or after the "
                "last test: background work, shutdown); record the whole suite again"

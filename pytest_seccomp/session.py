@@ -6,21 +6,25 @@ Knows pytest only through plain strings (test node ids); `plugin.py` drives it.
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .engine_default import EngineDefault, find_default
 from .errors import SeccompError
 from .events import EngineEvents
-from .interception import Interception
-from .naming import is_image_id, profile_name_for_image, validate_profile_name
+from .naming import compose_built_service, is_image_id, profile_name_for_image, validate_profile_name
+from .proxy import EngineProxy, check_endpoint, user_engine
 from .recording import ContainerRecord, Recording
 from .tracer import Tracer, check_prerequisites
 
 LABEL_TEST = "io.pytest-seccomp.test"
 LABEL_PROFILE = "io.pytest-seccomp.profile"
+LABEL_RUN = "io.pytest-seccomp.run"  # one value per pytest run, shared by its xdist workers
 NO_NEW_PRIVILEGES = "no-new-privileges"
 
 
@@ -31,6 +35,7 @@ class Options:
     default_profile: str | None = None
     count_calls: bool = False  # record: count every call (slower) instead of noting each syscall
     map_size: int = 65536  # entries per tracer map
+    run_id: str = "local"  # labels this run's containers (xdist workers share it)
 
 
 BEFORE_TESTS = "(before the tests)"
@@ -58,12 +63,12 @@ class CurrentTest:
     windows: list[str] = field(default_factory=list)
 
 
-def detect_engine() -> str:
+def detect_engine(url: str) -> str:
     """"podman" when the Docker-compatible socket is Podman's, else "docker"."""
     import docker
 
     try:
-        client = docker.from_env(timeout=10)
+        client = docker.DockerClient(base_url=url, timeout=10)
         try:
             components = client.version().get("Components") or []
         finally:
@@ -96,6 +101,20 @@ def unconfined_reason(host_config: dict[str, Any]) -> str | None:
     return None
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def locked(method: F) -> F:
+    """Run under the session's lock: the proxy's threads and the main thread share its state."""
+
+    @functools.wraps(method)
+    def run(self: ContainerSession, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
 class ContainerSession:
     """Base of record and enforce: the interception's observer and the tracer's owner."""
 
@@ -105,8 +124,15 @@ class ContainerSession:
         self.options = options
         self.recording = Recording()
         self.tracer = Tracer(self.mode, options.count_calls, map_size=options.map_size)
-        self.interception = Interception(self)
+        self.upstream = "unix:///var/run/docker.sock"  # the engine the user's clients reach
+        self.proxy: EngineProxy | None = None
         self.events = EngineEvents()
+        # the proxy's threads call the observer methods while the main thread opens and
+        # closes windows: one lock keeps the recording and the current test consistent
+        self.lock = threading.RLock()
+        self._saved_env: dict[str, str | None] = {}
+        self._builds = 0  # `docker build` requests in flight through the proxy
+        self._built_since_read = False
         self.current = CurrentTest()
         self.engine = "docker"
         self.default: EngineDefault | None = None
@@ -120,7 +146,9 @@ class ContainerSession:
     def check(self) -> None:
         """Fail before any test runs when this mode cannot work here."""
         check_prerequisites()
-        self.engine = detect_engine()
+        self.upstream = user_engine()
+        check_endpoint(self.upstream)
+        self.engine = detect_engine(self.upstream)
         self.default = find_default(self.engine, self.options.default_profile)
         # what a refusal returns under profiles built from this default (EPERM unless it says)
         self.tracer.errno = self.default.profile.default_errno_ret or 1
@@ -132,17 +160,38 @@ class ContainerSession:
             )
 
     def start(self) -> None:
-        """Start the tracer (it becomes ready while collection runs) and wrap the SDK; an
-        xdist controller runs no test, so it traces nothing."""
+        """Start the tracer (it becomes ready while collection runs) and the engine proxy, and
+        publish the proxy as DOCKER_HOST; an xdist controller runs no test: nothing to do."""
         if self.role == "controller":
             return
         self.tracer.start()
-        self.interception.install()
-        self.events.start()
+        self.proxy = EngineProxy(self.upstream, self)
+        self._publish(self.proxy.start())
+        self.events.start(self.upstream)
+
+    def _publish(self, docker_host: str) -> None:
+        """Every client of this process and its children now reaches the engine through the
+        proxy: DOCKER_HOST wins over contexts, and the proxy's socket speaks no TLS."""
+        for name, value in (("DOCKER_HOST", docker_host), ("DOCKER_CONTEXT", None),
+                            ("DOCKER_TLS_VERIFY", None), ("DOCKER_CERT_PATH", None)):
+            self._saved_env.setdefault(name, os.environ.get(name))
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
     def stop(self) -> None:
-        """Idempotent clean-up for aborted sessions: never leave the tracer attached or the wraps behind."""
-        self.interception.uninstall()
+        """Idempotent clean-up for aborted sessions: the tracer detached, the proxy stopped,
+        the environment as it was."""
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+        if self.proxy is not None:
+            self.proxy.stop()
+            self.proxy = None
         self.tracer.stop()
         self.events.stop()
 
@@ -154,7 +203,7 @@ class ContainerSession:
         import docker
 
         try:
-            client = docker.from_env(timeout=10)
+            client = docker.DockerClient(base_url=self.upstream, timeout=10)
             try:
                 client.ping()
             finally:
@@ -170,11 +219,13 @@ class ContainerSession:
             return self.current.windows[-1]
         return between_tests(self._last_test) if self._last_test else BEFORE_TESTS
 
+    @locked
     def begin_test(self, nodeid: str, profile: str | None, skip: str | None = None) -> None:
         """Close the gap before this test (its syscalls stay the gap's), then open the test."""
         self.fold()
         self.current = CurrentTest(nodeid=nodeid, profile=profile, skip=skip, windows=[nodeid])
 
+    @locked
     def end_test(self, failed: bool) -> None:
         """Close the test's window: what its containers did until now is the test's."""
         if failed:
@@ -184,25 +235,64 @@ class ContainerSession:
         self._last_test = self.current.nodeid
         self.current = CurrentTest()
 
+    @locked
     def enter_fixture(self, label: str) -> None:
         """A wider-scoped fixture starts its set-up or teardown: a window of its own."""
         self.fold()
         self.current.windows.append(label)
 
+    @locked
     def leave_fixture(self) -> None:
         self.fold()
         if self.current.windows and self.current.windows[-1] != self.current.nodeid:
             self.current.windows.pop()
 
+    @locked
     def fold(self, window: str | None = None) -> None:
         """Read the tracer's maps now and attribute what is new to the open window (or to
-        `window`). Costs nothing before the first container exists."""
-        if self.failure is not None or not self.recording.containers:
+        `window`), also of containers no client of this session started (well under a
+        millisecond: benchmarks/bench_windows.py)."""
+        if self.failure is not None or not self.tracer.started:
             return
         try:
-            self.recording.apply(self.tracer.dump(), window or self.window)
+            self.recording.apply(self.tracer.dump(), window or self.window,
+                                 building=self._builds > 0 or self._built_since_read)
         except SeccompError as exc:
             self.failure = str(exc)
+        self._built_since_read = False
+
+    @locked
+    def building(self, active: bool) -> None:
+        """A `docker build` passes through the proxy: the engine's classic builder runs its
+        RUN steps in containers no client created; they are not strangers."""
+        self._builds += 1 if active else -1
+        self._built_since_read = True
+
+    def resolve_strangers(self) -> None:
+        """Name the containers the tracer saw that no client of this session created, leaving
+        out those of sibling pytest-xdist workers (same run label)."""
+        import docker
+
+        pending = [s for s in self.recording.strangers.values() if s.name is None]
+        if not pending:
+            return
+        try:
+            client = docker.APIClient(base_url=self.upstream, timeout=10)
+        except Exception:
+            return
+        try:
+            for stranger in pending:
+                try:
+                    info = client.inspect_container(stranger.id)
+                except Exception:  # removed already: known by its id only
+                    stranger.name = stranger.id[:12]
+                    continue
+                labels = (info.get("Config") or {}).get("Labels") or {}
+                stranger.name = str(info.get("Name") or stranger.id[:12]).lstrip("/")
+                stranger.image = str((info.get("Config") or {}).get("Image") or "")
+                stranger.sibling = labels.get(LABEL_RUN) == self.options.run_id
+        finally:
+            client.close()
 
     def profile_path(self, name: str) -> Path:
         """`DIR/name.json`, refusing any name that would resolve outside DIR."""
@@ -213,6 +303,7 @@ class ContainerSession:
         return path
 
     # -- the interception's observer ---------------------------------------------------------
+    @locked
     def before_create(self, api: Any, config: dict[str, Any], name: str | None) -> None:
         if self.failure is not None:
             raise SeccompError(self.failure)
@@ -223,13 +314,16 @@ class ContainerSession:
         if self._left_out(labels, name, host_config):
             return
         self.tracer.wait_ready()
-        profile = labels.get(LABEL_PROFILE) or self.current.profile
+        image = str(config.get("Image"))
+        profile = (labels.get(LABEL_PROFILE) or self.current.profile
+                   or compose_built_service(labels, image))
         if profile:
             profile = validate_profile_name(profile)
         else:
             profile = profile_name_for_image(self._repository_of(api, str(config.get("Image"))))
         labels[LABEL_PROFILE] = profile
         labels[LABEL_TEST] = self.window
+        labels[LABEL_RUN] = self.options.run_id
         security_opt = [str(o) for o in host_config.get("SecurityOpt") or []]
         if not any(o.split(":")[0].split("=")[0] == NO_NEW_PRIVILEGES for o in security_opt):
             security_opt.append(NO_NEW_PRIVILEGES)
@@ -239,6 +333,7 @@ class ContainerSession:
         """The container's security options in this mode (record: as the test asked)."""
         return security_opt
 
+    @locked
     def after_create(self, api: Any, container_id: str, config: dict[str, Any],
                      name: str | None) -> None:
         labels = config.get("Labels") or {}
@@ -276,6 +371,7 @@ class ContainerSession:
             if record.id in checked:
                 record.healthcheck_ran = True
 
+    @locked
     def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:
         """The engine stopped answering: whatever the tests do next, this session's recording
         (or its refusal watch) can no longer be trusted whole."""
@@ -293,11 +389,13 @@ class ContainerSession:
             return f"the test is marked seccomp(skip=True): {self.current.skip}"
         return helper_reason(labels, name) or unconfined_reason(host_config)
 
+    @locked
     def after_start(self, container_id: str) -> None:
         record = self.recording.find(container_id)
         if record is not None:
             record.started = True
 
+    @locked
     def after_exec_create(self, container_id: str, exec_id: str, cmd: Any) -> None:
         record = self.recording.find(container_id)
         if record is not None:

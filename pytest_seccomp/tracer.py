@@ -140,6 +140,11 @@ class Tracer:
         self._links = {fd: link for fd, link in _link_ids().items() if fd not in before}
 
     @property
+    def started(self) -> bool:
+        """Loaded and attached (an xdist controller never starts one)."""
+        return self._object is not None
+
+    @property
     def alive(self) -> bool:
         """Loaded, and every link it attached still open under the same id."""
         if self._object is None:

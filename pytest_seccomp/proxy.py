@@ -1,0 +1,572 @@
+"""The session's one interception point: a Docker Engine API proxy on a private unix socket.
+
+Published as `DOCKER_HOST` for the whole session, so every client in the pytest process and in
+its subprocesses (the docker SDK, the docker CLI, compose v1 and v2, python-on-whales,
+pytest-docker, testcontainers) reaches the engine through it. It rewrites one request,
+`POST /containers/create` (labels, security options: the observer decides), and notes three
+answers (a container created, started, an exec created); everything else passes through
+unchanged: streamed bodies as they arrive, and hijacked connections (attach, exec start,
+BuildKit's session) as raw bytes both ways once the engine has switched protocols.
+
+HTTP/1.1 is parsed with h11. One thread per client connection (a stream such as `logs -f` may
+last the whole session, and a thread blocked on it costs nothing); every thread and socket is
+closed when its client goes away or when the proxy stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import shutil
+import socket
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+import h11
+
+from .errors import SeccompError
+
+_API = r"^(?:/v[0-9.]+)?"
+_CREATE = re.compile(_API + r"/containers/create$")
+_START = re.compile(_API + r"/containers/([^/]+)/start$")
+_EXEC = re.compile(_API + r"/containers/([^/]+)/exec$")
+_BUILD = re.compile(_API + r"/build$")
+_HIJACKED_TYPES = ("application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream")
+_CHUNK = 65536
+_MAX_HEAD = 1 << 20
+
+
+class EngineError(Exception):
+    """An error answer of the engine (status and its message), for the observer to explain."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ProxyObserver(Protocol):
+    """The session: decides what a container gets and notes what the engine did."""
+
+    def before_create(self, api: Any, config: dict[str, Any], name: str | None) -> None: ...
+
+    def after_create(self, api: Any, container_id: str, config: dict[str, Any],
+                     name: str | None) -> None: ...
+
+    def after_start(self, container_id: str) -> None: ...
+
+    def after_exec_create(self, container_id: str, exec_id: str, cmd: Any) -> None: ...
+
+    def explain_failure(self, container: str | None, exc: Exception) -> Exception | None: ...
+
+    def building(self, active: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the engine listens: a unix socket path, or a plain TCP host and port."""
+
+    url: str
+
+    def connect(self) -> socket.socket:
+        parts = urlsplit(self.url)
+        if parts.scheme in ("unix", "npipe") or not parts.scheme:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(parts.path or self.url)
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        return socket.create_connection((parts.hostname or "localhost", parts.port or 2375))
+
+
+def user_engine() -> str:
+    """The engine the user's clients would reach: DOCKER_HOST, the current docker context's
+    endpoint, or the default socket."""
+    host = os.environ.get("DOCKER_HOST")
+    if host:
+        return host
+    try:
+        from docker.context import ContextAPI
+
+        context = ContextAPI.get_context(os.environ.get("DOCKER_CONTEXT"))
+        if context is not None and context.Host:
+            return str(context.Host)
+    except Exception:  # an unreadable docker config: the default socket
+        pass
+    return "unix:///var/run/docker.sock"
+
+
+def check_endpoint(url: str) -> None:
+    """Endpoints the proxy can forward to: unix sockets and plain TCP."""
+    scheme = urlsplit(url).scheme
+    if scheme not in ("unix", "tcp", "http", ""):
+        raise SeccompError(
+            f"the container engine is at {url}, which pytest-seccomp cannot reach yet (unix "
+            "sockets and plain tcp:// only); point DOCKER_HOST at the engine's unix socket.")
+    if os.environ.get("DOCKER_TLS_VERIFY") and scheme != "unix":
+        raise SeccompError(
+            f"the container engine at {url} is reached over TLS (DOCKER_TLS_VERIFY), which "
+            "pytest-seccomp's proxy does not speak yet; run the tests where the engine's unix "
+            "socket is reachable.")
+
+
+class EngineProxy:
+    """A Docker API proxy on a private unix socket (0700 directory, 0600 socket)."""
+
+    def __init__(self, upstream: str, observer: ProxyObserver) -> None:
+        self.upstream = Endpoint(upstream)
+        self._observer = observer
+        self._directory: str | None = None
+        self._listener: socket.socket | None = None
+        self._acceptor: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._threads: set[threading.Thread] = set()
+        self._stopping = False
+        self._api: Any = None
+
+    @property
+    def url(self) -> str:
+        assert self._directory is not None
+        return f"unix://{self._directory}/docker.sock"
+
+    def start(self) -> str:
+        """Listen and accept on a thread of its own; returns the DOCKER_HOST to publish."""
+        import docker
+
+        self._directory = tempfile.mkdtemp(prefix="pytest-seccomp-")  # mode 0700
+        path = os.path.join(self._directory, "docker.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # the socket is made 0600
+        try:
+            listener.bind(path)
+        finally:
+            os.umask(old_umask)
+        listener.listen(128)
+        self._listener = listener
+        self._api = docker.APIClient(base_url=self.upstream.url, timeout=30)
+        self._acceptor = threading.Thread(target=self._accept, name="pytest-seccomp-proxy",
+                                          daemon=True)
+        self._acceptor.start()
+        return self.url
+
+    def stop(self) -> None:
+        """Close the listener and every connection; join every thread."""
+        with self._lock:
+            self._stopping = True
+            listener, self._listener = self._listener, None
+            sockets = list(self._open)
+        if listener is not None:
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            listener.close()
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._acceptor is not None:
+            self._acceptor.join(timeout=5)
+            self._acceptor = None
+        for thread in list(self._threads):
+            thread.join(timeout=5)
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None
+
+    @property
+    def connections(self) -> int:
+        """Client connections being served now (benchmarks and tests watch it)."""
+        with self._lock:
+            return len(self._threads)
+
+    # -- connections -------------------------------------------------------------------------
+    def _accept(self) -> None:
+        while True:
+            listener = self._listener
+            if listener is None:
+                return
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed by stop()
+            thread = threading.Thread(target=self._serve, args=(client,),
+                                      name="pytest-seccomp-proxy-conn", daemon=True)
+            with self._lock:
+                if self._stopping:
+                    client.close()
+                    return
+                self._open.add(client)
+                self._threads.add(thread)
+            thread.start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream: socket.socket | None = None
+        try:
+            try:
+                upstream = self.upstream.connect()
+            except OSError as exc:
+                self._engine_down(client, exc)
+                return
+            with self._lock:
+                if self._stopping:
+                    return
+                self._open.add(upstream)
+            _Exchange(self, client, upstream).run()
+        except Exception:  # a broken peer ends its own connection, never the proxy
+            pass
+        finally:
+            with self._lock:
+                for sock in (client, upstream):
+                    if sock is not None:
+                        self._open.discard(sock)
+                self._threads.discard(threading.current_thread())
+            for sock in (client, upstream):
+                if sock is not None:
+                    sock.close()
+
+    def _engine_down(self, client: socket.socket, exc: OSError) -> None:
+        """The engine does not answer: a 502 that names it, and the session is told."""
+        self._observer.explain_failure(None, ConnectionError(
+            f"cannot connect to the container engine at {self.upstream.url}: {exc}"))
+        message = (f"pytest-seccomp: the container engine at {self.upstream.url} does not answer "
+                   f"({exc.strerror or exc}); start it (dockerd or `podman system service`)")
+        client.sendall(_raw_response(502, "Bad Gateway", message))
+
+
+def _raw_response(status: int, reason: str, message: str) -> bytes:
+    """A complete JSON error answer, for when no parser state can be trusted any more."""
+    body = json.dumps({"message": message}).encode()
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class _Exchange:
+    """One client connection and its engine connection: requests one after another
+    (keep-alive), each either passed through, rewritten (create) or hijacked."""
+
+    def __init__(self, proxy: EngineProxy, client: socket.socket, upstream: socket.socket) -> None:
+        self.proxy = proxy
+        self.observer = proxy._observer
+        self.client = client
+        self.upstream = upstream
+        # build contexts carry registry credentials in a header: allow big heads
+        self.server = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
+        self.engine = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
+
+    def run(self) -> None:
+        while True:
+            try:
+                request = self._client_event()
+            except h11.RemoteProtocolError as exc:
+                self.client.sendall(_raw_response(400, "Bad Request",
+                                                  f"pytest-seccomp: malformed request: {exc}"))
+                return
+            if not isinstance(request, h11.Request):
+                return  # the client closed the connection
+            if not self._handle(request):
+                return
+            if not _finished(self.server):
+                return
+            self.server.start_next_cycle()
+            if _finished(self.engine):
+                self.engine.start_next_cycle()
+            elif self.engine.states != {h11.CLIENT: h11.IDLE, h11.SERVER: h11.IDLE}:
+                return  # the engine's side is mid-message: this connection cannot go on
+
+    # -- reading -------------------------------------------------------------------------------
+    def _client_event(self) -> Any:
+        while True:
+            event = self.server.next_event()
+            if event is h11.NEED_DATA:
+                data = self.client.recv(_CHUNK)
+                self.server.receive_data(data)
+                continue
+            return event
+
+    def _engine_event(self) -> Any:
+        """The engine's next event; meanwhile a client that hangs up ends the exchange."""
+        while True:
+            event = self.engine.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            self._wait_for_engine()
+            self.engine.receive_data(self.upstream.recv(_CHUNK))
+
+    def _wait_for_engine(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.upstream, selectors.EVENT_READ)
+            selector.register(self.client, selectors.EVENT_READ)
+            while True:
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self.upstream in ready:
+                    return
+                if self.client in ready:
+                    data = self.client.recv(_CHUNK)
+                    if not data:
+                        raise _ClientGone
+                    self.server.receive_data(data)  # pipelined: kept for its turn
+                    selector.unregister(self.client)
+
+    def _request_body(self) -> bytes:
+        chunks = []
+        while True:
+            event = self._client_event()
+            if isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                return b"".join(chunks)
+            else:
+                raise _ClientGone
+
+    def _response_body(self) -> bytes:
+        chunks = []
+        while True:
+            event = self._engine_event()
+            if isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                return b"".join(chunks)
+            else:
+                raise _ClientGone
+
+    # -- one request -----------------------------------------------------------------------------
+    def _handle(self, request: h11.Request) -> bool:
+        target = request.target.decode("latin-1")
+        path = urlsplit(target).path
+        method = request.method.decode("latin-1")
+        if method == "POST" and _CREATE.match(path):
+            return self._create(request, target)
+        if method == "POST" and (_EXEC.match(path) or _START.match(path)):
+            return self._noted(request, path)
+        if method == "POST" and _BUILD.match(path):
+            self.observer.building(True)
+            try:
+                return self._pass(request)
+            finally:
+                self.observer.building(False)
+        return self._pass(request)
+
+    def _send_engine(self, *events: Any) -> None:
+        for event in events:
+            data = self.engine.send(event)
+            if data:
+                self.upstream.sendall(data)
+
+    def _send_client(self, *events: Any) -> None:
+        for event in events:
+            data = self.server.send(event)
+            if data:
+                self.client.sendall(data)
+
+    def _pass(self, request: h11.Request) -> bool:
+        """Untouched: the request and its body as they arrive, then the answer likewise."""
+        self._send_engine(h11.Request(method=request.method, target=request.target,
+                                      headers=request.headers.raw_items()))
+        while True:
+            event = self._client_event()
+            if isinstance(event, h11.Data):
+                self._send_engine(h11.Data(data=event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                self._send_engine(h11.EndOfMessage(headers=event.headers.raw_items()))
+                break
+            else:
+                return False
+        return self._relay_response(request)
+
+    def _relay_response(self, request: h11.Request) -> bool:
+        response = self._engine_event()
+        while isinstance(response, h11.InformationalResponse) and response.status_code != 101:
+            self._send_client(response)
+            response = self._engine_event()
+        if isinstance(response, h11.InformationalResponse):  # 101: attach, exec, /session
+            self._send_client(h11.InformationalResponse(
+                status_code=101, headers=response.headers.raw_items(), reason=response.reason))
+            self._splice(self.engine.trailing_data[0], self.server.trailing_data[0])
+            return False
+        if not isinstance(response, h11.Response):
+            return False
+        content_type = dict(response.headers).get(b"content-type", b"").decode("latin-1")
+        if content_type in _HIJACKED_TYPES and not _has_body_framing(response):
+            # the legacy hijack: 200 and raw bytes from here on, no framing
+            head = [f"HTTP/1.1 {response.status_code} {response.reason.decode('latin-1')}\r\n"]
+            head += [f"{k.decode('latin-1')}: {v.decode('latin-1')}\r\n"
+                     for k, v in response.headers.raw_items()]
+            self.client.sendall("".join(head).encode("latin-1") + b"\r\n")
+            pending = b""
+            event = self.engine.next_event()  # the raw stream h11 already read, as body data
+            while isinstance(event, h11.Data):
+                pending += bytes(event.data)
+                event = self.engine.next_event()
+            self._splice(pending, _drain(self.server))
+            return False
+        self._send_client(h11.Response(status_code=response.status_code,
+                                       headers=response.headers.raw_items(),
+                                       reason=response.reason))
+        while True:
+            event = self._engine_event()
+            if isinstance(event, h11.Data):
+                self._send_client(h11.Data(data=event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                self._send_client(h11.EndOfMessage(headers=event.headers.raw_items()))
+                return True
+            else:
+                return False
+
+    def _create(self, request: h11.Request, target: str) -> bool:
+        """The one rewrite: the observer decides labels and security options."""
+        body = self._request_body()
+        names = parse_qs(urlsplit(target).query).get("name") or []
+        name = names[0] if names else None
+        try:
+            config = json.loads(body or b"{}")
+            if not isinstance(config, dict):
+                raise ValueError("not an object")
+        except ValueError as exc:
+            self._answer(400, f"pytest-seccomp: the container's configuration is not JSON ({exc})")
+            return True
+        try:
+            self.observer.before_create(self.proxy._api, config, name)
+        except SeccompError as exc:
+            self._answer(403, f"pytest-seccomp: {exc}")
+            return True
+        rewritten = json.dumps(config).encode()
+        headers = [(k, v) for k, v in request.headers.raw_items()
+                   if k.lower() not in (b"content-length", b"transfer-encoding")]
+        headers.append((b"Content-Length", str(len(rewritten)).encode()))
+        self._send_engine(h11.Request(method=request.method, target=request.target,
+                                      headers=headers),
+                          h11.Data(data=rewritten), h11.EndOfMessage())
+        status, answer = self._buffered_answer()
+        if 200 <= status < 300:
+            try:
+                container_id = str(json.loads(answer[1]).get("Id", ""))
+            except ValueError:
+                container_id = ""
+            if container_id:
+                self.observer.after_create(self.proxy._api, container_id, config, name)
+        else:
+            answer = self._explained(None, status, answer)
+        self._send_answer(*answer)
+        return True
+
+    def _noted(self, request: h11.Request, path: str) -> bool:
+        """start and exec create: passed through, then the answer is noted."""
+        body = self._request_body()
+        self._send_engine(h11.Request(method=request.method, target=request.target,
+                                      headers=request.headers.raw_items()),
+                          h11.Data(data=body), h11.EndOfMessage())
+        status, answer = self._buffered_answer()
+        start, exec_ = _START.match(path), _EXEC.match(path)
+        matched = start or exec_
+        reference = matched.group(1) if matched else ""
+        if 200 <= status < 300 and start:
+            self.observer.after_start(reference)
+        elif 200 <= status < 300 and exec_:
+            try:
+                cmd = json.loads(body or b"{}").get("Cmd") or []
+                exec_id = str(json.loads(answer[1] or b"{}").get("Id", ""))
+            except (ValueError, AttributeError):
+                cmd, exec_id = [], ""
+            self.observer.after_exec_create(reference, exec_id, cmd)
+        elif status >= 400:
+            answer = self._explained(reference, status, answer)
+        self._send_answer(*answer)
+        return True
+
+    def _buffered_answer(self) -> tuple[int, tuple[h11.Response, bytes]]:
+        response = self._engine_event()
+        while isinstance(response, h11.InformationalResponse):
+            response = self._engine_event()
+        if not isinstance(response, h11.Response):
+            raise _ClientGone
+        return response.status_code, (response, self._response_body())
+
+    def _explained(self, container: str | None, status: int,
+                   answer: tuple[h11.Response, bytes]) -> tuple[h11.Response, bytes]:
+        """An engine error the session can say more about (which profile it refused)."""
+        response, body = answer
+        try:
+            message = str(json.loads(body).get("message", ""))
+        except (ValueError, AttributeError):
+            return answer
+        better = self.observer.explain_failure(container, EngineError(status, message))
+        if better is None:
+            return answer
+        return response, json.dumps({"message": f"pytest-seccomp: {better}"}).encode()
+
+    def _send_answer(self, response: h11.Response, body: bytes) -> None:
+        headers = [(k, v) for k, v in response.headers.raw_items()
+                   if k.lower() not in (b"content-length", b"transfer-encoding")]
+        headers.append((b"Content-Length", str(len(body)).encode()))
+        self._send_client(h11.Response(status_code=response.status_code, headers=headers,
+                                       reason=response.reason),
+                          h11.Data(data=body), h11.EndOfMessage())
+
+    def _answer(self, status: int, message: str) -> None:
+        body = json.dumps({"message": message}).encode()
+        self._send_client(h11.Response(status_code=status, headers=[
+            (b"Content-Type", b"application/json"), (b"Content-Length", str(len(body)).encode())]),
+            h11.Data(data=body), h11.EndOfMessage())
+
+    def _splice(self, to_client: bytes, to_engine: bytes) -> None:
+        """A hijacked connection: raw bytes both ways until both sides have closed; a side
+        that half-closes (stdin at its end) is half-closed on the other side too."""
+        if to_client:
+            self.client.sendall(to_client)
+        if to_engine:
+            self.upstream.sendall(to_engine)
+        peers = {self.client: self.upstream, self.upstream: self.client}
+        with selectors.DefaultSelector() as selector:
+            for sock in peers:
+                selector.register(sock, selectors.EVENT_READ)
+            while selector.get_map():
+                for key, _ in selector.select():
+                    source = key.fileobj
+                    assert isinstance(source, socket.socket)
+                    try:
+                        data = source.recv(_CHUNK)
+                    except OSError:
+                        data = b""
+                    if data:
+                        peers[source].sendall(data)
+                        continue
+                    selector.unregister(source)
+                    if source is self.upstream:
+                        return  # the engine ended the stream: nothing more will come
+                    try:
+                        peers[source].shutdown(socket.SHUT_WR)
+                    except OSError:
+                        return
+
+
+def _has_body_framing(response: h11.Response) -> bool:
+    names = {k.lower() for k, _ in response.headers}
+    return b"content-length" in names or b"transfer-encoding" in names
+
+
+def _finished(connection: h11.Connection) -> bool:
+    """Both sides done with this request: the connection may carry the next one."""
+    return connection.our_state is h11.DONE and connection.their_state is h11.DONE
+
+
+def _drain(connection: h11.Connection) -> bytes:
+    """Bytes the client sent after a request the engine hijacked without switching protocols
+    (the legacy form): h11 holds them as the start of a next request; they are raw stdin."""
+    buffer = getattr(connection, "_receive_buffer", b"")
+    return bytes(buffer)
