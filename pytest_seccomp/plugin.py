@@ -243,6 +243,12 @@ class SeccompPlugin:
         report: pytest.TestReport = outcome.get_result()
         if call.excinfo is not None and isinstance(call.excinfo.value, SeccompError):
             report.longrepr = f"pytest-seccomp: {call.excinfo.value}"
+        elif report.failed and self.session.refused_creates:
+            # the client (SDK, CLI, compose) failed because we refused to create a container:
+            # our paragraph says why and what to do, the client's error only that it failed
+            report.longrepr = "pytest-seccomp: " + "\n".join(dict.fromkeys(
+                self.session.refused_creates))
+            self.session.refused_creates = []
         session = self.session
         if isinstance(session, RecordSession):
             if call.when == "teardown":

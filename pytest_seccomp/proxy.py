@@ -138,8 +138,6 @@ class EngineProxy:
 
     def start(self) -> str:
         """Listen and accept on a thread of its own; returns the DOCKER_HOST to publish."""
-        import docker
-
         self._directory = tempfile.mkdtemp(prefix="pytest-seccomp-")  # mode 0700
         path = os.path.join(self._directory, "docker.sock")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -150,7 +148,6 @@ class EngineProxy:
             os.umask(old_umask)
         listener.listen(128)
         self._listener = listener
-        self._api = docker.APIClient(base_url=self.upstream.url, timeout=30)
         self._acceptor = threading.Thread(target=self._accept, name="pytest-seccomp-proxy",
                                           daemon=True)
         self._acceptor.start()
@@ -184,6 +181,17 @@ class EngineProxy:
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
+
+    @property
+    def api(self) -> Any:
+        """A docker SDK client of the engine itself, for the observer's questions (an image's
+        tags or health check); made on first use, so a gone engine fails no start-up."""
+        import docker
+
+        with self._lock:
+            if self._api is None:
+                self._api = docker.APIClient(base_url=self.upstream.url, timeout=30)
+            return self._api
 
     @property
     def connections(self) -> int:
@@ -242,7 +250,24 @@ class EngineProxy:
             f"cannot connect to the container engine at {self.upstream.url}: {exc}"))
         message = (f"pytest-seccomp: the container engine at {self.upstream.url} does not answer "
                    f"({exc.strerror or exc}); start it (dockerd or `podman system service`)")
+        _read_request_head(client)  # unread input would make close() reset the answer away
         client.sendall(_raw_response(502, "Bad Gateway", message))
+
+
+def _read_request_head(client: socket.socket, timeout: float = 2.0) -> None:
+    """Read the client's request head (and what else arrives at once), giving up quietly."""
+    parser = h11.Connection(h11.SERVER)
+    client.settimeout(timeout)
+    try:
+        while parser.next_event() is h11.NEED_DATA:
+            data = client.recv(_CHUNK)
+            parser.receive_data(data)
+            if not data:
+                return
+    except (OSError, h11.RemoteProtocolError):
+        return
+    finally:
+        client.settimeout(None)
 
 
 def _raw_response(status: int, reason: str, message: str) -> bytes:
@@ -441,7 +466,7 @@ class _Exchange:
             self._answer(400, f"pytest-seccomp: the container's configuration is not JSON ({exc})")
             return True
         try:
-            self.observer.before_create(self.proxy._api, config, name)
+            self.observer.before_create(self.proxy.api, config, name)
         except SeccompError as exc:
             self._answer(403, f"pytest-seccomp: {exc}")
             return True
@@ -459,7 +484,7 @@ class _Exchange:
             except ValueError:
                 container_id = ""
             if container_id:
-                self.observer.after_create(self.proxy._api, container_id, config, name)
+                self.observer.after_create(self.proxy.api, container_id, config, name)
         else:
             answer = self._explained(None, status, answer)
         self._send_answer(*answer)
@@ -520,7 +545,8 @@ class _Exchange:
 
     def _answer(self, status: int, message: str) -> None:
         body = json.dumps({"message": message}).encode()
-        self._send_client(h11.Response(status_code=status, headers=[
+        reason = {400: b"Bad Request", 403: b"Forbidden"}.get(status, b"")
+        self._send_client(h11.Response(status_code=status, reason=reason, headers=[
             (b"Content-Type", b"application/json"), (b"Content-Length", str(len(body)).encode())]),
             h11.Data(data=body), h11.EndOfMessage())
 

@@ -131,6 +131,7 @@ class ContainerSession:
         # closes windows: one lock keeps the recording and the current test consistent
         self.lock = threading.RLock()
         self._saved_env: dict[str, str | None] = {}
+        self.refused_creates: list[str] = []  # our refusals to create, in the current test
         self._builds = 0  # `docker build` requests in flight through the proxy
         self._built_since_read = False
         self.current = CurrentTest()
@@ -223,6 +224,7 @@ class ContainerSession:
     def begin_test(self, nodeid: str, profile: str | None, skip: str | None = None) -> None:
         """Close the gap before this test (its syscalls stay the gap's), then open the test."""
         self.fold()
+        self.refused_creates = []
         self.current = CurrentTest(nodeid=nodeid, profile=profile, skip=skip, windows=[nodeid])
 
     @locked
@@ -305,6 +307,15 @@ class ContainerSession:
     # -- the interception's observer ---------------------------------------------------------
     @locked
     def before_create(self, api: Any, config: dict[str, Any], name: str | None) -> None:
+        """Decide what a container gets; a refusal (SeccompError) is answered to the client and
+        remembered, so the test's report shows our paragraph rather than the client's error."""
+        try:
+            self._decide(api, config, name)
+        except SeccompError as exc:
+            self.refused_creates.append(str(exc))
+            raise
+
+    def _decide(self, api: Any, config: dict[str, Any], name: str | None) -> None:
         if self.failure is not None:
             raise SeccompError(self.failure)
         labels = config.get("Labels") or {}

@@ -4,6 +4,9 @@
 #                     recorded from `ls /` (fails on purpose: the refused `read` is named)
 #   examples/webapp:  a Python web app with Redis and PostgreSQL and committed profiles: record
 #                     with --seccomp-check (fails if a profile would gain a syscall), then enforce
+#   examples/compose: a compose project started by pytest-docker (`docker compose up --build`),
+#                     plus the docker CLI and `compose exec`: record, enforce, then deploy it with
+#                     the override file pytest-seccomp writes, under the real compose
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -28,4 +31,18 @@ echo "== webapp: pytest --seccomp-record --seccomp-check (against the committed 
 python3 -m pytest --seccomp-record --seccomp-check --seccomp-html=html "$@"
 echo "== webapp: pytest --seccomp-enforce --seccomp-strict"
 python3 -m pytest --seccomp-enforce --seccomp-strict "$@"
+
+cd ../compose
+echo "== compose: pytest --seccomp-record (pytest-docker starts the project through the proxy)"
+python3 -m pytest --seccomp-record "$@"
+echo "== compose: pytest --seccomp-enforce --seccomp-strict"
+python3 -m pytest --seccomp-enforce --seccomp-strict "$@"
+echo "== compose: deploy with the override file, under the real compose"
+python3 -m pytest_seccomp compose-override docker-compose.yml -o docker-compose.seccomp.yml
+compose=(docker compose -p seccomp-deploy -f docker-compose.yml -f docker-compose.seccomp.yml)
+"${compose[@]}" up -d --build --wait
+trap '"${compose[@]}" down -t 1 >/dev/null 2>&1' EXIT
+port=$("${compose[@]}" port web 8000 | sed 's/.*://')
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
+echo "web answered $(curl -sf "http://127.0.0.1:$port/") under seccomp-profiles/web.json"
 echo "== done: the HTML report is in examples/webapp/html/index.html"

