@@ -7,17 +7,21 @@ a refused syscall is one that returned EPERM in a container whose profile does n
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import ProfileError, SeccompError
+from .modes import Missing, Mode, Role
 from .naming import display_path
 from .profile import Profile
 from .recording import ContainerRecord
-from .session import AFTER_TESTS, ContainerSession, Options, locked
+from .session import ContainerSession, Options, PhaseNotes, locked
 from .syscalls import syscall_name
+from .windows import AFTER_TESTS, outside_tests
 
-MISSING_CHOICES = ("fail", "default", "unconfined")
+MISSING_CHOICES = tuple(m.value for m in Missing)
 
 
 @dataclass
@@ -44,11 +48,15 @@ class Refusal:
 class EnforceSession(ContainerSession):
     """Start each container under its profile; explain refusals per test."""
 
-    mode = "enforce"
+    mode = Mode.ENFORCE
+    title = "seccomp profiles (enforce)"
 
-    def __init__(self, options: Options, missing: str = "fail", strict: bool = False) -> None:
-        super().__init__(options)
+    def __init__(self, options: Options, role: Role = Role.LOCAL, missing: Missing = Missing.FAIL,
+                 strict: bool = False) -> None:
+        super().__init__(options, role)
         self.missing = missing
+        self.remote_lines: list[str] = []  # controller: the workers' summaries
+        self.workers_strict_failed = False
         self.strict = strict
         self.loaded: dict[str, LoadedProfile] = {}
         self.missing_images: dict[str, set[str]] = {}  # profile name -> images run without it
@@ -89,14 +97,14 @@ class EnforceSession(ContainerSession):
         if loaded.error:
             raise SeccompError(loaded.error)
         if loaded.profile is None:
-            if self.missing == "fail":
+            if self.missing is Missing.FAIL:
                 raise SeccompError(
                     f"no seccomp profile for image {image} (looked for {loaded.path}); record it "
                     "with `pytest --seccomp-record`, or pass --seccomp-missing=default to run "
                     "images without a profile under the engine's default."
                 )
             self.missing_images.setdefault(profile, set()).add(image)
-            if self.missing == "unconfined":
+            if self.missing is Missing.UNCONFINED:
                 return [o for o in security_opt if not _is_seccomp(o)] + ["seccomp=unconfined"]
             return security_opt
         assert loaded.text is not None
@@ -156,8 +164,11 @@ class EnforceSession(ContainerSession):
             self.test_refusals.extend(found)
         return found
 
-    def finish(self) -> None:
-        """The last read (what containers did after the last test), then stop."""
+    def finish(self, interrupted: bool, send: Callable[[dict[str, Any]], None]) -> None:
+        """The last read (what containers did after the last test), then stop; a worker sends
+        its summary to the controller, which has nothing of its own to read."""
+        if self.role is Role.CONTROLLER:
+            return
         try:
             self.fold(AFTER_TESTS)
             self.take_refusals()
@@ -165,11 +176,62 @@ class EnforceSession(ContainerSession):
         finally:
             self.stop()
         self.check_engine()
+        if self.role is Role.WORKER:
+            from .report import enforce_summary_lines
+
+            send({"lines": list(enforce_summary_lines(self, False)), "failure": self.failure,
+                  "tests_failed": self.tests_failed, "strict_failed": self.strict_failed})
+
+    def absorb(self, worker: str, output: dict[str, Any] | None, error: object = None) -> None:
+        if output is None or error:
+            self.failure = self.failure or (
+                f"pytest-xdist worker {worker} crashed or sent nothing: its refusals are unknown")
+            return
+        self.remote_lines.extend(output["lines"])
+        self.tests_failed += output["tests_failed"]
+        self.workers_strict_failed = self.workers_strict_failed or bool(output["strict_failed"])
+        if output["failure"] and not self.failure:
+            self.failure = f"worker {worker}: {output['failure']}"
+
+    @property
+    def strict_failed(self) -> bool:
+        """--seccomp-strict fails the run for refusals outside every test and for containers
+        that bypassed the proxy (its tests' refusals are errors of those tests already)."""
+        return self.workers_strict_failed or (
+            self.strict and bool(self.refused_outside_tests or self.recording.unseen()))
+
+    def exit_status(self, current: int, interrupted: bool) -> int:
+        status = super().exit_status(current, interrupted)
+        if status == current and self.strict_failed and current == 0:
+            return 1  # pytest.ExitCode.TESTS_FAILED
+        return status
+
+    def summary(self, verbose: bool) -> list[str]:
+        from .report import enforce_summary_lines
+
+        if self.role is Role.CONTROLLER:
+            return sorted(set(self.remote_lines))
+        return list(enforce_summary_lines(self, verbose))
+
+    def phase_notes(self, nodeid: str, when: str) -> PhaseNotes:
+        """This phase's refusals as a report section; at teardown the JUnit property, and
+        under --seccomp-strict an error for a test that had any."""
+        notes = PhaseNotes()
+        refusals = self.take_refusals()
+        if refusals:
+            notes.sections.append((f"seccomp refusals ({when})", self.explain(refusals)))
+        if when == "teardown":
+            names = " ".join(sorted({r.syscall for r in self.test_refusals}))
+            notes.properties.append(("seccomp_refused", names))
+            if self.strict and self.test_refusals:
+                notes.error = ("pytest-seccomp (--seccomp-strict): syscalls were refused while "
+                               "this test ran\n" + self.explain(self.test_refusals))
+        return notes
 
     @property
     def refused_outside_tests(self) -> dict[str, list[Refusal]]:
         """Refusals no test's window saw: between tests and after the last one."""
-        return {w: r for w, r in self.refusals.items() if w.startswith("(") and r}
+        return {w: r for w, r in self.refusals.items() if outside_tests(w) and r}
 
     def explain(self, refusals: list[Refusal]) -> str:
         """The failure-report section: container, profile, each refused syscall, the remedy."""

@@ -6,23 +6,22 @@ import argparse
 import uuid
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .enforce import MISSING_CHOICES, EnforceSession
 from .errors import SeccompError
-from .fixture import SeccompFixture
-from .html import write_html
-from .naming import display_path, validate_profile_name
-from .record import RecordSession
-from .report import enforce_summary_lines, record_report, summary_lines, write_report
-from .session import ContainerSession, Options, default_profile_dir, fixture_window
-from .xdist import XdistController, role, send
+from .modes import EXIT_PROFILES_DRIFTED, Missing, Role
+from .naming import validate_profile_name
+from .windows import fixture_window
+from .xdist import XdistController, role, sender
+
+if TYPE_CHECKING:  # the sessions import docker, h11, pyseccomp, libbpf: only when asked for
+    from .fixture import SeccompFixture
+    from .session import ContainerSession
 
 PLUGIN_NAME = "pytest-seccomp"
-EXIT_RECORDING_INCOMPLETE = pytest.ExitCode.INTERNAL_ERROR  # 3: the tracer failed or lost data
-EXIT_PROFILES_DRIFTED = 6  # tests passed, but a profile would gain syscalls nobody reviewed
+MISSING_CHOICES = tuple(m.value for m in Missing)
 
 
 def _missing_choice(value: str) -> str:
@@ -108,37 +107,45 @@ def pytest_configure(config: pytest.Config) -> None:
     _refuse_options_without_effect(config, record, enforce)
     if not (record or enforce):
         return
+    session = _make_session(config, record)
+    try:
+        session.check()
+    except SeccompError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.pluginmanager.register(SeccompPlugin(session), PLUGIN_NAME)
+    if session.role is Role.CONTROLLER:
+        config.pluginmanager.register(XdistController(session), PLUGIN_NAME + "-xdist")
+
+
+def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
+    """The session for the chosen mode and this process's xdist role, complete at birth."""
+    from .session import Options, default_profile_dir
+
+    report, html = config.getoption("seccomp_report"), config.getoption("seccomp_html")
     options = Options(
         profile_dir=default_profile_dir(
             config.rootpath,
             config.getoption("seccomp_profile_dir") or config.getini("seccomp_profile_dir"),
         ),
-        report=Path(config.getoption("seccomp_report")) if config.getoption("seccomp_report")
-        else None,
+        report=Path(report) if report else None,
         default_profile=config.getoption("seccomp_default_profile")
         or config.getini("seccomp_default_profile") or None,
         count_calls=bool(config.getoption("seccomp_count_calls")),
         map_size=config.getoption("seccomp_map_size"),
         run_id=str(getattr(config, "workerinput", {}).get("testrunuid") or uuid.uuid4().hex),
     )
-    session: ContainerSession
     if record:
-        session = RecordSession(options, merge=config.getoption("seccomp_merge"),
-                                check=config.getoption("seccomp_check"),
-                                update=config.getoption("seccomp_update"))
-    else:
-        session = EnforceSession(options, missing=config.getoption("seccomp_missing") or "fail",
-                                 strict=config.getoption("seccomp_strict"))
-    session.role = role(config)
-    try:
-        session.check()
-    except SeccompError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    plugin = SeccompPlugin(session)
-    config.pluginmanager.register(plugin, PLUGIN_NAME)
-    if session.role == "controller":
-        plugin.controller = XdistController(session)
-        config.pluginmanager.register(plugin.controller, PLUGIN_NAME + "-xdist")
+        from .record import RecordSession
+
+        return RecordSession(options, role(config), merge=config.getoption("seccomp_merge"),
+                             check=config.getoption("seccomp_check"),
+                             update=config.getoption("seccomp_update"),
+                             html=Path(html) if html else None)
+    from .enforce import EnforceSession
+
+    return EnforceSession(options, role(config),
+                          missing=Missing(config.getoption("seccomp_missing") or Missing.FAIL),
+                          strict=config.getoption("seccomp_strict"))
 
 
 # Options that only one mode reads: given without that mode they would silently do nothing.
@@ -162,30 +169,25 @@ def _refuse_options_without_effect(config: pytest.Config, record: bool, enforce:
 
 
 class SeccompPlugin:
-    """The hooks of a record or enforce session; each one delegates to the session."""
+    """The hooks of a record or enforce session; each one delegates to the session's verbs."""
 
     def __init__(self, session: ContainerSession) -> None:
         self.session = session
         self._failed = False
         self._deselected = 0
-        self._written: list[str] = []  # reports written, named at the end of the summary
         self._tearing_down: dict[int, str] = {}  # fixture defs whose teardown window is open
-        self.controller: XdistController | None = None
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self._deselected += len(items)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """A drift check reports unused syscalls only when every test was selected (syrupy's rule)."""
-        if isinstance(self.session, RecordSession):
-            explicit = session.config.args_source == pytest.Config.ArgsSource.ARGS
-            self.session.full_run = not self._deselected and not explicit
+        """Whether every collected test was selected (syrupy's rule): only such a run may drop
+        syscalls from a profile or report them as unused."""
+        explicit = session.config.args_source == pytest.Config.ArgsSource.ARGS
+        self.session.selected(all_tests=not self._deselected and not explicit)
 
     def pytest_report_header(self) -> str:
-        s = self.session
-        verb = "recording into" if isinstance(s, RecordSession) else "enforcing from"
-        return (f"seccomp: {verb} {s.options.profile_dir} (engine: {s.engine}, "
-                f"ceiling: {s.default.path if s.default else '?'})")
+        return self.session.header()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self) -> None:
@@ -208,7 +210,7 @@ class SeccompPlugin:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, None, None]:
-        """Attribute containers created and syscalls made during the test to its node id."""
+        """The test's window: what containers do from its setup to its teardown is its own."""
         self._failed = False
         self.session.begin_test(item.nodeid, _marker_profile(item), _marker_skip(item))
         yield
@@ -238,34 +240,26 @@ class SeccompPlugin:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item,
                                   call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
-        """Our own errors read as one paragraph; enforce adds the refusals to the report."""
+        """Our own errors read as one paragraph; the session adds its notes to the report."""
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
+        session = self.session
         if call.excinfo is not None and isinstance(call.excinfo.value, SeccompError):
             report.longrepr = f"pytest-seccomp: {call.excinfo.value}"
-        elif report.failed and self.session.refused_creates:
+        elif report.failed and session.refused_creates:
             # the client (SDK, CLI, compose) failed because we refused to create a container:
             # our paragraph says why and what to do, the client's error only that it failed
-            report.longrepr = "pytest-seccomp: " + "\n".join(dict.fromkeys(
-                self.session.refused_creates))
-            self.session.refused_creates = []
-        session = self.session
-        if isinstance(session, RecordSession):
-            if call.when == "teardown":
-                _add_property(item, report, "seccomp_syscalls", session.first_needed_by(item.nodeid))
-            return
-        assert isinstance(session, EnforceSession)
-        refusals = session.take_refusals()
-        if refusals:
-            report.sections.append((f"seccomp refusals ({call.when})", session.explain(refusals)))
-        if call.when != "teardown":
-            return
-        names = sorted({r.syscall for r in session.test_refusals})
-        _add_property(item, report, "seccomp_refused", " ".join(names))
-        if session.strict and session.test_refusals and report.outcome != "failed":
+            report.longrepr = "pytest-seccomp: " + "\n".join(dict.fromkeys(session.refused_creates))
+            session.refused_creates = []
+        notes = session.phase_notes(item.nodeid, call.when)
+        report.sections.extend(notes.sections)
+        for name, value in notes.properties:
+            if value:  # as `record_property` does, so CI dashboards show it
+                item.user_properties.append((name, value))
+                report.user_properties.append((name, value))
+        if notes.error and report.outcome != "failed":
             report.outcome = "failed"
-            report.longrepr = ("pytest-seccomp (--seccomp-strict): syscalls were refused while "
-                               "this test ran\n" + session.explain(session.test_refusals))
+            report.longrepr = notes.error
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed:
@@ -273,64 +267,23 @@ class SeccompPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Record: write profiles (only if the recording is complete) and the JSON report."""
-        ours = self.session
-        if ours.role == "worker":
-            if isinstance(ours, RecordSession):
-                ours.collect()
-                send(session.config, ours.export())
-            else:
-                assert isinstance(ours, EnforceSession)
-                ours.finish()
-                send(session.config, {"lines": list(enforce_summary_lines(ours, False)),
-                                      "failure": ours.failure, "tests_failed": ours.tests_failed,
-                                      "strict_failed": ours.strict
-                                      and bool(ours.refused_outside_tests
-                                               or ours.recording.unseen())})
-            return
-        if isinstance(ours, RecordSession):
-            if ours.role == "controller":
-                ours.conclude()  # the workers recorded; they sent their recordings here
-            else:
-                ours.finish(interrupted=session.exitstatus == pytest.ExitCode.INTERRUPTED)
-            if ours.options.report is not None:
-                write_report(ours.options.report, record_report(ours))
-            html_dir = session.config.getoption("seccomp_html")
-            if html_dir and ours.failure is None:
-                write_html(ours, Path(html_dir))
-                self._written.append(f"HTML report: {display_path(Path(html_dir) / 'index.html')}")
-            if ours.options.report is not None:
-                self._written.append(f"JSON report: {display_path(ours.options.report)}")
-        else:
-            assert isinstance(ours, EnforceSession)
-            ours.finish()
-            strict_failed = (ours.strict and bool(ours.refused_outside_tests
-                                                  or ours.recording.unseen())) or bool(
-                self.controller and self.controller.strict_failed)
-            if strict_failed and session.exitstatus == 0:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if ours.failure is not None and session.exitstatus != pytest.ExitCode.INTERRUPTED:
-            session.exitstatus = EXIT_RECORDING_INCOMPLETE
-        elif isinstance(ours, RecordSession) and ours.drifted and session.exitstatus == 0:
-            session.exitstatus = EXIT_PROFILES_DRIFTED
+        """The session concludes (or, on a worker, sends what it saw); then its exit status."""
+        interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
+        if session.shouldfail or session.shouldstop:
+            self.session.selected(all_tests=False)  # -x / --maxfail: the rest never ran
+        self.session.finish(interrupted, sender(session.config))
+        if self.session.role is not Role.WORKER:
+            session.exitstatus = self.session.exit_status(int(session.exitstatus), interrupted)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         """One block, like pytest-cov's: nothing when there is nothing to say."""
         ours = self.session
-        verbose = terminalreporter.verbosity > 0
-        if isinstance(ours, RecordSession):
-            title, lines = "seccomp profiles (record)", list(summary_lines(ours, verbose))
-        else:
-            assert isinstance(ours, EnforceSession)
-            title = "seccomp profiles (enforce)"
-            lines = (sorted(set(self.controller.remote_lines)) if self.controller
-                     else list(enforce_summary_lines(ours, verbose)))
-        lines += self._written
+        lines = ours.summary(terminalreporter.verbosity > 0)
         if not lines and ours.failure is None:
             return
-        terminalreporter.write_sep("-", title)
+        terminalreporter.write_sep("-", ours.title)
         for line in lines:
-            red = line.startswith(("refused", "warning"))
+            red = line.startswith(("refused", "warning", "not enforced", "not recorded"))
             terminalreporter.write_line(line, red=red, yellow=line.startswith("no profile"))
         if ours.failure is not None:
             terminalreporter.write_line(f"ERROR: {ours.failure}", red=True, bold=True)
@@ -343,16 +296,11 @@ class SeccompPlugin:
 def seccomp(request: pytest.FixtureRequest) -> SeccompFixture:
     """Ask about the containers this test started: `seccomp.profile("redis")`,
     `seccomp.syscalls(container)`, `seccomp.assert_not_used(container, "ptrace")`."""
+    from .fixture import SeccompFixture
+
     plugin = request.config.pluginmanager.get_plugin(PLUGIN_NAME)
     session = plugin.session if isinstance(plugin, SeccompPlugin) else None
     return SeccompFixture(session, request.node.nodeid)
-
-
-def _add_property(item: pytest.Item, report: pytest.TestReport, name: str, value: str) -> None:
-    """A JUnit-XML property (like `record_property`), so CI dashboards show it."""
-    if value:
-        item.user_properties.append((name, value))
-        report.user_properties.append((name, value))
 
 
 def _marker_skip(item: pytest.Item) -> str | None:

@@ -127,7 +127,8 @@ class EngineProxy:
         self._acceptor: threading.Thread | None = None
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
-        self._threads: set[threading.Thread] = set()
+        self._threads: set[threading.Thread] = set()  # serving a connection now
+        self._started: list[threading.Thread] = []  # every connection thread not known ended
         self._stopping = False
         self._api: Any = None
 
@@ -173,7 +174,9 @@ class EngineProxy:
         if self._acceptor is not None:
             self._acceptor.join(timeout=5)
             self._acceptor = None
-        for thread in list(self._threads):
+        with self._lock:
+            started = list(self._started)
+        for thread in started:  # also those past their last socket, still finishing
             thread.join(timeout=5)
         if self._api is not None:
             self._api.close()
@@ -217,6 +220,7 @@ class EngineProxy:
                     return
                 self._open.add(client)
                 self._threads.add(thread)
+                self._started = [t for t in self._started if t.is_alive()] + [thread]
             thread.start()
 
     def _serve(self, client: socket.socket) -> None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import fcntl
+import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import SeccompError
+from .modes import EXIT_PROFILES_DRIFTED, Mode, Role
 from .profile import Profile, ProfileDiff, build_profile
 from .recording import ContainerRecord
-from .session import AFTER_TESTS, ContainerSession, Options
+from .session import ContainerSession, Options, PhaseNotes
+from .windows import AFTER_TESTS
 
 
 @dataclass
@@ -34,27 +37,31 @@ class ProfileResult:
 @contextmanager
 def directory_lock(directory: Path, needed: bool) -> Iterator[None]:
     """Two sessions writing one profile directory take turns (each file is replaced atomically
-    anyway: never a torn file, and the later session's profiles win whole)."""
+    anyway: never a torn file, and the later session's profiles win whole). The lock is taken
+    on the directory itself, so nothing but profiles is ever left in it."""
     if not needed:
         yield
         return
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".pytest-seccomp.lock", "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class RecordSession(ContainerSession):
     """Record every container the tests start and write one profile per image or chosen name."""
 
-    mode = "record"
+    mode = Mode.RECORD
+    title = "seccomp profiles (record)"
 
-    def __init__(self, options: Options, merge: bool = False, check: bool = False,
-                 update: bool = False) -> None:
-        super().__init__(options)
+    def __init__(self, options: Options, role: Role = Role.LOCAL, merge: bool = False,
+                 check: bool = False, update: bool = False, html: Path | None = None) -> None:
+        super().__init__(options, role)
+        self.html = html  # --seccomp-html DIR
+        self.written: list[str] = []  # the reports written, named at the end of the summary
         self.merge = merge  # union with the profiles already on disk (for partial runs)
         self.check_drift = check  # compare with the committed profiles instead of writing
         self.write = update or not check
@@ -71,13 +78,54 @@ class RecordSession(ContainerSession):
         """A drift check found a profile that would gain permissions: a review is due."""
         return self.check_drift and not self.write and any(r.diff.widens for r in self.results)
 
-    def finish(self, interrupted: bool = False) -> list[ProfileResult]:
-        """Final read and stop, then build every profile; write them only if all is complete."""
-        self.collect()
-        if interrupted and self.failure is None:
-            self.failure = ("the session was interrupted, so the recording is incomplete; no "
-                            "profile was written.")
-        return self.conclude()
+    # -- verbs -----------------------------------------------------------------------------
+    def selected(self, all_tests: bool) -> None:
+        self.full_run = self.full_run and all_tests
+
+    def phase_notes(self, nodeid: str, when: str) -> PhaseNotes:
+        """At teardown: the syscalls this test was the first to need (a JUnit property)."""
+        if when != "teardown":
+            return PhaseNotes()
+        return PhaseNotes(properties=[("seccomp_syscalls", self.first_needed_by(nodeid))])
+
+    def finish(self, interrupted: bool, send: Callable[[dict[str, Any]], None]) -> None:
+        """Worker: send the recording. Controller: the workers sent theirs; conclude. Alone:
+        the last read, then build, compare and write. Then the reports."""
+        if self.role is Role.WORKER:
+            self.collect()
+            send(self.export())
+            return
+        if self.role is Role.LOCAL:
+            self.collect()
+            if interrupted and self.failure is None:
+                self.failure = ("the session was interrupted, so the recording is incomplete; "
+                                "no profile was written.")
+        self.conclude()
+        self._write_reports()
+
+    def _write_reports(self) -> None:
+        from .html import write_html
+        from .naming import display_path
+        from .report import record_report, write_report
+
+        if self.options.report is not None:
+            write_report(self.options.report, record_report(self))
+        if self.html is not None and self.failure is None:
+            write_html(self, self.html)
+            self.written.append(f"HTML report: {display_path(self.html / 'index.html')}")
+        if self.options.report is not None:
+            self.written.append(f"JSON report: {display_path(self.options.report)}")
+
+    def exit_status(self, current: int, interrupted: bool) -> int:
+        status = super().exit_status(current, interrupted)
+        if status == current and self.drifted and current == 0:
+            return EXIT_PROFILES_DRIFTED
+        return status
+
+    def summary(self, verbose: bool) -> list[str]:
+        from .report import summary_lines
+
+        return [*summary_lines(self, verbose), *self.written]
 
     def collect(self) -> None:
         """The last read of the maps; the tracer stops; what cannot be trusted is noted."""
@@ -159,7 +207,8 @@ class RecordSession(ContainerSession):
             result = ProfileResult(name, path, containers, syscalls)
             try:
                 result.profile = build_profile(syscalls, self.default.profile)
-                if self.merge and result.path.exists():
+                # only a run of every collected test may drop a syscall from a profile
+                if (self.merge or not self.full_run) and result.path.exists():
                     result.profile = self._merged(result.path, result.profile)
             except SeccompError as exc:
                 result.error = str(exc)
@@ -174,7 +223,8 @@ class RecordSession(ContainerSession):
         if too_wide:
             raise SeccompError(
                 f"{path} cannot be merged: it is wider than the engine's default ("
-                + "; ".join(too_wide) + "); record it without --seccomp-merge."
+                + "; ".join(too_wide) + "); record it from a run of every test, without "
+                "--seccomp-merge, -k or a selection of files."
             )
         return existing.union(recorded)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +18,12 @@ from typing import Any, TypeVar
 from .engine_default import EngineDefault, find_default
 from .errors import SeccompError
 from .events import EngineEvents
+from .modes import EXIT_INCOMPLETE, Mode, Role
 from .naming import compose_built_service, is_image_id, profile_name_for_image, validate_profile_name
 from .proxy import EngineProxy, check_endpoint, user_engine
 from .recording import ContainerRecord, Recording
 from .tracer import Tracer, check_prerequisites
+from .windows import BEFORE_TESTS, between_tests
 
 LABEL_TEST = "io.pytest-seccomp.test"
 LABEL_PROFILE = "io.pytest-seccomp.profile"
@@ -36,21 +39,6 @@ class Options:
     count_calls: bool = False  # record: count every call (slower) instead of noting each syscall
     map_size: int = 65536  # entries per tracer map
     run_id: str = "local"  # labels this run's containers (xdist workers share it)
-
-
-BEFORE_TESTS = "(before the tests)"
-AFTER_TESTS = "(after the tests)"
-
-
-def between_tests(previous: str) -> str:
-    """The window between one test's teardown and the next test's setup."""
-    return f"(between tests, after {previous})"
-
-
-def fixture_window(argname: str, scope: str, baseid: str) -> str:
-    """A module-, class-, package- or session-scoped fixture's set-up or teardown: what its
-    containers do then belongs to the fixture, not to whichever test happened to trigger it."""
-    return f"fixture {argname} ({scope}-scoped, {baseid or 'rootdir'})"
 
 
 @dataclass
@@ -115,13 +103,26 @@ def locked(method: F) -> F:
     return run  # type: ignore[return-value]
 
 
+@dataclass
+class PhaseNotes:
+    """What a session adds to one phase's test report."""
+
+    sections: list[tuple[str, str]] = field(default_factory=list)
+    properties: list[tuple[str, str]] = field(default_factory=list)  # JUnit XML properties
+    error: str | None = None  # the phase fails with this text (enforce --seccomp-strict)
+
+
 class ContainerSession:
-    """Base of record and enforce: the interception's observer and the tracer's owner."""
+    """Base of record and enforce: the proxy's observer and the tracer's owner. The plugin's
+    hooks call its verbs (start, phase_notes, finish, exit_status, summary); each mode and role
+    (local, xdist worker, xdist controller) answers them its own way."""
 
-    mode = "record"
+    mode = Mode.RECORD
+    title = "seccomp profiles"
 
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, role: Role = Role.LOCAL) -> None:
         self.options = options
+        self.role = role
         self.recording = Recording()
         self.tracer = Tracer(self.mode, options.count_calls, map_size=options.map_size)
         self.upstream = "unix:///var/run/docker.sock"  # the engine the user's clients reach
@@ -139,7 +140,6 @@ class ContainerSession:
         self.default: EngineDefault | None = None
         self.failure: str | None = None
         self.tests_failed = 0
-        self.role = "local"  # or "worker" / "controller" under pytest-xdist
         self._last_test: str | None = None
         self._image_healthchecks: dict[str, list[str] | None] = {}
 
@@ -163,7 +163,7 @@ class ContainerSession:
     def start(self) -> None:
         """Start the tracer (it becomes ready while collection runs) and the engine proxy, and
         publish the proxy as DOCKER_HOST; an xdist controller runs no test: nothing to do."""
-        if self.role == "controller":
+        if self.role is Role.CONTROLLER:
             return
         self.tracer.start()
         self.proxy = EngineProxy(self.upstream, self)
@@ -196,10 +196,39 @@ class ContainerSession:
         self.tracer.stop()
         self.events.stop()
 
+    # -- verbs the plugin's hooks call ------------------------------------------------------
+    def header(self) -> str:
+        verb = "recording into" if self.mode is Mode.RECORD else "enforcing from"
+        return (f"seccomp: {verb} {self.options.profile_dir} (engine: {self.engine} at "
+                f"{self.upstream}, ceiling: {self.default.path if self.default else '?'})")
+
+    def phase_notes(self, nodeid: str, when: str) -> PhaseNotes:
+        return PhaseNotes()
+
+    def selected(self, all_tests: bool) -> None:
+        """Told whether every collected test was selected (record uses it)."""
+
+    def finish(self, interrupted: bool, send: Callable[[dict[str, Any]], None]) -> None:
+        """The session's end: a worker sends what it saw, the others conclude."""
+        raise NotImplementedError
+
+    def absorb(self, worker: str, output: dict[str, Any] | None, error: object = None) -> None:
+        """The controller takes in one worker's output (at its node's end)."""
+        raise NotImplementedError
+
+    def exit_status(self, current: int, interrupted: bool) -> int:
+        """One place decides how the session's own outcome changes pytest's exit status."""
+        if self.failure is not None and not interrupted:
+            return EXIT_INCOMPLETE
+        return current
+
+    def summary(self, verbose: bool) -> list[str]:
+        return []
+
     def check_engine(self) -> None:
         """At the end: an engine that stopped answering may have failed containers the tests
         never saw start, so the session's data cannot be trusted whole."""
-        if self.failure is not None or self.role == "controller" or not self.recording.containers:
+        if self.failure is not None or self.role is Role.CONTROLLER or not self.recording.containers:
             return
         import docker
 
@@ -271,30 +300,33 @@ class ContainerSession:
         self._built_since_read = True
 
     def resolve_strangers(self) -> None:
-        """Name the containers the tracer saw that no client of this session created, leaving
-        out those of sibling pytest-xdist workers (same run label)."""
-        import docker
-
+        """Name the containers the tracer saw that no client of this session created, from
+        their `create` events (kept after they are gone) or by asking the engine, and leave
+        out those of sibling pytest-xdist workers (the same run label)."""
         pending = [s for s in self.recording.strangers.values() if s.name is None]
-        if not pending:
-            return
-        try:
-            client = docker.APIClient(base_url=self.upstream, timeout=10)
-        except Exception:
-            return
-        try:
-            for stranger in pending:
+        if pending and any(self.events.created(s.id) is None for s in pending):
+            time.sleep(0.2)  # the event stream trails the engine by a moment
+        for stranger in pending:
+            created = self.events.created(stranger.id)
+            if created is not None:
+                stranger.name, stranger.image = created.name, created.image
+                stranger.sibling = created.labels.get(LABEL_RUN) == self.options.run_id
+                continue
+            stranger.name = stranger.id[:12]
+            try:
+                import docker
+
+                client = docker.APIClient(base_url=self.upstream, timeout=10)
                 try:
                     info = client.inspect_container(stranger.id)
-                except Exception:  # removed already: known by its id only
-                    stranger.name = stranger.id[:12]
-                    continue
-                labels = (info.get("Config") or {}).get("Labels") or {}
-                stranger.name = str(info.get("Name") or stranger.id[:12]).lstrip("/")
-                stranger.image = str((info.get("Config") or {}).get("Image") or "")
-                stranger.sibling = labels.get(LABEL_RUN) == self.options.run_id
-        finally:
-            client.close()
+                finally:
+                    client.close()
+            except Exception:  # gone, and no event seen: known by its id only
+                continue
+            config = info.get("Config") or {}
+            stranger.name = str(info.get("Name") or stranger.name).lstrip("/")
+            stranger.image = str(config.get("Image") or "")
+            stranger.sibling = (config.get("Labels") or {}).get(LABEL_RUN) == self.options.run_id
 
     def profile_path(self, name: str) -> Path:
         """`DIR/name.json`, refusing any name that would resolve outside DIR."""

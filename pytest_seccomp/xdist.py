@@ -3,52 +3,47 @@ saw to the controller, which merges and writes. Registered only when xdist is ru
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .record import RecordSession
-from .session import ContainerSession
+from .modes import Role
+
+if TYPE_CHECKING:
+    from .session import ContainerSession
 
 OUTPUT_KEY = "pytest_seccomp"
 
 
-def role(config: pytest.Config) -> str:
-    """"worker", "controller" (xdist distributes, runs no test itself) or "local"."""
+def role(config: pytest.Config) -> Role:
+    """A worker, the controller (distributes, runs no test itself), or alone."""
     if hasattr(config, "workerinput"):
-        return "worker"
-    if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None) \
-            and getattr(config.option, "dist", "no") != "no":
-        return "controller"
-    return "local"
+        return Role.WORKER
+    # pytest-xdist's own test (is_xdist_controller): distributing to workers, whether they
+    # were asked for with -n or with --tx
+    if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "dist", "no") != "no" \
+            and getattr(config.option, "tx", None):
+        return Role.CONTROLLER
+    return Role.LOCAL
 
 
-def send(config: pytest.Config, output: dict[str, Any]) -> None:
+def sender(config: pytest.Config) -> Any:
     """Worker side: builtin types into `workeroutput`, read by the controller at node down."""
-    config.workeroutput[OUTPUT_KEY] = output  # type: ignore[attr-defined]
+
+    def send(output: dict[str, Any]) -> None:
+        config.workeroutput[OUTPUT_KEY] = output  # type: ignore[attr-defined]
+
+    return send
 
 
 class XdistController:
-    """The controller's hooks: take in each worker's output as its node goes down."""
+    """The controller's hook: each worker's output goes to the session as its node goes down."""
 
     def __init__(self, session: ContainerSession) -> None:
         self.session = session
-        self.remote_lines: list[str] = []
-        self.strict_failed = False  # a worker saw refusals outside its tests under --seccomp-strict
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         output = getattr(node, "workeroutput", {}).get(OUTPUT_KEY)
         worker = getattr(getattr(node, "gateway", None), "id", "?")
-        if isinstance(self.session, RecordSession):
-            self.session.absorb(worker, output, error)
-            return
-        if output is None or error:
-            self.session.failure = self.session.failure or (
-                f"pytest-xdist worker {worker} crashed or sent nothing: its refusals are unknown")
-            return
-        self.remote_lines.extend(output["lines"])
-        self.strict_failed = self.strict_failed or bool(output.get("strict_failed"))
-        self.session.tests_failed += output["tests_failed"]
-        if output["failure"] and not self.session.failure:
-            self.session.failure = f"worker {worker}: {output['failure']}"
+        self.session.absorb(worker, output, error)

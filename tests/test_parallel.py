@@ -37,10 +37,26 @@ def test_parallel_record_equals_serial_byte_for_byte(pytester, busybox_image):
     result.stdout.fnmatch_lines(["*seccomp profiles (record)*",
                                  "pytest-seccomp/busybox: * from 8 containers in 8 tests*new)"])
     assert profiles(pytester) == serial
-    enforced = pytester.runpytest_subprocess("--seccomp-enforce", "-n", "2")
+    # each worker's tracer sees the other's containers: siblings, not strangers
+    assert "not recorded" not in result.stdout.str()
+    enforced = pytester.runpytest_subprocess("--seccomp-enforce", "--seccomp-strict", "-n", "2")
     enforced.assert_outcomes(passed=8)
+    assert enforced.ret == 0
     enforced.stdout.fnmatch_lines(["*seccomp profiles (enforce)*",
                                    "pytest-seccomp/busybox: * under *busybox.json"])
+    assert "not enforced" not in enforced.stdout.str()
+
+
+def test_tx_workers_record_too(pytester, busybox_image):
+    """`--tx 2*popen --dist load` is distribution as much as `-n 2` is."""
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.runpytest_subprocess("--seccomp-record").assert_outcomes(passed=8)
+    serial = profiles(pytester)
+    for path in (pytester.path / "seccomp-profiles").rglob("*.json"):
+        path.unlink()
+    result = pytester.runpytest_subprocess("--seccomp-record", "--tx", "2*popen", "--dist", "load")
+    result.assert_outcomes(passed=8)
+    assert profiles(pytester) == serial
 
 
 def test_a_crashed_worker_fails_the_recording_and_keeps_old_profiles(pytester, busybox_image):
