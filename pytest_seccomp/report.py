@@ -117,7 +117,8 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
         yield "drift accepted (--seccomp-update): the profiles above were written"
     elif session.check_drift and not session.full_run:
         yield "not every test ran: syscalls the profiles no longer need are not reported"
-    if not session.full_run and session.write and not session.merge and session.results:
+    if not session.full_run and session.write and not session.merge and any(
+            r.existed for r in session.results):
         yield ("not every test ran (-k, a selection, -x): the profiles were merged into those "
                "on disk; only a run of every test drops syscalls no test needs any more")
     if session.failure is None and session.tests_failed and session.results:

@@ -37,7 +37,7 @@ def test_record_and_enforce_through_podman(pytester, podman):
     record = pytester.runpytest_subprocess("--seccomp-record", "-m", "not extra",
                                            "--seccomp-report=r.json")
     record.assert_outcomes(passed=1, deselected=1)
-    record.stdout.fnmatch_lines(["seccomp: recording into * (engine: podman, ceiling: "
+    record.stdout.fnmatch_lines(["seccomp: recording into * (engine: podman at *, ceiling: "
                                  "/usr/share/containers/seccomp.json)"])
     report = json.loads((pytester.path / "r.json").read_text())
     assert report["engine"] == "podman"
