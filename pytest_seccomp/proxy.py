@@ -37,7 +37,7 @@ _START = re.compile(_API + r"/containers/([^/]+)/start$")
 _EXEC = re.compile(_API + r"/containers/([^/]+)/exec$")
 _BUILD = re.compile(_API + r"/build$")
 _HIJACKED_TYPES = ("application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream")
-_CHUNK = 65536
+_CHUNK = 1 << 20  # bytes per read: streams of hundreds of MiB in few Python steps
 _MAX_HEAD = 1 << 20
 
 
@@ -235,7 +235,11 @@ class EngineProxy:
                 if self._stopping:
                     return
                 self._open.add(upstream)
-            _Exchange(self, client, upstream).run()
+            exchange = _Exchange(self, client, upstream)
+            try:
+                exchange.run()
+            finally:
+                exchange.close()
         except Exception:  # a broken peer ends its own connection, never the proxy
             pass
         finally:
@@ -297,6 +301,11 @@ class _Exchange:
         # build contexts carry registry credentials in a header: allow big heads
         self.server = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
         self.engine = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
+        self._selector: selectors.BaseSelector | None = None  # made at the first wait
+
+    def close(self) -> None:
+        if self._selector is not None:
+            self._selector.close()
 
     def run(self) -> None:
         while True:
@@ -338,19 +347,22 @@ class _Exchange:
             self.engine.receive_data(self.upstream.recv(_CHUNK))
 
     def _wait_for_engine(self) -> None:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.upstream, selectors.EVENT_READ)
-            selector.register(self.client, selectors.EVENT_READ)
-            while True:
-                ready = {key.fileobj for key, _ in selector.select()}
-                if self.upstream in ready:
-                    return
-                if self.client in ready:
-                    data = self.client.recv(_CHUNK)
-                    if not data:
-                        raise _ClientGone
-                    self.server.receive_data(data)  # pipelined: kept for its turn
-                    selector.unregister(self.client)
+        """Block until the engine sends; a client that hangs up meanwhile ends the exchange
+        (a quiet `logs -f` would otherwise hold its thread until the next line)."""
+        if self._selector is None:
+            self._selector = selectors.DefaultSelector()
+            self._selector.register(self.upstream, selectors.EVENT_READ)
+            self._selector.register(self.client, selectors.EVENT_READ)
+        while True:
+            ready = {key.fileobj for key, _ in self._selector.select()}
+            if self.upstream in ready:
+                return
+            if self.client in ready:
+                data = self.client.recv(_CHUNK)
+                if not data:
+                    raise _ClientGone
+                self.server.receive_data(data)  # pipelined: kept for its turn
+                self._selector.unregister(self.client)  # from now on, only the engine
 
     def _request_body(self) -> bytes:
         chunks = []

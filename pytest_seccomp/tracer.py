@@ -156,9 +156,7 @@ class Tracer:
         """One of the loaded maps (benchmarks fill them; the session reads through dump())."""
         if self._object is None:
             raise TracerError("the tracer was never started")
-        sizes = {"seen": (8, SYSCALL_BITS // 8), "calls": (8, 8), "refused": (32, 8),
-                 "cgroup_paths": (8, PATH_LEN), "compat_execs": (8, 8)}
-        return self._object.map(name, *sizes[name])
+        return self._object.map(name)
 
     def _died(self, when: str) -> TracerError:
         return TracerError(
@@ -211,7 +209,7 @@ class Tracer:
             raise self._died("is no longer attached")
         obj = self._object
         assert obj is not None
-        lost = obj.map("lost", 4, 8).lookup(b"\0" * 4)
+        lost = obj.map("lost").lookup(b"\0" * 4)
         if lost and int.from_bytes(lost, "little"):
             raise TracerError(
                 f"the tracer's map is full ({self.map_size} entries): later syscalls could not be "
