@@ -39,6 +39,14 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.profile}: OK ({len(profile.allowed)} syscalls allowed, deny by default, "
           f"not wider than {against})")
+    mode = ("starts only with no-new-privileges" if profile.needs_nnp
+            else "starts with or without no-new-privileges")
+    print(f"  {mode}" + (f"; the runtime's own steps were recorded under {profile.runtime}"
+                         if profile.runtime else ""))
+    if args.runtime and profile.runtime and not profile.runtime.startswith(args.runtime):
+        print(f"  note: deployed under {args.runtime}, it may need syscalls {profile.runtime} "
+              "does not make after installing the filter (see the README's Runtimes); record "
+              f"under {args.runtime} to be sure")
     return 0
 
 
@@ -46,11 +54,14 @@ def _show(args: argparse.Namespace) -> int:
     """the allowed names grouped by purpose, then the conditional and non-allow rules"""
     profile = Profile.load(args.profile)
     plain = {n for c, names in profile.rules.items() if c.action == ALLOW and c.unconditional
-             for n in names}
+             and not c.is_runtime for n in names}
     print(f"{args.profile}: {len(profile.allowed)} syscalls allowed, "
           f"default action {profile.default_action}")
     for purpose, names in group(plain).items():
         print(f"  {purpose + ':':<22} {' '.join(names)}")
+    if profile.runtime_only:
+        print(f"  {'the runtime needs:':<22} {' '.join(sorted(profile.runtime_only))} "
+              f"({profile.runtime})")
     for condition in sorted(profile.rules, key=lambda c: c.sort_key()):
         if condition.action == ALLOW and condition.unconditional:
             continue
@@ -96,7 +107,8 @@ def _export(args: argparse.Namespace) -> int:
         target = output / KUBELET_DIR / localhost
         resolved.save(target)
         snippet = output / "securitycontext" / f"{name}.yaml"
-        write_atomic(snippet, yaml.safe_dump(pod_snippet(localhost), sort_keys=False))
+        write_atomic(snippet, yaml.safe_dump(pod_snippet(localhost, resolved.needs_nnp),
+                                             sort_keys=False))
         print(f"wrote {target} (the kubelet loads it as localhostProfile: {localhost})")
         print(f"wrote {snippet} (the container's securityContext)")
     if args.format == "k8s-localhost" and paths:
@@ -121,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("profile")
     check.add_argument("--engine", choices=["docker", "podman"], default="docker")
     check.add_argument("--default", help="the engine's default profile (found if omitted)")
+    check.add_argument("--runtime", choices=["runc", "crun"],
+                       help="the OCI runtime you deploy on: says what may be missing")
     check.set_defaults(run=_check)
     show = sub.add_parser("show", help=_show.__doc__)
     show.add_argument("profile")

@@ -104,12 +104,15 @@ class EnforceSession(ContainerSession):
                     "images without a profile under the engine's default."
                 )
             self.missing_images.setdefault(profile, set()).add(image)
+            security_opt = self.with_nnp(security_opt, self.options.nnp)
             if self.missing is Missing.UNCONFINED:
                 return [o for o in security_opt if not _is_seccomp(o)] + ["seccomp=unconfined"]
             return security_opt
         assert loaded.text is not None
         # Docker's API takes the profile's JSON; Podman's compatible API takes a file path.
         value = str(loaded.path) if self.engine == "podman" else loaded.text
+        # started the way the profile was made: with no-new-privileges, or as users deploy
+        security_opt = self.with_nnp(security_opt, loaded.profile.needs_nnp)
         return [o for o in security_opt if not _is_seccomp(o)] + [f"seccomp={value}"]
 
     def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:

@@ -37,7 +37,8 @@ def resolve(profile: Profile, machine: str = "x86_64",
     rules: dict[Condition, frozenset[str]] = {}
     for condition, names in profile.rules.items():
         if _applies(condition, alias, caps):
-            plain = Condition(condition.action, condition.errno_ret, condition.args)
+            plain = Condition(condition.action, condition.errno_ret, condition.args,
+                              comment=condition.comment)
             rules[plain] = rules.get(plain, frozenset()) | names
     arches = [scmp_arch, *next((subs for a, subs in profile.arch_map if a == scmp_arch), ())]
     return Profile(profile.default_action, profile.default_errno_ret,
@@ -80,9 +81,11 @@ def from_spo(resource: dict[str, Any]) -> Profile:
                               "syscalls": spec.get("syscalls", [])}, "SeccompProfile")
 
 
-def pod_snippet(localhost_path: str) -> dict[str, Any]:
-    """The securityContext that makes a container use the kubelet's copy of the profile."""
-    return {"securityContext": {
-        "allowPrivilegeEscalation": False,  # no-new-privileges: the recording's condition
-        "seccompProfile": {"type": "Localhost", "localhostProfile": localhost_path},
-    }}
+def pod_snippet(localhost_path: str, nnp: bool = True) -> dict[str, Any]:
+    """The securityContext that makes a container use the kubelet's copy of the profile; a
+    profile made for no-new-privileges also needs `allowPrivilegeEscalation: false`."""
+    context: dict[str, Any] = {}
+    if nnp:
+        context["allowPrivilegeEscalation"] = False  # no-new-privileges: as it was recorded
+    context["seccompProfile"] = {"type": "Localhost", "localhostProfile": localhost_path}
+    return {"securityContext": context}

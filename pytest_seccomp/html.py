@@ -61,8 +61,9 @@ def _profile_page(session: RecordSession, result: ProfileResult, surface: set[st
             f"<li class=\"removed\">-{esc(n)}</li>" for n in removed) + "</ul>")
     else:
         parts.append("<p id=\"changes\">no change</p>")
-    parts.append("<h2>Allowed syscalls by purpose</h2>")
-    for purpose, names in group(allowed).items():
+    runtime_only = result.profile.runtime_only
+    parts.append("<h2>What the app needs, by purpose</h2>")
+    for purpose, names in group(allowed - runtime_only).items():
         rows = []
         for name in names:
             test, container = first.get(name, ("(always allowed)", None))
@@ -71,6 +72,11 @@ def _profile_page(session: RecordSession, result: ProfileResult, surface: set[st
                         f"<td>{where}</td></tr>")
         parts.append(f"<h3>{esc(purpose)} ({len(names)})</h3><table><tr><th>syscall</th>"
                      f"<th>first needed by</th><th>container</th></tr>{''.join(rows)}</table>")
+    if runtime_only:
+        parts.append(f"<h2 id=\"runtime\">What the runtime needs ({esc(result.profile.runtime or '')})"
+                     "</h2><p>its own steps after installing the filter, before it starts the "
+                     "app (needed when the container starts without no-new-privileges): "
+                     + " ".join(f"<code>{esc(n)}</code>" for n in sorted(runtime_only)) + "</p>")
     return _page(f"seccomp profile {result.name}", "\n".join(parts))
 
 

@@ -87,6 +87,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--seccomp-default-profile", dest="seccomp_default_profile", metavar="PATH",
                     help="the engine's default profile, the ceiling for every profile "
                          "(default: found from the engine; ini: seccomp_default_profile)")
+    group.addoption("--seccomp-nnp", action="store_true", dest="seccomp_nnp", default=None,
+                    help="record and enforce under no-new-privileges: the tightest profiles, "
+                         "which start only with no-new-privileges (Kubernetes' restricted Pod "
+                         "Security Standard); by default profiles start with or without it "
+                         "(ini: seccomp_nnp)")
+    parser.addini("seccomp_nnp", "record under no-new-privileges", type="bool", default=False)
     parser.addini("seccomp_profile_dir", "directory for seccomp profiles", default=None)
     parser.addini("seccomp_default_profile", "the engine's default seccomp profile", default=None)
 
@@ -133,6 +139,7 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
         count_calls=bool(config.getoption("seccomp_count_calls")),
         map_size=config.getoption("seccomp_map_size"),
         run_id=str(getattr(config, "workerinput", {}).get("testrunuid") or uuid.uuid4().hex),
+        nnp=bool(config.getoption("seccomp_nnp") or config.getini("seccomp_nnp")),
     )
     if record:
         from .record import RecordSession

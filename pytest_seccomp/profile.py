@@ -12,7 +12,7 @@ import os
 import platform
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,17 @@ ALLOW = "SCMP_ACT_ALLOW"
 # Allowed in every written profile. A dying or signalled process needs the first three (a profile
 # without them traps it); all five come and go between runs of the same test with signals and
 # scheduling, and none of them gives a process any power it does not already have.
+# The comments pytest-seccomp writes on its rules: whose syscalls they are, and the mode.
+APP_COMMENT = "pytest-seccomp: what the app needs; starts with or without no-new-privileges"
+APP_COMMENT_NNP = "pytest-seccomp: what the app needs; made for no-new-privileges"
+RUNTIME_COMMENT_PREFIX = "pytest-seccomp: what the runtime needs"
+
+
+def runtime_comment(runtime: str) -> str:
+    """The comment on the rule of the runtime's own steps after it installed the filter."""
+    return f"{RUNTIME_COMMENT_PREFIX} ({runtime}) after installing the filter, before the app"
+
+
 ALWAYS_ALLOWED = frozenset({"exit", "exit_group", "rt_sigreturn", "restart_syscall", "sched_yield"})
 # The runtime's own setup: never a sign of what the app needs.
 RUNTIME_SETUP_SYSCALLS = frozenset(
@@ -91,6 +102,7 @@ class Condition:
     args: tuple[tuple[tuple[str, Any], ...], ...] = ()
     includes: tuple[tuple[str, Any], ...] = ()
     excludes: tuple[tuple[str, Any], ...] = ()
+    comment: str = ""  # pytest-seccomp's own rules say whose they are (the app's, the runtime's)
 
     @property
     def unconditional(self) -> bool:
@@ -101,8 +113,14 @@ class Condition:
         first = 0 if (self.action == ALLOW and self.unconditional) else 1
         return (first, json.dumps(self.to_json(), sort_keys=True))
 
+    @property
+    def is_runtime(self) -> bool:
+        return self.comment.startswith(RUNTIME_COMMENT_PREFIX)
+
     def to_json(self) -> Json:
         out: Json = {"action": self.action}
+        if self.comment:
+            out["comment"] = self.comment
         if self.errno_ret is not None:
             out["errnoRet"] = self.errno_ret
         if self.args:
@@ -202,6 +220,8 @@ class Profile:
                 args=_freeze_args(rule.get("args"), where),
                 includes=_freeze_filter(rule.get("includes"), where + ".includes"),
                 excludes=_freeze_filter(rule.get("excludes"), where + ".excludes"),
+                comment=rule["comment"] if isinstance(rule.get("comment"), str)
+                and rule["comment"].startswith("pytest-seccomp:") else "",
             )
             rules.setdefault(condition, set()).update(names)
         return cls(
@@ -234,6 +254,36 @@ class Profile:
         return frozenset().union(*(n for c, n in self.rules.items() if c.action == ALLOW))
 
     @property
+    def made_for_nnp(self) -> bool | None:
+        """True: starts under no-new-privileges only; False: with or without it; None: not
+        made by pytest-seccomp, or by a version before modes (those were made for it)."""
+        comments = {c.comment for c in self.rules if c.action == ALLOW}
+        if APP_COMMENT_NNP in comments:
+            return True
+        if APP_COMMENT in comments:
+            return False
+        return None
+
+    @property
+    def needs_nnp(self) -> bool:
+        """Start it with no-new-privileges (every profile except those made without it)."""
+        return self.made_for_nnp is not False
+
+    @property
+    def runtime_only(self) -> frozenset[str]:
+        """Names only the runtime's own steps need (in a rule of their own)."""
+        return frozenset().union(*(n for c, n in self.rules.items()
+                                   if c.action == ALLOW and c.is_runtime))
+
+    @property
+    def runtime(self) -> str | None:
+        """The runtime (and version) the runtime rule was recorded under."""
+        for condition in self.rules:
+            if condition.is_runtime and "(" in condition.comment:
+                return condition.comment.split("(", 1)[1].split(")", 1)[0]
+        return None
+
+    @property
     def is_resolved(self) -> bool:
         """No rule depends on the architecture or the capabilities (as Kubernetes needs it)."""
         return not any(c.includes or c.excludes for c in self.rules)
@@ -257,11 +307,17 @@ class Profile:
         if (self.default_action, self.default_errno_ret) != (other.default_action,
                                                               other.default_errno_ret):
             raise ProfileError("cannot union profiles with different default actions")
+        if self.needs_nnp != other.needs_nnp:
+            raise ProfileError(
+                "cannot union a profile made for no-new-privileges with one made to start "
+                "without it: the first lacks the runtime's own steps. Record both the same way "
+                "(with or without --seccomp-nnp).")
         rules: dict[Condition, frozenset[str]] = dict(self.rules)
         for condition, names in other.rules.items():
             rules[condition] = rules.get(condition, frozenset()) | names
         return Profile(self.default_action, self.default_errno_ret,
-                       tuple(sorted(set(self.arch_map) | set(other.arch_map))), rules)
+                       tuple(sorted(set(self.arch_map) | set(other.arch_map))),
+                       _apps_first(rules))
 
     def check(self, default: Profile) -> list[str]:
         """Everything wrong with enforcing this profile: wider than `default`, or allowing the
@@ -365,7 +421,7 @@ def _within(rule: Condition, ceiling: Condition) -> bool:
     inclusions at least as strict (fewer architectures, more capabilities, same kernel)."""
     if (rule.action, rule.errno_ret, rule.args, rule.excludes) != (
             ceiling.action, ceiling.errno_ret, ceiling.args, ceiling.excludes):
-        return False
+        return False  # (comments say whose a rule is, and allow nothing)
     mine, theirs = dict(rule.includes), dict(ceiling.includes)
     if "arches" in theirs and not set(mine.get("arches", ("(any)",))) <= set(theirs["arches"]):
         return False
@@ -399,28 +455,52 @@ NATIVE_ARCH = {"x86_64": ("SCMP_ARCH_X86_64", "amd64"), "aarch64": ("SCMP_ARCH_A
 ARCH_ALIASES = {scmp: alias for scmp, alias in NATIVE_ARCH.values()}
 
 
-def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None = None) -> Profile:
+def _apps_first(rules: Mapping[Condition, frozenset[str]]) -> dict[Condition, frozenset[str]]:
+    """A name the app needs is in the app's rule, not also in the runtime's."""
+    app = frozenset().union(*(n for c, n in rules.items() if c.action == ALLOW and not c.is_runtime))
+    out = {}
+    for condition, names in rules.items():
+        keep = names - app if condition.is_runtime else names
+        if keep:
+            out[condition] = keep
+    return out
+
+
+def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None = None,
+                  runtime_syscalls: Iterable[str] = (), runtime: str = "",
+                  nnp: bool | None = None) -> Profile:
     """The least-privilege profile for `syscalls`, never wider than `default`.
 
     Each recorded name keeps the conditions under which the default allows it (argument checks,
     capabilities, architectures); the default's non-allow rules (e.g. ENOSYS for clone3) carry
-    over, because the tracer never sees a syscall that the filter answered itself.
+    over, because the tracer never sees a syscall that the filter answered itself. With `nnp`
+    given, the rules say whose they are: the app's (and the mode), and, in rules of their own,
+    the names only the runtime's steps after installing the filter need (`runtime_syscalls`).
     """
     wanted = set(syscalls) | ALWAYS_ALLOWED
-    refused = sorted(n for n in wanted if not default.allow_conditions(n))
+    runtime_only = set(runtime_syscalls) - wanted
+    refused = sorted(n for n in wanted | runtime_only if not default.allow_conditions(n))
     if refused:
         raise ProfileError(
             "the recording contains syscalls the engine's default profile refuses: "
             f"{', '.join(refused)}. A container ran under a wider profile than the default; "
             "a profile allowing these would be wider than the default, so none was written."
         )
+    app_comment = "" if nnp is None else APP_COMMENT_NNP if nnp else APP_COMMENT
     rules: dict[Condition, frozenset[str]] = {}
     for condition, names in default.rules.items():
-        keep = names if condition.action != ALLOW else names & wanted
-        if keep:
-            rules[condition] = keep
+        plain = replace(condition, comment="")
+        if condition.action != ALLOW:
+            rules[plain] = rules.get(plain, frozenset()) | names
+            continue
+        if names & wanted:
+            mine = replace(plain, comment=app_comment) if plain.unconditional else plain
+            rules[mine] = rules.get(mine, frozenset()) | (names & wanted)
+        if names & runtime_only:
+            theirs = replace(plain, comment=runtime_comment(runtime or "the runtime"))
+            rules[theirs] = rules.get(theirs, frozenset()) | (names & runtime_only)
     # The architectures the recording was made on, as the engine resolves its default's archMap
     # on this machine; merging recordings of several architectures keeps each one's own names.
     native = NATIVE_ARCH.get(machine or platform.machine(), ("", ""))[0]
     arch_map = tuple(e for e in default.arch_map if e[0] == native) or default.arch_map
-    return Profile(default.default_action, default.default_errno_ret, arch_map, rules)
+    return Profile(default.default_action, default.default_errno_ret, arch_map, _apps_first(rules))

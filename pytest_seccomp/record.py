@@ -51,6 +51,15 @@ def directory_lock(directory: Path, needed: bool) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def _mode_mismatch(path: Path, file_nnp: bool) -> str:
+    made = ("made for no-new-privileges (--seccomp-nnp)" if file_nnp
+            else "made to start without no-new-privileges")
+    now = "with --seccomp-nnp" if not file_nnp else "without --seccomp-nnp"
+    return (f"{path} was {made}, but this run records {now}: the two are not mixed. Record with "
+            "the profile's mode, or replace it with a full run (`pytest --seccomp-record`, "
+            "with or without --seccomp-nnp) and review the change.")
+
+
 class RecordSession(ContainerSession):
     """Record every container the tests start and write one profile per image or chosen name."""
 
@@ -196,8 +205,10 @@ class RecordSession(ContainerSession):
         for name in sorted(grouped):
             containers = grouped[name]
             syscalls: Counter[str] = Counter()
+            runtime: set[str] = set()
             for record in containers:
                 syscalls.update(self.recording.names(record.counts))
+                runtime |= set(self.recording.names(Counter(record.runtime)))
             try:
                 path = self.profile_path(name)
             except SeccompError as exc:
@@ -206,7 +217,9 @@ class RecordSession(ContainerSession):
                 continue
             result = ProfileResult(name, path, containers, syscalls)
             try:
-                result.profile = build_profile(syscalls, self.default.profile)
+                result.profile = build_profile(syscalls, self.default.profile,
+                                               runtime_syscalls=runtime, runtime=self.runtime,
+                                               nnp=self.options.nnp)
                 # only a run of every collected test may drop a syscall from a profile
                 if (self.merge or not self.full_run) and result.path.exists():
                     result.profile = self._merged(result.path, result.profile)
@@ -219,6 +232,8 @@ class RecordSession(ContainerSession):
         """`--seccomp-merge`: keep what the file already allows, if it is within the default."""
         assert self.default is not None
         existing = Profile.load(path)
+        if existing.needs_nnp != self.options.nnp:
+            raise SeccompError(_mode_mismatch(path, existing.needs_nnp))
         too_wide = existing.wider_than(self.default.profile)
         if too_wide:
             raise SeccompError(
@@ -236,6 +251,9 @@ class RecordSession(ContainerSession):
             committed = Profile.load(result.path) if result.existed else Profile()
         except SeccompError:
             committed = Profile()  # unreadable: everything counts as new
+        if result.existed and committed.needs_nnp != self.options.nnp and not self.write:
+            result.error = _mode_mismatch(result.path, committed.needs_nnp)
+            self.failure = self.failure or result.error
         result.diff = committed.diff(result.profile)
         if not self.full_run:  # a syscall no selected test made may be needed by another one
             result.diff = ProfileDiff(added=result.diff.added,

@@ -29,6 +29,7 @@ class ContainerRecord:
     execs: list[tuple[str, str]] = field(default_factory=list)  # (test, command)
     refused: Counter[tuple[int, str]] = field(default_factory=Counter)  # (nr, comm) -> calls
     compat_execs: int = 0
+    runtime: set[int] = field(default_factory=set)  # the runtime's steps after the filter
     healthcheck: str | None = None  # the command of the image's (or container's) HEALTHCHECK
     healthcheck_ran: bool = False  # the engine ran it, or a test exec'd that command
 
@@ -111,6 +112,7 @@ class Recording:
                 continue
             record.cgroups |= ids
             record.compat_execs = sum(snapshot.compat_execs.get(i, 0) for i in ids)
+            record.runtime |= {nr for cgroup_id, nr in snapshot.runtime if cgroup_id in ids}
             total: Counter[int] = Counter()
             refused: Counter[tuple[int, str]] = Counter()
             for cgroup_id in ids:
@@ -140,7 +142,7 @@ class Recording:
         """Note every reason the recording cannot be trusted whole; an unknown syscall number is
         one of them: reported by number, never silently dropped from a profile."""
         unknown = sorted({nr for c in self.containers.values() if not c.left_out
-                          for nr in c.counts if syscall_name(nr) is None})
+                          for nr in (*c.counts, *c.runtime) if syscall_name(nr) is None})
         for nr in unknown:
             self.problems.append(
                 f"syscall number {nr} is unknown to libseccomp's table, so it cannot be named in "
@@ -191,7 +193,8 @@ class Recording:
                  "test": c.test, "started": c.started, "left_out": c.left_out,
                  "cgroups": sorted(c.cgroups), "counts": {str(k): v for k, v in c.counts.items()},
                  "execs": [list(e) for e in c.execs], "compat_execs": c.compat_execs,
-                 "healthcheck": c.healthcheck, "healthcheck_ran": c.healthcheck_ran}
+                 "healthcheck": c.healthcheck, "healthcheck_ran": c.healthcheck_ran,
+                 "runtime": sorted(c.runtime)}
                 for c in self.containers.values()
             ],
             "by_test": {test: {cid: {str(k): v for k, v in counts.items()}
@@ -210,7 +213,8 @@ class Recording:
                 test=c["test"], started=c["started"], left_out=c["left_out"],
                 cgroups=set(c["cgroups"]), counts=Counter({int(k): v for k, v in c["counts"].items()}),
                 execs=[(t, cmd) for t, cmd in c["execs"]], compat_execs=c["compat_execs"],
-                healthcheck=c["healthcheck"], healthcheck_ran=c["healthcheck_ran"]))
+                healthcheck=c["healthcheck"], healthcheck_ran=c["healthcheck_ran"],
+                runtime=set(c["runtime"])))
         for test, per in data["by_test"].items():
             into = self.by_test.setdefault(test, {})
             for cid, counts in per.items():

@@ -43,6 +43,9 @@ def record_report(session: RecordSession) -> dict[str, Any]:
             "images": sorted({c.image for c in result.containers}),
             "io_uring": uses_io_uring(result),
             "syscalls": calls(result.syscalls),
+            "runtime_syscalls": sorted(result.profile.runtime_only) if result.profile else [],
+            "runtime": result.profile.runtime if result.profile else None,
+            "no_new_privileges": session.options.nnp,
             "first_needed_by": dict(sorted(first_needed.items())),
             "containers": [
                 {
@@ -92,6 +95,10 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
         yield (f"{result.name}: {_plural(len(result.syscalls), 'syscall')} from "
                f"{_plural(len(result.containers), 'container')} in {_plural(len(tests), 'test')}"
                f" -> {display_path(result.path)} ({allows}{status})")
+        if result.profile and result.profile.runtime_only:
+            yield (f"  the app needs the {len(result.syscalls)} above; the runtime "
+                   f"({result.profile.runtime}) needs {' '.join(sorted(result.profile.runtime_only))}"
+                   " (its steps after installing the filter, without no-new-privileges)")
         if session.check_drift and result.diff:
             yield "  " + drift_line(session, result)
         if verbose:

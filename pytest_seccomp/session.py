@@ -39,6 +39,7 @@ class Options:
     count_calls: bool = False  # record: count every call (slower) instead of noting each syscall
     map_size: int = 65536  # entries per tracer map
     run_id: str = "local"  # labels this run's containers (xdist workers share it)
+    nnp: bool = False  # --seccomp-nnp: record (and enforce missing images) with no-new-privileges
 
 
 @dataclass
@@ -51,8 +52,9 @@ class CurrentTest:
     windows: list[str] = field(default_factory=list)
 
 
-def detect_engine(url: str) -> str:
-    """"podman" when the Docker-compatible socket is Podman's, else "docker"."""
+def detect_engine(url: str) -> tuple[str, str]:
+    """("podman" when the Docker-compatible socket is Podman's, else "docker", and its OCI
+    runtime with its version, e.g. "runc 1.1.5"), from the engine's /version."""
     import docker
 
     try:
@@ -62,10 +64,25 @@ def detect_engine(url: str) -> str:
         finally:
             client.close()
     except Exception:
-        return "docker"
-    if any("podman" in str(c.get("Name", "")).lower() for c in components):
-        return "podman"
-    return "docker"
+        return "docker", "the runtime"
+    engine = "podman" if any("podman" in str(c.get("Name", "")).lower()
+                             for c in components) else "docker"
+    return engine, runtime_of(components)
+
+
+def runtime_of(components: list[dict[str, Any]]) -> str:
+    """Docker names it `runc` with its version; Podman `OCI Runtime (crun)` with crun's
+    `--version` output."""
+    for component in components:
+        name = str(component.get("Name", ""))
+        version = str(component.get("Version", "")).splitlines()[0] if component.get(
+            "Version") else ""
+        if name in ("runc", "crun", "runsc", "youki"):
+            return f"{name} {version}".strip()
+        if name.startswith("OCI Runtime"):
+            runtime = name.split("(", 1)[-1].rstrip(")")
+            return f"{runtime} {version.split()[-1] if version else ''}".strip()
+    return "the runtime"
 
 
 def helper_reason(labels: dict[str, str], name: str | None) -> str | None:
@@ -137,6 +154,7 @@ class ContainerSession:
         self._built_since_read = False
         self.current = CurrentTest()
         self.engine = "docker"
+        self.runtime = "the runtime"  # e.g. "runc 1.1.5+ds1": named in the runtime's rule
         self.default: EngineDefault | None = None
         self.failure: str | None = None
         self.tests_failed = 0
@@ -149,7 +167,7 @@ class ContainerSession:
         check_prerequisites()
         self.upstream = user_engine()
         check_endpoint(self.upstream)
-        self.engine = detect_engine(self.upstream)
+        self.engine, self.runtime = detect_engine(self.upstream)
         self.default = find_default(self.engine, self.options.default_profile)
         # what a refusal returns under profiles built from this default (EPERM unless it says)
         self.tracer.errno = self.default.profile.default_errno_ret or 1
@@ -368,13 +386,21 @@ class ContainerSession:
         labels[LABEL_TEST] = self.window
         labels[LABEL_RUN] = self.options.run_id
         security_opt = [str(o) for o in host_config.get("SecurityOpt") or []]
-        if not any(o.split(":")[0].split("=")[0] == NO_NEW_PRIVILEGES for o in security_opt):
-            security_opt.append(NO_NEW_PRIVILEGES)
         host_config["SecurityOpt"] = self.secure(security_opt, profile, str(config.get("Image")))
 
-    def secure(self, security_opt: list[str], profile: str, image: str) -> list[str]:
-        """The container's security options in this mode (record: as the test asked)."""
+    @staticmethod
+    def with_nnp(security_opt: list[str], wanted: bool) -> list[str]:
+        """Add no-new-privileges when the mode (or the profile) wants it; a test that asked
+        for it keeps it either way."""
+        if wanted and not any(o.split(":")[0].split("=")[0] == NO_NEW_PRIVILEGES
+                              for o in security_opt):
+            return [*security_opt, NO_NEW_PRIVILEGES]
         return security_opt
+
+    def secure(self, security_opt: list[str], profile: str, image: str) -> list[str]:
+        """The container's security options in this mode (record: as the test asked, plus
+        no-new-privileges under --seccomp-nnp)."""
+        return self.with_nnp(security_opt, self.options.nnp)
 
     @locked
     def after_create(self, api: Any, container_id: str, config: dict[str, Any],

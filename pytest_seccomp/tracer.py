@@ -25,7 +25,7 @@ from .errors import TracerError
 
 MAP_KEYS_MAX = 65536  # containers (cgroups) per session; --seccomp-map-size changes it
 SYSCALL_BITS = 512
-PATH_LEN = 128
+RUNTIME_FLAG = 1 << 16  # in a counted key (tracer.bpf.c): the runtime made the call
 MAPS = ("seen", "calls", "refused", "cgroup_paths", "compat_execs")
 _HANDSHAKE_NR = {"x86_64": 110, "aarch64": 173}  # getppid, refused in the handshake child
 _PROGRAMS = {  # mode -> programs attached, maps they fill (the others get one entry: no memory)
@@ -46,6 +46,8 @@ class Snapshot:
     cgroup_paths: Mapping[int, str]
     refused: Mapping[tuple[int, int, str], int] = field(default_factory=dict)  # (cgroup, nr, comm)
     compat_execs: Mapping[int, int] = field(default_factory=dict)  # cgroup -> 32-bit execs
+    # (cgroup, nr): made by the runtime after it installed the filter, before the app's exec
+    runtime: frozenset[tuple[int, int]] = frozenset()
 
 
 def cgroup2_mount() -> Path:
@@ -217,16 +219,26 @@ class Tracer:
                 "fewer containers per session."
             )
         counts: dict[tuple[int, int], int] = {}
+        runtime: set[tuple[int, int]] = set()
+        half = SYSCALL_BITS // 8
         for key, value in self.map("seen").items():
             cgroup = int.from_bytes(key, "little")
-            bits = int.from_bytes(value, "little")
-            while bits:
-                low = bits & -bits
-                counts[(cgroup, low.bit_length() - 1)] = 1
-                bits ^= low
+            for into, bits in ((counts, int.from_bytes(value[:half], "little")),
+                               (None, int.from_bytes(value[half:], "little"))):
+                while bits:
+                    low = bits & -bits
+                    if into is None:
+                        runtime.add((cgroup, low.bit_length() - 1))
+                    else:
+                        into[(cgroup, low.bit_length() - 1)] = 1
+                    bits ^= low
         for key, value in self.map("calls").items():
             packed = int.from_bytes(key, "little")
-            counts[(packed >> 32, packed & 0xFFFFFFFF)] = int.from_bytes(value, "little")
+            cgroup, nr = packed >> 32, packed & 0xFFFFFFFF
+            if nr & RUNTIME_FLAG:
+                runtime.add((cgroup, nr & ~RUNTIME_FLAG))
+            else:
+                counts[(cgroup, nr)] = int.from_bytes(value, "little")
         paths = {int.from_bytes(k, "little"): v.split(b"\0", 1)[0].decode(errors="replace")
                  for k, v in self.map("cgroup_paths").items()}
         refused = {}
@@ -236,7 +248,8 @@ class Tracer:
             refused[(cgroup, nr, name)] = int.from_bytes(value, "little")
         compat = {int.from_bytes(k, "little"): int.from_bytes(v, "little")
                   for k, v in self.map("compat_execs").items()}
-        return Snapshot(counts=counts, cgroup_paths=paths, refused=refused, compat_execs=compat)
+        return Snapshot(counts=counts, cgroup_paths=paths, refused=refused, compat_execs=compat,
+                        runtime=frozenset(runtime))
 
     def stop(self) -> None:
         """Detach the program and free its maps (also done by the kernel if the process dies)."""

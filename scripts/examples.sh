@@ -12,19 +12,34 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 cd examples/listing
-echo "== listing: pytest --seccomp-record"
+echo "== listing: pytest --seccomp-record (profiles that start with or without no-new-privileges)"
 python3 -m pytest --seccomp-record --seccomp-report=seccomp-report.json "$@"
 for profile in $(find seccomp-profiles -name '*.json' | sort); do
   python3 -m pytest_seccomp check "$profile"
 done
 echo "== listing: pytest --seccomp-enforce (every container under its profile)"
 python3 -m pytest --seccomp-enforce "$@"
-echo "== listing: the demo, \`ls -l /\` under the profile recorded from \`ls /\` (expected to fail)"
-if python3 -m pytest --seccomp-enforce -m demo -rN "$@"; then
+echo "== listing: the article's own command, plain docker run under the recorded profile"
+docker run --rm --security-opt seccomp=seccomp-profiles/listing.json pytest-seccomp/busybox ls / \
+  | tr '\n' ' '; echo
+if docker run --rm --security-opt seccomp=seccomp-profiles/listing.json pytest-seccomp/busybox \
+    mkdir /made; then
+  echo "mkdir ran under a profile recorded from ls alone" >&2; exit 1
+fi
+echo "== listing: the demo, mkdir under the profile recorded from \`ls /\` (expected to fail)"
+if python3 -m pytest --seccomp-enforce -m demo -k makes -rN "$@"; then
   echo "the demo passed: the profile is wider than recorded" >&2
   exit 1
 fi
-echo "== the demo failed as it should: the refused syscall is named above"
+echo "== listing --seccomp-nnp: the tightest profile; \`ls -l /\` is refused read (expected to fail)"
+python3 -m pytest --seccomp-record --seccomp-nnp --seccomp-profile-dir seccomp-profiles-nnp "$@"
+python3 -m pytest --seccomp-enforce --seccomp-nnp --seccomp-profile-dir seccomp-profiles-nnp "$@"
+if python3 -m pytest --seccomp-enforce --seccomp-nnp --seccomp-profile-dir seccomp-profiles-nnp \
+    -m demo -k long -rN "$@"; then
+  echo "the demo passed: the profile is wider than recorded" >&2
+  exit 1
+fi
+echo "== the demos failed as they should: the refused syscalls are named above"
 
 cd ../webapp
 echo "== webapp: pytest --seccomp-record --seccomp-check (against the committed profiles)"

@@ -10,6 +10,9 @@
  *   That also leaves out the runtime's own set-up (mount, pivot_root, ...), made before the filter.
  * - Recording needs each (container, syscall) pair once, not counted: one hash lookup per syscall
  *   finds the container's 512-bit set, and a bit already set costs a read, no write.
+ * - The runtime's own steps after it installed the filter (runc's init, crun, before they exec
+ *   the container's program) are kept apart from the app's, in a second set: they are told by
+ *   the task's name, read (a plain load) only when the app's bit is not set yet.
  * - Nothing is lost silently: a full map bumps a counter the reader checks.
  *
  * CO-RE: the few kernel structures used are declared here with preserve_access_index, so libbpf
@@ -27,6 +30,7 @@ struct thread_info { u32 status; } __attribute__((preserve_access_index));
 struct task_struct {
 	struct thread_info thread_info;
 	struct seccomp seccomp;
+	char comm[16];
 } __attribute__((preserve_access_index));
 struct kernfs_node { u64 id; } __attribute__((preserve_access_index));
 struct cgroup_root { int hierarchy_id; } __attribute__((preserve_access_index));
@@ -53,7 +57,10 @@ struct pt_regs { int syscallno; } __attribute__((preserve_access_index));
 /* Set by the loader before the program is loaded (.rodata). */
 const volatile int refusal_errno = 1; /* the profile's errno: EPERM for Docker, ENOSYS for Podman */
 
-struct syscall_set { u64 words[SYSCALL_BITS / 64]; };
+struct syscall_set {
+	u64 words[SYSCALL_BITS / 64];   /* the app's syscalls */
+	u64 runtime[SYSCALL_BITS / 64]; /* the runtime's, before it exec'd the app */
+};
 struct refusal { u64 cgroup; u32 nr; u32 pad; char comm[COMM_LEN]; }; /* no hidden padding */
 struct path { char text[PATH_LEN]; };
 
@@ -102,6 +109,17 @@ static __always_inline int filtered(void)
 	return bpf_get_current_task_btf()->seccomp.mode == SECCOMP_MODE_FILTER;
 }
 
+/* runc's init ("runc:[2:INIT]") or crun, between installing the filter and exec'ing the app */
+static __always_inline int in_runtime(void)
+{
+	const char *comm = bpf_get_current_task_btf()->comm;
+	if (comm[0] == 'r' && comm[1] == 'u' && comm[2] == 'n' && comm[3] == 'c' && comm[4] == ':')
+		return 1;
+	return comm[0] == 'c' && comm[1] == 'r' && comm[2] == 'u' && comm[3] == 'n' && comm[4] == 0;
+}
+
+#define RUNTIME_FLAG (1U << 16) /* in a counted key: the runtime made this call */
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(record_seen, struct pt_regs *regs, long id)
 {
@@ -124,7 +142,12 @@ int BPF_PROG(record_seen, struct pt_regs *regs, long id)
 		}
 	}
 	u64 bit = 1ULL << (id & 63);
-	u64 *word = &set->words[(id >> 6) & (SYSCALL_BITS / 64 - 1)];
+	u32 index = (id >> 6) & (SYSCALL_BITS / 64 - 1);
+	u64 *word = &set->words[index];
+	if (*word & bit)
+		return 0; /* the steady state: one load */
+	if (in_runtime())
+		word = &set->runtime[index];
 	if (!(*word & bit))
 		__sync_fetch_and_or(word, bit);
 	return 0;
@@ -136,6 +159,8 @@ int BPF_PROG(record_count, struct pt_regs *regs, long id)
 	if (!filtered())
 		return 0;
 	u64 key = bpf_get_current_cgroup_id() << 32 | (u32)id;
+	if (in_runtime())
+		key |= RUNTIME_FLAG;
 	add(&calls, &key);
 	return 0;
 }
