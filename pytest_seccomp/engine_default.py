@@ -1,16 +1,27 @@
-"""Find the engine's own default seccomp profile: the ceiling no recorded profile may exceed."""
+"""Find the running engine's own default seccomp profile: the ceiling no recorded profile may
+exceed, on any install. In order: the file the user named; the profile the daemon is configured
+with (`docker info`'s SecurityOptions); the distribution's copy (Debian ships Docker's
+default.json, containers-common Podman's seccomp.json); else the engine's builtin profile, which
+the engine's version names in its own repository (moby/moby `profiles/seccomp/default.json` at
+tag `v<version>`), downloaded once into the user's cache, verified, and kept."""
 
 from __future__ import annotations
 
 import os
+import re
+import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ProfileError
-from .profile import Profile
+from .profile import Profile, write_atomic
 
 DOCKER_DEFAULT = Path("/usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json")
 PODMAN_DEFAULT = Path("/usr/share/containers/seccomp.json")
+MOBY = "https://raw.githubusercontent.com/moby/moby"
+DEFAULTS_URL_ENV = "PYTEST_SECCOMP_DEFAULTS_URL"  # a mirror of MOBY (or a local server)
 
 
 @dataclass(frozen=True)
@@ -19,24 +30,98 @@ class EngineDefault:
     profile: Profile
 
 
-def find_default(engine: str, explicit: str | None = None) -> EngineDefault:
-    """The default profile of `engine` ("docker" or "podman"), or the file the user named."""
-    if explicit:
-        path = Path(explicit)
-        hint = "check the path given to --seccomp-default-profile / seccomp_default_profile"
-    elif engine == "podman":
-        path = PODMAN_DEFAULT
-        hint = "install Debian's 'containers-common' (it ships Podman's seccomp.json)"
-    else:
-        path = DOCKER_DEFAULT
-        hint = ("install Debian's 'golang-github-docker-docker-dev' (it ships the engine's "
-                "profiles/seccomp/default.json), or pass --seccomp-default-profile PATH")
-    if not path.is_file():
-        raise ProfileError(
-            f"the {engine} engine's default seccomp profile was not found at {path}; recorded "
-            f"profiles are built from it so they are never wider than the default: {hint}."
-        )
+@dataclass(frozen=True)
+class EngineInfo:
+    """What the engine says of itself, as far as the ceiling is concerned."""
+
+    kind: str = "docker"  # or "podman"
+    version: str = ""  # e.g. "20.10.24+dfsg1"
+    seccomp_profile: str = ""  # `docker info`: "default"/"builtin", or the daemon's own file
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pytest-seccomp" / "engine-defaults"
+
+
+def release_tag(version: str) -> str | None:
+    """`20.10.24+dfsg1` -> `v20.10.24`: the engine's release, without a distribution's suffix."""
+    match = re.match(r"^v?(\d+\.\d+\.\d+)", version)
+    return f"v{match.group(1)}" if match else None
+
+
+def _verified(path: Path) -> EngineDefault:
     profile = Profile.load(path)
     if not profile.denies_by_default:
         raise ProfileError(f"{path} does not deny by default; it cannot serve as a ceiling.")
     return EngineDefault(path=Path(os.path.realpath(path)), profile=profile)
+
+
+def builtin_default(version: str) -> EngineDefault:
+    """Docker's builtin default for `version`, from the cache or downloaded once into it."""
+    tag = release_tag(version)
+    if tag is None:
+        raise ProfileError(
+            f"the Docker engine reports version {version!r}, which names no release of its "
+            "default seccomp profile; pass --seccomp-default-profile PATH.")
+    target = cache_dir() / f"docker-{tag}.json"
+    if target.is_file():
+        return _verified(target)
+    base = os.environ.get(DEFAULTS_URL_ENV, MOBY).rstrip("/")
+    url = f"{base}/{tag}/profiles/seccomp/default.json"
+    print(f"pytest-seccomp: the engine's default seccomp profile (Docker {tag}) is not on this "
+          f"machine; downloading it once from {url} into {target}", file=sys.stderr)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            text = answer.read().decode("utf-8")
+    except (urllib.error.URLError, OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise ProfileError(
+            f"the Docker engine's builtin default seccomp profile ({tag}) is not on this machine "
+            f"and could not be downloaded from {url} ({reason}); recorded profiles are built "
+            "from it so they are never wider than the default. Fetch it once with `mkdir -p "
+            f"{target.parent} && curl -fsSL {url} -o {target}`, or pass "
+            "--seccomp-default-profile PATH (a copy of the engine's default.json).") from None
+    staged = target.with_suffix(".download")
+    write_atomic(staged, text)
+    try:
+        found = _verified(staged)
+    except ProfileError as exc:
+        staged.unlink(missing_ok=True)
+        raise ProfileError(f"the file downloaded from {url} is not a usable default profile: "
+                           f"{exc}") from None
+    staged.replace(target)
+    return EngineDefault(path=target.resolve(), profile=found.profile)
+
+
+def find_default(engine: str | EngineInfo, explicit: str | None = None) -> EngineDefault:
+    """The running engine's default profile (see the module's docstring for the order)."""
+    info = engine if isinstance(engine, EngineInfo) else EngineInfo(kind=engine)
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ProfileError(
+                f"the default seccomp profile {path} was not found; check the path given to "
+                "--seccomp-default-profile / seccomp_default_profile.")
+        return _verified(path)
+    configured = info.seccomp_profile
+    if configured and configured not in ("default", "builtin", "unconfined"):
+        if Path(configured).is_file():
+            return _verified(Path(configured))
+        raise ProfileError(
+            f"the {info.kind} daemon is configured with the seccomp profile {configured}, which "
+            "is not readable from here; pass a copy with --seccomp-default-profile PATH.")
+    if info.kind == "podman":
+        if not PODMAN_DEFAULT.is_file():
+            raise ProfileError(
+                f"Podman's default seccomp profile was not found at {PODMAN_DEFAULT}; install "
+                "containers-common (it ships seccomp.json), or pass --seccomp-default-profile.")
+        return _verified(PODMAN_DEFAULT)
+    if DOCKER_DEFAULT.is_file():
+        return _verified(DOCKER_DEFAULT)
+    if info.version:
+        return builtin_default(info.version)
+    raise ProfileError(
+        f"the Docker engine's default seccomp profile was not found at {DOCKER_DEFAULT} and the "
+        "engine's version is unknown; install Debian's 'golang-github-docker-docker-dev', or "
+        "pass --seccomp-default-profile PATH.")

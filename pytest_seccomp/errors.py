@@ -1,4 +1,4 @@
-"""The plugin's own exceptions and warnings, so users can catch or filter them."""
+"""The plugin's own exceptions, so users can catch them."""
 
 from __future__ import annotations
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import reduce
 from pathlib import Path
 
 from .errors import ProfileError
-from .profile import ALLOW, ARCH_ALIASES, Condition, Profile
+from .profile import ALLOW, ARCH_ALIASES, Condition, Profile, apps_first
 
 
 def _fingerprint(profile: Profile) -> tuple[object, ...]:
@@ -39,10 +40,10 @@ def _per_architecture(profiles: list[Profile]) -> Profile:
             includes = dict(condition.includes)
             narrowed = sorted(arches & set(includes.get("arches", arches)))
             includes["arches"] = tuple(narrowed)
-            condition = Condition(condition.action, condition.errno_ret, condition.args,
-                                  tuple(sorted(includes.items())), condition.excludes)
+            condition = replace(condition, includes=tuple(sorted(includes.items())))
         rules[condition] = rules.get(condition, frozenset()) | {name}
-    return Profile(merged.default_action, merged.default_errno_ret, merged.arch_map, rules)
+    return Profile(merged.default_action, merged.default_errno_ret, merged.arch_map,
+                   apps_first(rules))
 
 
 def merge_profiles(profiles: list[Profile], force: bool = False, what: str = "profiles") -> Profile:

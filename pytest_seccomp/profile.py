@@ -317,7 +317,7 @@ class Profile:
             rules[condition] = rules.get(condition, frozenset()) | names
         return Profile(self.default_action, self.default_errno_ret,
                        tuple(sorted(set(self.arch_map) | set(other.arch_map))),
-                       _apps_first(rules))
+                       apps_first(rules))
 
     def check(self, default: Profile) -> list[str]:
         """Everything wrong with enforcing this profile: wider than `default`, or allowing the
@@ -455,7 +455,7 @@ NATIVE_ARCH = {"x86_64": ("SCMP_ARCH_X86_64", "amd64"), "aarch64": ("SCMP_ARCH_A
 ARCH_ALIASES = {scmp: alias for scmp, alias in NATIVE_ARCH.values()}
 
 
-def _apps_first(rules: Mapping[Condition, frozenset[str]]) -> dict[Condition, frozenset[str]]:
+def apps_first(rules: Mapping[Condition, frozenset[str]]) -> dict[Condition, frozenset[str]]:
     """A name the app needs is in the app's rule, not also in the runtime's."""
     app = frozenset().union(*(n for c, n in rules.items() if c.action == ALLOW and not c.is_runtime))
     out = {}
@@ -503,4 +503,4 @@ def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None
     # on this machine; merging recordings of several architectures keeps each one's own names.
     native = NATIVE_ARCH.get(machine or platform.machine(), ("", ""))[0]
     arch_map = tuple(e for e in default.arch_map if e[0] == native) or default.arch_map
-    return Profile(default.default_action, default.default_errno_ret, arch_map, _apps_first(rules))
+    return Profile(default.default_action, default.default_errno_ret, arch_map, apps_first(rules))

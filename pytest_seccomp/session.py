@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .engine_default import EngineDefault, find_default
+from .engine_default import EngineDefault, EngineInfo, find_default
 from .errors import SeccompError
 from .events import EngineEvents
 from .modes import EXIT_INCOMPLETE, Mode, Role
@@ -52,22 +52,32 @@ class CurrentTest:
     windows: list[str] = field(default_factory=list)
 
 
-def detect_engine(url: str) -> tuple[str, str]:
-    """("podman" when the Docker-compatible socket is Podman's, else "docker", and its OCI
-    runtime with its version, e.g. "runc 1.1.5"), from the engine's /version."""
+def detect_engine(url: str) -> tuple[EngineInfo, str]:
+    """What the engine says of itself (Podman or Docker, its version, the seccomp profile the
+    daemon is configured with) and its OCI runtime with its version, e.g. "runc 1.1.5"."""
     import docker
 
     try:
         client = docker.DockerClient(base_url=url, timeout=10)
         try:
-            components = client.version().get("Components") or []
+            version = client.version()
+            try:
+                security = client.info().get("SecurityOptions") or []
+            except Exception:
+                security = []
         finally:
             client.close()
     except Exception:
-        return "docker", "the runtime"
-    engine = "podman" if any("podman" in str(c.get("Name", "")).lower()
-                             for c in components) else "docker"
-    return engine, runtime_of(components)
+        return EngineInfo(), "the runtime"
+    components = version.get("Components") or []
+    kind = "podman" if any("podman" in str(c.get("Name", "")).lower()
+                           for c in components) else "docker"
+    profile = ""
+    for option in security:  # "name=seccomp,profile=default"
+        fields = dict(f.split("=", 1) for f in str(option).split(",") if "=" in f)
+        if fields.get("name") == "seccomp":
+            profile = fields.get("profile", "")
+    return EngineInfo(kind, str(version.get("Version") or ""), profile), runtime_of(components)
 
 
 def runtime_of(components: list[dict[str, Any]]) -> str:
@@ -167,8 +177,9 @@ class ContainerSession:
         check_prerequisites()
         self.upstream = user_engine()
         check_endpoint(self.upstream)
-        self.engine, self.runtime = detect_engine(self.upstream)
-        self.default = find_default(self.engine, self.options.default_profile)
+        info, self.runtime = detect_engine(self.upstream)
+        self.engine = info.kind
+        self.default = find_default(info, self.options.default_profile)
         # what a refusal returns under profiles built from this default (EPERM unless it says)
         self.tracer.errno = self.default.profile.default_errno_ret or 1
         profile_dir = self.options.profile_dir

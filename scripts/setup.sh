@@ -24,6 +24,7 @@ command -v chromium >/dev/null || need+=(chromium)          # renders the HTML r
 command -v debootstrap >/dev/null || need+=(debootstrap)    # the Debian base of the example images
 dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib) # a 32-bit test program
 command -v podman >/dev/null || need+=(podman)              # the second engine
+command -v crun >/dev/null || need+=(crun)                  # Podman's second runtime
 command -v curl >/dev/null || need+=(curl)
 [ -x /usr/bin/docker-compose ] || need+=(docker-compose)    # compose v1, one of the clients tested
 if [ ${#need[@]} -gt 0 ]; then
@@ -79,8 +80,31 @@ if ! curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>
     sleep 0.25
   done
 fi
+# crun refuses a hybrid cgroup layout whose unified hierarchy still holds controllers
+# ("drop all controllers from cgroupv2"): bind the only one there (hugetlb) to a v1 hierarchy.
+unified=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+if [ -n "$unified" ] && [ "$unified" != /sys/fs/cgroup ] && [ -s "$unified/cgroup.controllers" ]; then
+  for controller in $(cat "$unified/cgroup.controllers"); do
+    mkdir -p "/sys/fs/cgroup/$controller"
+    mount -t cgroup -o "$controller" cgroup "/sys/fs/cgroup/$controller" 2>/dev/null || true
+  done
+fi
+# A second Podman service whose containers run under crun (the first one's use runc).
+export CONTAINERS_CONF_CRUN=/etc/pytest-seccomp/containers-crun.conf
+if [ ! -f "$CONTAINERS_CONF_CRUN" ]; then
+  { cat "$CONTAINERS_CONF"; printf '[engine]\nruntime = "crun"\n'; } > "$CONTAINERS_CONF_CRUN"
+fi
+if ! curl -sf --unix-socket /run/podman/podman-crun.sock http://d/_ping >/dev/null 2>&1; then
+  log "starting podman system service with crun (log: /var/log/pytest-seccomp-podman-crun.log)"
+  CONTAINERS_CONF=$CONTAINERS_CONF_CRUN setsid podman system service --time=0 \
+    unix:///run/podman/podman-crun.sock >/var/log/pytest-seccomp-podman-crun.log 2>&1 < /dev/null &
+  for _ in $(seq 1 40); do
+    curl -sf --unix-socket /run/podman/podman-crun.sock http://d/_ping >/dev/null 2>&1 && break
+    sleep 0.25
+  done
+fi
 for image in busybox bench; do
   podman image exists "pytest-seccomp/$image:latest" \
     || docker save "pytest-seccomp/$image:latest" | podman load -q >/dev/null
 done
-echo "[podman] ready at unix:///run/podman/podman.sock"
+echo "[podman] ready at unix:///run/podman/podman.sock (runc) and podman-crun.sock (crun)"

@@ -112,7 +112,8 @@ def test_each_client_is_recorded_then_enforced_and_a_refusal_is_named(
     recorded = record("-k", "test_ok")
     recorded.result.assert_outcomes(passed=1, deselected=1)
     busybox = recorded.report["profiles"]["pytest-seccomp/busybox"]
-    assert {"getdents64", "execve"} <= set(busybox["syscalls"])
+    assert "getdents64" in busybox["syscalls"]
+    assert "setgroups" in busybox["runtime_syscalls"]  # runc's own steps, kept apart
     assert "mkdir" not in busybox["syscalls"]
     assert recorded.report["unrecorded_containers"] == []
 

@@ -97,7 +97,10 @@ def test_refusal_fails_exactly_that_test_and_is_named(recorded):
 
 
 def test_ls_long_demo_is_broken_and_read_is_named(recorded):
-    result = enforce(recorded, "-k", "test_ls_long")
+    """The tightest profile (--seccomp-nnp): without no-new-privileges runc itself reads."""
+    recorded.runpytest_subprocess("--seccomp-record", "--seccomp-nnp", "--seccomp-profile-dir",
+                                  "nnp", "-m", "not extra").assert_outcomes(passed=2, deselected=4)
+    result = enforce(recorded, "--seccomp-profile-dir", "nnp", "-k", "test_ls_long")
     result.assert_outcomes(failed=1, deselected=5)
     # busybox still exits 0 and prints numeric owners: the test fails on its output
     result.stdout.fnmatch_lines(["*AssertionError*", "*  read  x*by process 'ls'*",

@@ -233,6 +233,6 @@ def test_report_lists_syscalls_and_counts_calls_on_request(record, pytester):
     counted = record("--seccomp-count-calls")
     calls = counted.report["profiles"]["pytest-seccomp/busybox"]["syscalls"]
     assert counted.report["counts"] is True
-    assert calls["execve"] >= 1 and calls["newfstatat"] > 1  # ls stats every entry of /
+    assert calls["getdents64"] >= 1 and calls["newfstatat"] > 1  # ls stats every entry of /
     # signals and scheduling make rt_sigreturn & co. come and go between runs of one test
     assert set(calls) - ALWAYS_ALLOWED == set(busybox["syscalls"]) - ALWAYS_ALLOWED

@@ -165,8 +165,10 @@ def test_recordings_of_two_architectures_merge_per_architecture(tmp_path, busybo
     default = Profile.load(DOCKER_DEFAULT)
     here = Profile.load(ROOT / "examples/webapp/seccomp-profiles/pytest-seccomp/redis.json")
     assert [a for a, _ in here.arch_map] == ["SCMP_ARCH_X86_64"]  # as the engine resolves it here
-    arm64 = build_profile((here.allowed - {"open", "arch_prctl"}) | {"openat", "renameat"},
-                          default, machine="aarch64")
+    arm64 = build_profile((here.allowed - here.runtime_only - {"open", "arch_prctl"})
+                          | {"openat", "renameat"}, default, machine="aarch64",
+                          runtime_syscalls=here.runtime_only, runtime=here.runtime or "",
+                          nnp=here.made_for_nnp)
     assert [a for a, _ in arm64.arch_map] == ["SCMP_ARCH_AARCH64"]
     (tmp_path / "x86").mkdir()
     (tmp_path / "arm").mkdir()
