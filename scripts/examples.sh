@@ -27,7 +27,7 @@ if docker run --rm --security-opt seccomp=seccomp-profiles/listing.json pytest-s
   echo "mkdir ran under a profile recorded from ls alone" >&2; exit 1
 fi
 echo "== listing: the demo, mkdir under the profile recorded from \`ls /\` (expected to fail)"
-if python3 -m pytest --seccomp-enforce -m demo -k makes -rN "$@"; then
+if python3 -m pytest --seccomp-enforce -m demo -k makes -rN --tb=short "$@"; then
   echo "the demo passed: the profile is wider than recorded" >&2
   exit 1
 fi
@@ -35,7 +35,7 @@ echo "== listing --seccomp-nnp: the tightest profile; \`ls -l /\` is refused rea
 python3 -m pytest --seccomp-record --seccomp-nnp --seccomp-profile-dir seccomp-profiles-nnp "$@"
 python3 -m pytest --seccomp-enforce --seccomp-nnp --seccomp-profile-dir seccomp-profiles-nnp "$@"
 if python3 -m pytest --seccomp-enforce --seccomp-nnp --seccomp-profile-dir seccomp-profiles-nnp \
-    -m demo -k long -rN "$@"; then
+    -m demo -k long -rN --tb=short "$@"; then
   echo "the demo passed: the profile is wider than recorded" >&2
   exit 1
 fi
