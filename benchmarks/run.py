@@ -12,9 +12,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_overhead
+import bench_proxy
 import bench_soak
+import bench_stability
 import bench_suite
 import bench_tracer
+import bench_windows
 
 
 def main() -> None:
@@ -29,6 +32,13 @@ def main() -> None:
     bench_suite.main(["--rounds", "1" if quick else "5"])
     print("\n== the tracer's programs (kernel BPF stats) and profile writing at scale")
     bench_tracer.main()
+    print("\n== the engine proxy: API latency, per container, streams")
+    bench_proxy.main(["--rounds", "1", "--calls", "20", "--cp-mib", "4", "--logs-mib", "2"]
+                     if quick else ["--rounds", "5"])
+    print("\n== windows: reading the maps at every test's edges, a 2,000-test suite")
+    bench_windows.main(["--tests", "50", "--rounds", "1"] if quick else ["--rounds", "3"])
+    print("\n== stability: each example image started N times under its profile, per mode")
+    bench_stability.main(["--starts", "2" if quick else "50"])
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from .modes import Missing, Mode, Role
 from .naming import display_path
 from .profile import Profile
 from .recording import ContainerRecord
-from .session import ContainerSession, Options, PhaseNotes, locked
+from .session import ContainerSession, Options, PhaseNotes, locked, security_opt
 from .syscalls import syscall_name
 from .windows import AFTER_TESTS, outside_tests
 
@@ -92,7 +92,7 @@ class EnforceSession(ContainerSession):
         self.loaded[name] = loaded
         return loaded
 
-    def secure(self, security_opt: list[str], profile: str, image: str) -> list[str]:
+    def secure(self, options: list[str], profile: str, image: str) -> list[str]:
         loaded = self.load(profile)
         if loaded.error:
             raise SeccompError(loaded.error)
@@ -104,16 +104,16 @@ class EnforceSession(ContainerSession):
                     "images without a profile under the engine's default."
                 )
             self.missing_images.setdefault(profile, set()).add(image)
-            security_opt = self.with_nnp(security_opt, self.options.nnp)
+            options = self.with_nnp(options, self.options.nnp)
             if self.missing is Missing.UNCONFINED:
-                return [o for o in security_opt if not _is_seccomp(o)] + ["seccomp=unconfined"]
-            return security_opt
+                return [o for o in options if not _is_seccomp(o)] + ["seccomp=unconfined"]
+            return options
         assert loaded.text is not None
         # Docker's API takes the profile's JSON; Podman's compatible API takes a file path.
         value = str(loaded.path) if self.engine == "podman" else loaded.text
         # started the way the profile was made: with no-new-privileges, or as users deploy
-        security_opt = self.with_nnp(security_opt, loaded.profile.needs_nnp)
-        return [o for o in security_opt if not _is_seccomp(o)] + [f"seccomp={value}"]
+        options = self.with_nnp(options, loaded.profile.needs_nnp)
+        return [o for o in options if not _is_seccomp(o)] + [f"seccomp={value}"]
 
     def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:
         """Turn "OCI runtime create failed" into which profile and why."""
@@ -279,4 +279,4 @@ def _label(record: ContainerRecord) -> str:
 
 
 def _is_seccomp(option: str) -> bool:
-    return option.replace("=", ":", 1).split(":", 1)[0] == "seccomp"
+    return security_opt(option)[0] == "seccomp"

@@ -183,6 +183,9 @@ class Profile:
         if errno_ret is not None and (not isinstance(errno_ret, int) or isinstance(errno_ret, bool)):
             raise ProfileError(f"{source}: 'defaultErrnoRet' must be an integer")
         arch_map: list[tuple[str, tuple[str, ...]]] = []
+        for key in ("archMap", "architectures"):
+            if not isinstance(data.get(key) or [], list):
+                raise ProfileError(f"{source}: '{key}' must be a list")
         for i, entry in enumerate(data.get("archMap") or []):
             if not isinstance(entry, Mapping) or not isinstance(entry.get("architecture"), str):
                 raise ProfileError(f"{source}: archMap[{i}] needs an 'architecture' string")
@@ -336,29 +339,17 @@ class Profile:
         removed: set[tuple[str, str]] = set()
         default_action = (self.default_action, newer.default_action) \
             if self.default_action != newer.default_action else None
-        if old[0] == new[0]:  # the usual answer of a drift check, without DeepDiff's ~60 ms
-            return ProfileDiff(added=(), removed=(), default_action=default_action)
-        from deepdiff import DeepDiff
-
         labels = {**old[1], **new[1]}
-        # threshold 0: always compare key by key, never report the whole profile as replaced
-        tree = DeepDiff(old[0], new[0], view="tree", threshold_to_diff_deeper=0)
-        for item in tree.get("set_item_added", []):
-            added.add((str(item.t2), labels[item.path(output_format="list")[0]]))
-        for item in tree.get("set_item_removed", []):
-            removed.add((str(item.t1), labels[item.path(output_format="list")[0]]))
-        for item in tree.get("dictionary_item_added", []):
-            label = labels[item.path(output_format="list")[0]]
-            added.update((name, label) for name in item.t2)
-        for item in tree.get("dictionary_item_removed", []):
-            label = labels[item.path(output_format="list")[0]]
-            removed.update((name, label) for name in item.t1)
+        for key in old[0].keys() | new[0].keys():
+            before, after = old[0].get(key, set()), new[0].get(key, set())
+            added.update((name, labels[key]) for name in after - before)
+            removed.update((name, labels[key]) for name in before - after)
         return ProfileDiff(added=tuple(sorted(added)), removed=tuple(sorted(removed)),
                            default_action=default_action)
 
     def _by_rule(self) -> tuple[dict[str, set[str]], dict[str, str]]:
-        """Allowed names per rule, keyed by a plain id (DeepDiff builds paths from keys), and
-        each id's readable label: "allow" for the plain rule, else its conditions."""
+        """Allowed names per rule, keyed by a plain id, and each id's readable label: "allow"
+        for the plain rule (the app's and the runtime's alike), else its conditions."""
         names: dict[str, set[str]] = {}
         labels: dict[str, str] = {}
         for condition, rule_names in self.rules.items():

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import h11
+import httptools
 
 from .errors import SeccompError
 
@@ -39,6 +40,10 @@ _BUILD = re.compile(_API + r"/build$")
 _HIJACKED_TYPES = ("application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream")
 _CHUNK = 1 << 20  # bytes per read: streams of hundreds of MiB in few Python steps
 _MAX_HEAD = 1 << 20
+_STREAM_MIN = 1 << 20  # bodies above this size (or chunked) pass as raw bytes
+# what httptools is told before a body's raw bytes, so that it finds the body's end
+_CHUNKED_REQUEST = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+_CHUNKED_RESPONSE = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
 class EngineError(Exception):
@@ -302,6 +307,7 @@ class _Exchange:
         self.server = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
         self.engine = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
         self._selector: selectors.BaseSelector | None = None  # made at the first wait
+        self._closing = False  # a body went past h11: the connection ends after this answer
 
     def close(self) -> None:
         if self._selector is not None:
@@ -365,26 +371,10 @@ class _Exchange:
                 self._selector.unregister(self.client)  # from now on, only the engine
 
     def _request_body(self) -> bytes:
-        chunks = []
-        while True:
-            event = self._client_event()
-            if isinstance(event, h11.Data):
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                return b"".join(chunks)
-            else:
-                raise _ClientGone
+        return _whole_body(self._client_event)
 
     def _response_body(self) -> bytes:
-        chunks = []
-        while True:
-            event = self._engine_event()
-            if isinstance(event, h11.Data):
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                return b"".join(chunks)
-            else:
-                raise _ClientGone
+        return _whole_body(self._engine_event)
 
     # -- one request -----------------------------------------------------------------------------
     def _handle(self, request: h11.Request) -> bool:
@@ -419,6 +409,14 @@ class _Exchange:
         """Untouched: the request and its body as they arrive, then the answer likewise."""
         self._send_engine(h11.Request(method=request.method, target=request.target,
                                       headers=request.headers.raw_items()))
+        framing = _framing(request.headers)
+        if _streamed(framing):
+            # a big body (docker cp in, a build context): its raw bytes as they come, the
+            # parser (C) only finding its end; this connection then closes after the answer
+            self._raw_body(self.server, self.client, self.upstream, framing, request=True)
+            self._closing = True
+            self._relay_response(request)
+            return False
         while True:
             event = self._client_event()
             if isinstance(event, h11.Data):
@@ -456,8 +454,21 @@ class _Exchange:
                 event = self.engine.next_event()
             self._splice(pending, _drain(self.server))
             return False
-        self._send_client(h11.Response(status_code=response.status_code,
-                                       headers=response.headers.raw_items(),
+        framing = _framing(response.headers)
+        has_body = request.method != b"HEAD" and response.status_code not in (204, 304)
+        headers = response.headers.raw_items()
+        if self._closing or (has_body and _streamed(framing)):
+            # the client is told this connection closes after this answer
+            headers = [(k, v) for k, v in headers if k.lower() != b"connection"]
+            headers.append((b"Connection", b"close"))
+        if has_body and framing[0] is not None and (self._closing or _streamed(framing)):
+            # a stream (logs, cp out, events): byte for byte as it comes, the parser (C) only
+            # finding its end
+            self._send_client(h11.Response(status_code=response.status_code, headers=headers,
+                                           reason=response.reason))
+            self._raw_body(self.engine, self.upstream, self.client, framing, request=False)
+            return False
+        self._send_client(h11.Response(status_code=response.status_code, headers=headers,
                                        reason=response.reason))
         while True:
             event = self._engine_event()
@@ -468,6 +479,54 @@ class _Exchange:
                 return True
             else:
                 return False
+
+    def _raw_body(self, parsed_by: h11.Connection, source: socket.socket, sink: socket.socket,
+                  framing: tuple[str | None, int], request: bool) -> None:
+        """Forward one message body's raw bytes from `source` to `sink`: what h11 has already
+        read past the head first, then the socket's; httptools (llhttp, C) finds a chunked
+        body's end without a Python step per chunk."""
+        pending = _drain(parsed_by)
+        kind, length = framing
+        if kind == "length":
+            remaining = length
+            while remaining > 0:
+                if not pending:
+                    pending = self._receive(source, request)
+                piece, pending = pending[:remaining], b""
+                sink.sendall(piece)
+                remaining -= len(piece)
+            return
+        end = _BodyEnd()
+        parser = (httptools.HttpRequestParser(end) if request
+                  else httptools.HttpResponseParser(end))
+        parser.feed_data(_CHUNKED_REQUEST if request else _CHUNKED_RESPONSE)
+        while True:
+            if pending:
+                sink.sendall(pending)
+                try:
+                    parser.feed_data(pending)
+                except httptools.HttpParserError:
+                    raise _ClientGone from None  # a broken body: end this connection
+                if end.done:
+                    return
+            pending = self._receive(source, request)
+
+    def _receive(self, source: socket.socket, request: bool) -> bytes:
+        """The next bytes of a body; from the engine, watching for the client hanging up
+        only while the engine is quiet (no extra syscall per read while a stream flows)."""
+        if not request:
+            try:
+                data = source.recv(_CHUNK, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                self._wait_for_engine()
+                data = source.recv(_CHUNK)
+            if not data:
+                raise _ClientGone
+            return data
+        data = source.recv(_CHUNK)
+        if not data:
+            raise _ClientGone
+        return data
 
     def _create(self, request: h11.Request, target: str) -> bool:
         """The one rewrite: the observer decides labels and security options."""
@@ -602,13 +661,53 @@ def _has_body_framing(response: h11.Response) -> bool:
     return b"content-length" in names or b"transfer-encoding" in names
 
 
+def _whole_body(next_event: Any) -> bytes:
+    """A (small) message body, whole: a container's configuration, an API answer."""
+    chunks = []
+    while True:
+        event = next_event()
+        if isinstance(event, h11.Data):
+            chunks.append(bytes(event.data))
+        elif isinstance(event, h11.EndOfMessage):
+            return b"".join(chunks)
+        else:
+            raise _ClientGone
+
+
+class _BodyEnd:
+    """httptools' callback object: only the end of the message matters."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+
+def _framing(headers: Any) -> tuple[str | None, int]:
+    """("chunked", 0), ("length", n) or (None, 0) from a message's headers."""
+    for name, value in headers:
+        if name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
+            return "chunked", 0
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            return "length", int(value)
+    return None, 0
+
+
+def _streamed(framing: tuple[str | None, int]) -> bool:
+    """Bodies worth passing as raw bytes: chunked (streams) or big."""
+    return framing[0] == "chunked" or (framing[0] == "length" and framing[1] > _STREAM_MIN)
+
+
 def _finished(connection: h11.Connection) -> bool:
     """Both sides done with this request: the connection may carry the next one."""
     return connection.our_state is h11.DONE and connection.their_state is h11.DONE
 
 
 def _drain(connection: h11.Connection) -> bytes:
-    """Bytes the client sent after a request the engine hijacked without switching protocols
-    (the legacy form): h11 holds them as the start of a next request; they are raw stdin."""
+    """The raw bytes h11 has received but not parsed yet: a body that goes past it from here,
+    or what a client sent after a request the engine hijacked without switching protocols
+    (the legacy form). h11 offers them only once a connection switched protocols."""
     buffer = getattr(connection, "_receive_buffer", b"")
     return bytes(buffer)

@@ -105,12 +105,18 @@ def helper_reason(labels: dict[str, str], name: str | None) -> str | None:
     return None
 
 
+def security_opt(option: str) -> tuple[str, str]:
+    """`seccomp=x`, `seccomp:x` (compose) or `no-new-privileges:true` -> (key, value)."""
+    key, _, value = option.replace("=", ":", 1).partition(":")
+    return key, value
+
+
 def unconfined_reason(host_config: dict[str, Any]) -> str | None:
     """Containers without a seccomp filter cannot be recorded or enforced."""
     if host_config.get("Privileged"):
         return "privileged=True runs without seccomp"
     for opt in host_config.get("SecurityOpt") or []:
-        key, _, value = opt.replace("=", ":", 1).partition(":")
+        key, value = security_opt(opt)
         if key == "seccomp" and value == "unconfined":
             return "security_opt seccomp=unconfined runs without seccomp"
     return None
@@ -396,22 +402,21 @@ class ContainerSession:
         labels[LABEL_PROFILE] = profile
         labels[LABEL_TEST] = self.window
         labels[LABEL_RUN] = self.options.run_id
-        security_opt = [str(o) for o in host_config.get("SecurityOpt") or []]
-        host_config["SecurityOpt"] = self.secure(security_opt, profile, str(config.get("Image")))
+        options = [str(o) for o in host_config.get("SecurityOpt") or []]
+        host_config["SecurityOpt"] = self.secure(options, profile, str(config.get("Image")))
 
     @staticmethod
-    def with_nnp(security_opt: list[str], wanted: bool) -> list[str]:
+    def with_nnp(options: list[str], wanted: bool) -> list[str]:
         """Add no-new-privileges when the mode (or the profile) wants it; a test that asked
         for it keeps it either way."""
-        if wanted and not any(o.split(":")[0].split("=")[0] == NO_NEW_PRIVILEGES
-                              for o in security_opt):
-            return [*security_opt, NO_NEW_PRIVILEGES]
-        return security_opt
+        if wanted and not any(security_opt(o)[0] == NO_NEW_PRIVILEGES for o in options):
+            return [*options, NO_NEW_PRIVILEGES]
+        return options
 
-    def secure(self, security_opt: list[str], profile: str, image: str) -> list[str]:
+    def secure(self, options: list[str], profile: str, image: str) -> list[str]:
         """The container's security options in this mode (record: as the test asked, plus
         no-new-privileges under --seccomp-nnp)."""
-        return self.with_nnp(security_opt, self.options.nnp)
+        return self.with_nnp(options, self.options.nnp)
 
     @locked
     def after_create(self, api: Any, container_id: str, config: dict[str, Any],

@@ -20,9 +20,9 @@ def machine() -> str:
 
 
 @functools.cache
-def syscall_name(number: int, compat: bool = False, arch: str | None = None) -> str | None:
+def syscall_name(number: int, compat: bool = False) -> str | None:
     """The name libseccomp (and so Docker) uses for `number`, or None if the table lacks it."""
-    native, compat_arch = _ARCHES.get(arch or machine(), (pyseccomp.Arch.NATIVE, None))
+    native, compat_arch = _ARCHES.get(machine(), (pyseccomp.Arch.NATIVE, None))
     table = compat_arch if compat else native
     if table is None:
         return None

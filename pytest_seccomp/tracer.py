@@ -80,11 +80,10 @@ def check_prerequisites() -> Path:
     return compiled_object()
 
 
-def _link_ids(fds: list[int] | None = None) -> dict[int, int]:
-    """fd -> BPF link id for this process's open BPF links (all, or those among `fds`)."""
+def _link_ids(fds: list[int]) -> dict[int, int]:
+    """fd -> BPF link id for those of `fds` that are open BPF links."""
     found = {}
-    names = [str(fd) for fd in fds] if fds is not None else os.listdir("/proc/self/fdinfo")
-    for name in names:
+    for name in map(str, fds):
         try:
             with open(f"/proc/self/fdinfo/{name}", encoding="ascii", errors="replace") as info:
                 text = info.read()
@@ -108,8 +107,6 @@ class Tracer:
         self._object: BpfObject | None = None
         self._links: dict[int, int] = {}  # fd -> link id, to notice a detached program
         self._ready = False
-        self.started_at = 0.0
-        self.ready_after = 0.0
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -118,7 +115,6 @@ class Tracer:
         if not isinstance(self.errno, int) or isinstance(self.errno, bool) or \
                 not 1 <= self.errno <= 4095:
             raise TracerError(f"errno {self.errno!r} is not a valid number (1-4095)")
-        self.started_at = time.monotonic()
         key = "record-count" if self.mode == "record" and self.count_calls else self.mode
         programs, filled = _PROGRAMS[key]
         try:
@@ -131,7 +127,6 @@ class Tracer:
             for name in MAPS:
                 obj.set_max_entries(name, self.map_size if name in filled else 1)
             obj.set_rodata(struct.pack("=i", self.errno))  # refusal_errno, .rodata's only value
-            before = set(_link_ids())
             obj.load()
             for program in programs:
                 obj.attach(program)
@@ -139,7 +134,7 @@ class Tracer:
             obj.close()
             raise
         self._object = obj
-        self._links = {fd: link for fd, link in _link_ids().items() if fd not in before}
+        self._links = _link_ids(obj.link_fds())
 
     @property
     def started(self) -> bool:
@@ -188,7 +183,6 @@ class Tracer:
             ids = [cg for cg, p in snapshot.cgroup_paths.items() if p == "/" + cgroup.name]
             if ids and self._handshake_seen(snapshot, ids[0]):
                 self._ready = True
-                self.ready_after = time.monotonic() - self.started_at
                 return
             time.sleep(0.05)
         raise TracerError(

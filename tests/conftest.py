@@ -95,3 +95,17 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """`python -m pytest_seccomp ARGS`, as a user runs the CLI."""
     return subprocess.run([sys.executable, "-m", "pytest_seccomp", *args],
                           capture_output=True, text=True, check=False)
+
+
+# Modules of pure logic: their tests need no root, no engine and no tracer, unless they ask for
+# one of the fixtures below. Every other test is marked `docker`: `pytest -m "not docker"` runs
+# the rest on any machine.
+PURE_MODULES = {"test_units", "test_profile", "test_naming"}
+ENGINE_FIXTURES = {"busybox_image", "record", "pytester", "proxy"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if hasattr(item, "module") else ""
+        if module not in PURE_MODULES or ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.docker)

@@ -16,5 +16,7 @@ def test_quick_benchmarks_run_and_print_their_tables(busybox_image):
                     "tracer start-up to handshake", "RSS record",
                     "webapp: plain | record | enforce", "8 tests -n 2: plain | record",
                     "host dd: none | empty prog | tracer", "ns per event",
-                    "profile building and writing for 1,000 recorded containers"):
+                    "profile building and writing for 1,000 recorded containers",
+                    "GET /containers/json", "tests sharing one module-scoped container",
+                    "starts that came up"):
         assert heading in run.stdout, heading

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import shutil
 import subprocess
 import threading
@@ -118,7 +117,7 @@ def test_modes_are_never_mixed(record, pytester):
 
 @pytest.mark.parametrize(("socket", "runtime"), [("/run/podman/podman.sock", "runc"),
                                                  ("/run/podman/podman-crun.sock", "crun")])
-def test_podman_under_runc_and_crun(pytester, busybox_image, socket, runtime):
+def test_podman_under_runc_and_crun(pytester, busybox_image, monkeypatch, socket, runtime):
     if not Path(socket).exists():
         pytest.fail(f"{socket} is not there: scripts/setup.sh starts Podman's services")
     pytester.makepyfile(test_ls=LS + f"""
@@ -126,26 +125,17 @@ def test_mkdir():
     import docker
     docker.from_env().containers.run("{BUSYBOX}", ["mkdir", "/x"], remove=True)
 """)
-    env = {"DOCKER_HOST": f"unix://{socket}"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        recorded = pytester.runpytest_subprocess("--seccomp-record", "-k", "not mkdir",
-                                                 "--seccomp-report=r.json")
-        recorded.assert_outcomes(passed=1, deselected=1)
-        report = json.loads((pytester.path / "r.json").read_text())
-        busybox = report["profiles"]["pytest-seccomp/busybox"]
-        assert busybox["runtime"].startswith(runtime)
-        assert busybox["runtime_syscalls"]  # its steps after the filter, apart from the app's
-        enforced = pytester.runpytest_subprocess("--seccomp-enforce")
-        enforced.assert_outcomes(passed=1, failed=1)
-        enforced.stdout.fnmatch_lines(["  mkdir  x1  by process 'mkdir'"])
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{socket}")
+    recorded = pytester.runpytest_subprocess("--seccomp-record", "-k", "not mkdir",
+                                             "--seccomp-report=r.json")
+    recorded.assert_outcomes(passed=1, deselected=1)
+    report = json.loads((pytester.path / "r.json").read_text())
+    busybox = report["profiles"]["pytest-seccomp/busybox"]
+    assert busybox["runtime"].startswith(runtime)
+    assert busybox["runtime_syscalls"]  # its steps after the filter, apart from the app's
+    enforced = pytester.runpytest_subprocess("--seccomp-enforce")
+    enforced.assert_outcomes(passed=1, failed=1)
+    enforced.stdout.fnmatch_lines(["  mkdir  x1  by process 'mkdir'"])
 
 
 @pytest.fixture
@@ -160,7 +150,7 @@ def without_distribution_default(tmp_path):
 
 
 def test_ceiling_downloaded_once_when_no_file_ships_and_offline_says_what_to_do(
-        record, pytester, tmp_path, without_distribution_default):
+        record, pytester, tmp_path, monkeypatch, without_distribution_default):
     mirror = tmp_path / "mirror"
     version = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
                              capture_output=True, text=True, check=True).stdout.strip()
@@ -172,33 +162,25 @@ def test_ceiling_downloaded_once_when_no_file_ships_and_offline_says_what_to_do(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     pytester.makepyfile(test_ls=LS)
     cache = tmp_path / "cache"
-    saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "PYTEST_SECCOMP_DEFAULTS_URL")}
-    os.environ["XDG_CACHE_HOME"] = str(cache)
-    try:
-        os.environ["PYTEST_SECCOMP_DEFAULTS_URL"] = f"http://127.0.0.1:{server.server_port}"
-        first = record()
-        first.result.assert_outcomes(passed=1)
-        first.result.stderr.fnmatch_lines([f"pytest-seccomp: the engine's default seccomp profile "
-                                           f"(Docker {tag}) is not on this machine; downloading*"])
-        kept = cache / "pytest-seccomp" / "engine-defaults" / f"docker-{tag}.json"
-        assert kept.read_bytes() == without_distribution_default.read_bytes()
-        assert first.report["default_profile"] == str(kept)
-        server.shutdown()
-        server.server_close()
-        again = record()  # offline now, but the cached copy serves
-        again.result.assert_outcomes(passed=1)
-        assert "downloading" not in again.result.stderr.str()
-        kept.unlink()
-        offline = record()
-        assert offline.result.ret == pytest.ExitCode.USAGE_ERROR
-        offline.result.stderr.fnmatch_lines([
-            f"*builtin default seccomp profile ({tag}) is not on this machine and could not be "
-            "downloaded from*Fetch it once with `mkdir -p * && curl -fsSL * -o *`, or pass "
-            "--seccomp-default-profile PATH*"])
-        assert "Traceback" not in offline.result.stderr.str()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setenv("PYTEST_SECCOMP_DEFAULTS_URL", f"http://127.0.0.1:{server.server_port}")
+    first = record()
+    first.result.assert_outcomes(passed=1)
+    first.result.stderr.fnmatch_lines([f"pytest-seccomp: the engine's default seccomp profile "
+                                       f"(Docker {tag}) is not on this machine; downloading*"])
+    kept = cache / "pytest-seccomp" / "engine-defaults" / f"docker-{tag}.json"
+    assert kept.read_bytes() == without_distribution_default.read_bytes()
+    assert first.report["default_profile"] == str(kept)
+    server.shutdown()
+    server.server_close()
+    again = record()  # offline now, but the cached copy serves
+    again.result.assert_outcomes(passed=1)
+    assert "downloading" not in again.result.stderr.str()
+    kept.unlink()
+    offline = record()
+    assert offline.result.ret == pytest.ExitCode.USAGE_ERROR
+    offline.result.stderr.fnmatch_lines([
+        f"*builtin default seccomp profile ({tag}) is not on this machine and could not be "
+        "downloaded from*Fetch it once with `mkdir -p * && curl -fsSL * -o *`, or pass "
+        "--seccomp-default-profile PATH*"])
+    assert "Traceback" not in offline.result.stderr.str()

@@ -26,12 +26,18 @@ def profiles(pytester: pytest.Pytester) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.json"))}
 
 
-def test_parallel_record_equals_serial_byte_for_byte(pytester, busybox_image):
+def serial_recording(pytester: pytest.Pytester) -> dict[str, bytes]:
+    """The suite's profiles from a serial run; the directory is emptied for the next run."""
     pytester.makepyfile(test_suite=SUITE)
     pytester.runpytest_subprocess("--seccomp-record").assert_outcomes(passed=8)
     serial = profiles(pytester)
     for path in (pytester.path / "seccomp-profiles").rglob("*.json"):
         path.unlink()
+    return serial
+
+
+def test_parallel_record_equals_serial_byte_for_byte(pytester, busybox_image):
+    serial = serial_recording(pytester)
     result = pytester.runpytest_subprocess("--seccomp-record", "-n", "2")
     result.assert_outcomes(passed=8)
     result.stdout.fnmatch_lines(["*seccomp profiles (record)*",
@@ -49,11 +55,7 @@ def test_parallel_record_equals_serial_byte_for_byte(pytester, busybox_image):
 
 def test_tx_workers_record_too(pytester, busybox_image):
     """`--tx 2*popen --dist load` is distribution as much as `-n 2` is."""
-    pytester.makepyfile(test_suite=SUITE)
-    pytester.runpytest_subprocess("--seccomp-record").assert_outcomes(passed=8)
-    serial = profiles(pytester)
-    for path in (pytester.path / "seccomp-profiles").rglob("*.json"):
-        path.unlink()
+    serial = serial_recording(pytester)
     result = pytester.runpytest_subprocess("--seccomp-record", "--tx", "2*popen", "--dist", "load")
     result.assert_outcomes(passed=8)
     assert profiles(pytester) == serial

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from pytest_seccomp.engine_default import DOCKER_DEFAULT
 from pytest_seccomp.errors import ProfileError
-from pytest_seccomp.profile import ALWAYS_ALLOWED, Profile, build_profile
+from pytest_seccomp.profile import ALLOW, ALWAYS_ALLOWED, Condition, Profile, build_profile
 
 NAMES = ["read", "write", "openat", "close", "clone", "clone3", "personality", "mkdir", "ptrace",
          "exit", "exit_group", "rt_sigreturn", "arch_prctl", "chroot", "mount"]
@@ -89,9 +90,18 @@ def test_built_profile_is_never_wider_than_its_default(default, wanted):
 @given(profiles, profiles)
 def test_wider_than_spots_every_extra_permission(a, b):
     merged = a.union(b)
-    if merged.wider_than(a) == []:
-        for name in merged.allowed:
-            assert a.allow_conditions(name)
+    problems = merged.wider_than(a)
+    for name in merged.allowed - a.allowed:  # each name a refuses outright is named
+        assert f"{name} is allowed but the default refuses it" in problems, (name, problems)
+    assert a.wider_than(a) == [] or not a.denies_by_default
+
+
+def test_wider_than_names_an_added_permission():
+    default = Profile.load(DOCKER_DEFAULT)
+    built = build_profile({"read"}, default)
+    extra = Profile(built.default_action, built.default_errno_ret, built.arch_map,
+                    {**built.rules, Condition(ALLOW): frozenset({"read", "kexec_load"})})
+    assert extra.wider_than(default) == ["kexec_load is allowed but the default refuses it"]
 
 
 json_values = st.recursive(
@@ -155,6 +165,61 @@ def test_diff_laws(a, b):
     assert not a.diff(a)
     grown = a.diff(a.union(b))
     assert not grown.removed
-    assert grown.widens == (a.union(b).dumps() != a.dumps() and bool(grown.added))
+    # widens exactly when some rule of the union allows a name that rule of a did not
+    by_rule_a, by_rule_u = a._by_rule()[0], a.union(b)._by_rule()[0]
+    assert grown.widens == any(names - by_rule_a.get(key, set())
+                               for key, names in by_rule_u.items())
     there, back = a.diff(b), b.diff(a)
     assert set(there.added) == set(back.removed) and set(there.removed) == set(back.added)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON document where a value sits."""
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found += _paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found += _paths(child, (*prefix, index))
+    return found
+
+
+RECORDED = json.loads((Path(__file__).resolve().parent.parent / "examples" / "webapp" /
+                       "seccomp-profiles" / "pytest-seccomp" / "redis.json").read_text())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_the_cli_on_any_mutation_of_a_recorded_profile_answers_without_a_traceback(
+        tmp_path_factory, data):
+    """Any JSON value in any field of a real profile: check, show and diff answer OK, NOT OK or
+    one error paragraph (exit 0, 1 or 2), never a traceback, and never call it OK when the
+    model refuses it."""
+    import contextlib
+    import copy
+    import io
+
+    from pytest_seccomp.cli import main
+
+    mutated = copy.deepcopy(RECORDED)
+    path = data.draw(st.sampled_from(_paths(mutated)))
+    parent = mutated
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = data.draw(json_values)
+    file = tmp_path_factory.mktemp("mutated") / "p.json"
+    file.write_text(json.dumps(mutated))
+    try:
+        Profile.from_json(mutated)
+        valid = True
+    except ProfileError:
+        valid = False
+    for argv in (["check", str(file)], ["show", str(file)], ["diff", str(file), str(file)]):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+        assert code in (0, 1, 2), (argv, code)
+        assert "Traceback" not in out.getvalue() + err.getvalue()
+        if argv[0] == "check" and not valid:
+            assert code == 2 and "OK (" not in out.getvalue()

@@ -53,6 +53,7 @@ class _Lib:
             ("bpf_program__attach", p, [p]),
             ("bpf_program__fd", c_int, [p]),
             ("bpf_link__destroy", c_int, [p]),
+            ("bpf_link__fd", c_int, [p]),
             ("bpf_map__set_max_entries", c_int, [p, c_uint]),
             ("bpf_map__initial_value", p, [p, ctypes.POINTER(ctypes.c_size_t)]),
             ("bpf_map__fd", c_int, [p]),
@@ -181,11 +182,15 @@ class BpfObject:
         b = self._lib.bpf
         prog = b.bpf_object__next_program(self._obj, None)
         while prog:
-            b.bpf_program__set_autoload(prog, b.bpf_program__name(prog).decode() in names)
+            err = b.bpf_program__set_autoload(prog, b.bpf_program__name(prog).decode() in names)
+            if err:
+                raise _fail("the tracer's programs cannot be chosen", err)
             prog = b.bpf_object__next_program(self._obj, prog)
 
     def set_max_entries(self, map_name: str, entries: int) -> None:
-        self._lib.bpf.bpf_map__set_max_entries(self._named("map", map_name), entries)
+        err = self._lib.bpf.bpf_map__set_max_entries(self._named("map", map_name), entries)
+        if err:
+            raise _fail(f"the tracer's map {map_name} cannot hold {entries} entries", err)
 
     def set_rodata(self, data: bytes) -> None:
         """Write the program's settings (its read-only data, writable until load); `data` must
@@ -216,6 +221,10 @@ class BpfObject:
         bpf = self._lib.bpf
         return BpfMap(bpf.bpf_map__fd(handle), int(bpf.bpf_map__key_size(handle)),
                       int(bpf.bpf_map__value_size(handle)))
+
+    def link_fds(self) -> list[int]:
+        """The descriptors of the attached programs' links (to notice one being closed)."""
+        return [int(self._lib.bpf.bpf_link__fd(link)) for link in self._links]
 
     def forget_links(self) -> None:
         """Drop the links without closing them: their descriptors were closed elsewhere."""

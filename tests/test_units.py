@@ -1,0 +1,118 @@
+"""Pure logic, from made-up tracer snapshots: attribution to windows, strangers, the runtime's
+steps, concluding a recording into profiles, enforce's refusals. No root, no engine, no tracer:
+`pytest -m "not docker"` runs these (and the other tests that need neither) anywhere."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from pytest_seccomp.enforce import EnforceSession, LoadedProfile
+from pytest_seccomp.engine_default import DOCKER_DEFAULT, EngineDefault
+from pytest_seccomp.profile import Profile, build_profile
+from pytest_seccomp.record import RecordSession
+from pytest_seccomp.recording import ContainerRecord, Recording
+from pytest_seccomp.session import Options
+from pytest_seccomp.syscalls import syscall_number
+from pytest_seccomp.tracer import Snapshot
+
+ID = "a" * 64
+OTHER = "b" * 64
+CG, CG_OTHER = 4242, 4343
+PATHS = {CG: f"/docker/{ID}", CG_OTHER: f"/system.slice/docker-{OTHER}.scope", 7: "/init.scope"}
+
+
+def nr(name: str) -> int:
+    number = syscall_number(name)
+    assert number is not None
+    return number
+
+
+def snapshot(*names: str, runtime: tuple[str, ...] = (), refused: dict[str, int] | None = None,
+             other: tuple[str, ...] = ()) -> Snapshot:
+    counts = {(CG, nr(n)): 1 for n in names} | {(CG_OTHER, nr(n)): 1 for n in other}
+    return Snapshot(counts=counts, cgroup_paths=PATHS,
+                    refused={(CG, nr(n), "app"): c for n, c in (refused or {}).items()},
+                    runtime=frozenset((CG, nr(n)) for n in runtime))
+
+
+def recording_with_one_container() -> Recording:
+    recording = Recording()
+    recording.add(ContainerRecord(ID, "box", "busybox", "busybox", "fixture box"))
+    return recording
+
+
+def test_each_window_gets_what_was_new_in_it_whoever_started_the_container():
+    recording = recording_with_one_container()
+    recording.apply(snapshot("read", "write"), "fixture box")
+    recording.apply(snapshot("read", "write", "mkdir"), "test_a.py::test_one")
+    recording.apply(snapshot("read", "write", "mkdir"), "test_a.py::test_two")  # nothing new
+    recording.apply(snapshot("read", "write", "mkdir", "rmdir"), "(after the tests)")
+    per_window = {w: set(c) for w, c in recording.per_test({ID}).items()}
+    assert per_window == {"fixture box": {"read", "write"}, "test_a.py::test_one": {"mkdir"},
+                          "(after the tests)": {"rmdir"}}
+    assert recording.first_in("test_a.py::test_one") == {"mkdir"}
+    assert recording.first_in("test_a.py::test_two") == set()
+    first = recording.first_needed({ID})
+    assert first["rmdir"][0] == "(after the tests)" and first["read"][0] == "fixture box"
+
+
+def test_a_container_no_client_created_is_a_stranger_unless_a_build_ran():
+    recording = recording_with_one_container()
+    recording.apply(snapshot("read", other=("write",)), "test_x.py::test_bypass")
+    assert [s.id for s in recording.unseen()] == [OTHER]
+    assert recording.unseen()[0].window == "test_x.py::test_bypass"
+    built = recording_with_one_container()
+    built.apply(snapshot("read", other=("write",)), "test_x.py::test_build", building=True)
+    assert built.unseen() == [] and built.build_steps == {OTHER}
+
+
+def test_the_runtimes_steps_stay_apart_and_make_their_own_rule(tmp_path: Path):
+    recording = recording_with_one_container()
+    recording.apply(snapshot("getdents64", "write", "read",
+                             runtime=("setgroups", "capset", "read")), "t")
+    record = recording.containers[ID]
+    assert {nr("setgroups"), nr("capset"), nr("read")} <= record.runtime
+    session = RecordSession(Options(profile_dir=tmp_path, nnp=False))
+    session.default = EngineDefault(DOCKER_DEFAULT, Profile.load(DOCKER_DEFAULT))
+    session.runtime = "runc 1.1.5"
+    session.recording = recording
+    (result,) = session.conclude()
+    assert result.status == "new" and session.failure is None
+    written = json.loads((tmp_path / "busybox.json").read_text())
+    comments = {r.get("comment", ""): set(r["names"]) for r in written["syscalls"]}
+    runtime_rule = next(v for c, v in comments.items() if "runtime needs (runc 1.1.5)" in c)
+    assert runtime_rule == {"setgroups", "capset"}  # read: the app needs it too, so app's rule
+    assert "read" in comments["pytest-seccomp: what the app needs; starts with or without "
+                              "no-new-privileges"]
+    assert Profile.load(tmp_path / "busybox.json").made_for_nnp is False
+
+
+def test_enforce_names_refusals_the_profile_does_not_allow(tmp_path: Path):
+    session = EnforceSession(Options(profile_dir=tmp_path))
+    default = Profile.load(DOCKER_DEFAULT)
+    profile = build_profile({"read", "write"}, default)
+    session.loaded["busybox"] = LoadedProfile("busybox", tmp_path / "busybox.json",
+                                              profile.dumps(), profile)
+    session.recording = recording_with_one_container()
+    session.recording.apply(snapshot(refused={"mkdir": 2, "read": 1}), "test_a.py::test_one")
+    session.current.nodeid = "test_a.py::test_one"
+    refusals = session.take_refusals()
+    assert [(r.syscall, r.calls, r.window) for r in refusals] == [
+        ("mkdir", 2, "test_a.py::test_one")]  # read is allowed: an EPERM of the kernel's own
+    assert session.take_refusals() == []  # each is reported once
+    assert "mkdir  x2  by process 'app'" in session.explain(refusals)
+
+
+def test_worker_recordings_merge_in_the_controller(tmp_path: Path):
+    worker = recording_with_one_container()
+    worker.apply(snapshot("read", runtime=("setgroups",), other=("write",)), "test_w.py::test")
+    controller = RecordSession(Options(profile_dir=tmp_path))
+    controller.absorb("gw0", {"recording": worker.to_builtin(), "failure": None,
+                              "tests_failed": 0, "full_run": True})
+    assert controller.recording.containers[ID].runtime == {nr("setgroups")}
+    assert controller.recording.by_test == {"test_w.py::test": {ID: Counter({nr("read"): 1})}}
+    assert [s.id for s in controller.recording.unseen()] == [OTHER]
+    controller.absorb("gw1", None)
+    assert controller.failure and "gw1" in controller.failure
