@@ -10,7 +10,7 @@ import yaml
 
 from .errors import SeccompError
 from .naming import profile_name_for_image
-from .profile import write_atomic
+from .profile import Profile, write_atomic
 
 
 def service_profile(service: str, spec: dict[str, Any]) -> str:
@@ -39,10 +39,10 @@ def write_compose_override(compose_file: Path, profile_dir: Path, output: Path) 
         if not profile.is_file():
             missing.append(f"{service} ({profile})")
             continue
-        override["services"][service] = {"security_opt": [
-            f"seccomp={os.path.relpath(profile, base)}",
-            "no-new-privileges:true",  # the condition the profile was recorded under
-        ]}
+        options = [f"seccomp={os.path.relpath(profile, base)}"]
+        if Profile.load(profile).needs_nnp:  # made with --seccomp-nnp: it starts only so
+            options.append("no-new-privileges:true")
+        override["services"][service] = {"security_opt": options}
     if missing:
         raise SeccompError(
             "no recorded profile for service " + ", ".join(missing) + "; record the tests that "

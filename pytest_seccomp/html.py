@@ -49,8 +49,7 @@ def _profile_page(session: RecordSession, result: ProfileResult, surface: set[st
         + ", ".join(f"<code>{esc(i)}</code>" for i in sorted({c.image for c in result.containers}))
         + "</p>",
     ]
-    added = sorted({n for n, _ in result.diff.added})
-    removed = sorted({n for n, _ in result.diff.removed})
+    added, removed = result.diff.added_names, result.diff.removed_names
     parts.append("<h2>Against the committed profile</h2>")
     if not result.existed:
         parts.append("<p id=\"changes\">new: there was no committed profile to compare with; "

@@ -147,6 +147,15 @@ class ProfileDiff:
     def widens(self) -> bool:
         return bool(self.added) or self.default_action is not None
 
+    @property
+    def added_names(self) -> list[str]:
+        """The names allowed anew, whatever rule (sorted)."""
+        return sorted({name for name, _ in self.added})
+
+    @property
+    def removed_names(self) -> list[str]:
+        return sorted({name for name, _ in self.removed})
+
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.default_action)
 

@@ -64,7 +64,7 @@ class ProxyObserver(Protocol):
 
     def after_start(self, container_id: str) -> None: ...
 
-    def after_exec_create(self, container_id: str, exec_id: str, cmd: Any) -> None: ...
+    def after_exec_create(self, container_id: str, cmd: Any) -> None: ...
 
     def explain_failure(self, container: str | None, exc: Exception) -> Exception | None: ...
 
@@ -580,10 +580,9 @@ class _Exchange:
         elif 200 <= status < 300 and exec_:
             try:
                 cmd = json.loads(body or b"{}").get("Cmd") or []
-                exec_id = str(json.loads(answer[1] or b"{}").get("Id", ""))
             except (ValueError, AttributeError):
-                cmd, exec_id = [], ""
-            self.observer.after_exec_create(reference, exec_id, cmd)
+                cmd = []
+            self.observer.after_exec_create(reference, cmd)
         elif status >= 400:
             answer = self._explained(reference, status, answer)
         self._send_answer(*answer)

@@ -37,8 +37,8 @@ def record_report(session: RecordSession) -> dict[str, Any]:
         profiles[result.name] = {
             "path": str(result.path),
             "status": result.status,
-            "added": sorted({name for name, _ in result.diff.added}),
-            "removed": sorted({name for name, _ in result.diff.removed}),
+            "added": result.diff.added_names,
+            "removed": result.diff.removed_names,
             "error": result.error,
             "images": sorted({c.image for c in result.containers}),
             "io_uring": uses_io_uring(result),
@@ -147,8 +147,7 @@ def uses_io_uring(result: ProfileResult) -> bool:
 
 
 def _change(diff: ProfileDiff) -> str:
-    added = {name for name, _ in diff.added}
-    removed = {name for name, _ in diff.removed}
+    added, removed = diff.added_names, diff.removed_names
     return " ".join(part for part in (f"+{len(added)}" if added else "",
                                       f"-{len(removed)}" if removed else "") if part)
 
@@ -157,13 +156,13 @@ def drift_line(session: RecordSession, result: ProfileResult) -> str:
     """`redis: +io_uring_setup (tests/test_cache.py::test_bgsave, container redis-7f3a), -getpgid`"""
     first = session.recording.first_needed({c.id for c in result.containers})
     parts = []
-    for name in sorted({n for n, _ in result.diff.added}):
+    for name in result.diff.added_names:
         if name in first:
             test, container = first[name]
             parts.append(f"+{name} ({test}, container {container.name})")
         else:
             parts.append(f"+{name}")
-    parts += [f"-{name}" for name in sorted({n for n, _ in result.diff.removed})]
+    parts += [f"-{name}" for name in result.diff.removed_names]
     return f"{result.name}: " + ", ".join(parts)
 
 

@@ -481,7 +481,7 @@ class ContainerSession:
             record.started = True
 
     @locked
-    def after_exec_create(self, container_id: str, exec_id: str, cmd: Any) -> None:
+    def after_exec_create(self, container_id: str, cmd: Any) -> None:
         record = self.recording.find(container_id)
         if record is not None:
             command = cmd if isinstance(cmd, str) else " ".join(map(str, cmd))

@@ -26,6 +26,8 @@ from .errors import TracerError
 MAP_KEYS_MAX = 65536  # containers (cgroups) per session; --seccomp-map-size changes it
 SYSCALL_BITS = 512
 RUNTIME_FLAG = 1 << 16  # in a counted key (tracer.bpf.c): the runtime made the call
+# every program of tracer.bpf.c the plugin attaches (the benchmarks also attach floor_empty)
+PROGRAMS = ("record_seen", "record_count", "enforce_refused", "cgroup_made", "exec_compat")
 MAPS = ("seen", "calls", "refused", "cgroup_paths", "compat_execs")
 _HANDSHAKE_NR = {"x86_64": 110, "aarch64": 173}  # getppid, refused in the handshake child
 _PROGRAMS = {  # mode -> programs attached, maps they fill (the others get one entry: no memory)

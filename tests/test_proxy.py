@@ -42,7 +42,7 @@ class Notes:
     def after_start(self, container_id: str) -> None:
         self.started.append(container_id)
 
-    def after_exec_create(self, container_id: str, exec_id: str, cmd: Any) -> None:
+    def after_exec_create(self, container_id: str, cmd: Any) -> None:
         self.execs.append(cmd)
 
     def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:

@@ -15,7 +15,7 @@ import pytest
 
 from pytest_seccomp.errors import TracerError
 from pytest_seccomp.recording import ContainerRecord, Recording
-from pytest_seccomp.tracer import Tracer
+from pytest_seccomp.tracer import PROGRAMS, Tracer
 
 from .conftest import BUSYBOX, OLD, old_profile
 
@@ -106,7 +106,7 @@ def tracer_programs_loaded() -> list[str]:
     """Names of the tracer's eBPF programs loaded anywhere on the machine."""
     out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
                          check=True)
-    ours = {"record_seen", "record_count", "enforce_refused", "cgroup_made", "exec_compat"}
+    ours = set(PROGRAMS)
     return [p["name"] for p in json.loads(out.stdout) if p.get("name") in ours]
 
 
