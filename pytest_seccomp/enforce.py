@@ -255,12 +255,11 @@ class EnforceSession(ContainerSession):
         windows = sorted({r.window for r in refusals} - {self.current.nodeid})
         if windows:
             lines.append(f"refused in {', '.join(windows)}")
-        target = f"--seccomp-merge '{self.current.nodeid}'" if self.current.nodeid else ""
-        lines.append(
-            f"remedy: pytest --seccomp-record {target} to record what "
-            f"{'this test needs' if target else 'the whole suite needs'}, or add "
-            f"{', '.join(sorted(names))} to the profile after review".replace("  ", " ")
-        )
+        rerecord = (f"pytest --seccomp-record --seccomp-merge '{self.current.nodeid}' to "
+                    "record what this test needs" if self.current.nodeid
+                    else "pytest --seccomp-record to record what the whole suite needs")
+        lines.append(f"remedy: {rerecord}, or add {', '.join(sorted(names))} to the profile "
+                     "after review")
         return "\n".join(lines)
 
     def enforced(self) -> Counter[str]:

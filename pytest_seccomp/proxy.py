@@ -417,15 +417,8 @@ class _Exchange:
             self._closing = True
             self._relay_response(request)
             return False
-        while True:
-            event = self._client_event()
-            if isinstance(event, h11.Data):
-                self._send_engine(h11.Data(data=event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                self._send_engine(h11.EndOfMessage(headers=event.headers.raw_items()))
-                break
-            else:
-                return False
+        if not _relay_body(self._client_event, self._send_engine):
+            return False
         return self._relay_response(request)
 
     def _relay_response(self, request: h11.Request) -> bool:
@@ -470,15 +463,7 @@ class _Exchange:
             return False
         self._send_client(h11.Response(status_code=response.status_code, headers=headers,
                                        reason=response.reason))
-        while True:
-            event = self._engine_event()
-            if isinstance(event, h11.Data):
-                self._send_client(h11.Data(data=event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                self._send_client(h11.EndOfMessage(headers=event.headers.raw_items()))
-                return True
-            else:
-                return False
+        return _relay_body(self._engine_event, self._send_client)
 
     def _raw_body(self, parsed_by: h11.Connection, source: socket.socket, sink: socket.socket,
                   framing: tuple[str | None, int], request: bool) -> None:
@@ -658,6 +643,19 @@ class _Exchange:
 def _has_body_framing(response: h11.Response) -> bool:
     names = {k.lower() for k, _ in response.headers}
     return b"content-length" in names or b"transfer-encoding" in names
+
+
+def _relay_body(next_event: Any, send: Any) -> bool:
+    """A (small) message body, event by event through h11; False when the peer went away."""
+    while True:
+        event = next_event()
+        if isinstance(event, h11.Data):
+            send(h11.Data(data=event.data))
+        elif isinstance(event, h11.EndOfMessage):
+            send(h11.EndOfMessage(headers=event.headers.raw_items()))
+            return True
+        else:
+            return False
 
 
 def _whole_body(next_event: Any) -> bytes:

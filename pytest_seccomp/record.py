@@ -117,12 +117,11 @@ class RecordSession(ContainerSession):
         from .naming import display_path
         from .report import record_report, write_report
 
-        if self.options.report is not None:
-            write_report(self.options.report, record_report(self))
         if self.html is not None and self.failure is None:
             write_html(self, self.html)
             self.written.append(f"HTML report: {display_path(self.html / 'index.html')}")
         if self.options.report is not None:
+            write_report(self.options.report, record_report(self))
             self.written.append(f"JSON report: {display_path(self.options.report)}")
 
     def exit_status(self, current: int, interrupted: bool) -> int:

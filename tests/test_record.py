@@ -165,25 +165,27 @@ def test_reaper_like_helper():
     assert run.report["unrecorded_containers"][0]["reason"].startswith("security_opt")
 
 
-def test_tracer_detached_mid_session_fails_loudly_and_keeps_old_profile(record, pytester):
-    old = old_profile(pytester.path / "seccomp-profiles")
-    pytester.makepyfile(test_kill=f"""
+BPF_LINKS = """
 import os
-import docker
 
 def bpf_links():
     # this process's open BPF link descriptors, from /proc (the tracer's links, if any)
-    import os
     found = []
     for name in os.listdir("/proc/self/fdinfo"):
         try:
-            text = open(f"/proc/self/fdinfo/{{name}}").read()
+            text = open(f"/proc/self/fdinfo/{name}").read()
         except OSError:
             continue
         if "link_id:" in text:
             found.append(int(name))
     return found
+"""
 
+
+def test_tracer_detached_mid_session_fails_loudly_and_keeps_old_profile(record, pytester):
+    old = old_profile(pytester.path / "seccomp-profiles")
+    pytester.makepyfile(test_kill=BPF_LINKS + f"""
+import docker
 
 def test_first():
     docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
@@ -207,25 +209,8 @@ def test_after():
 
 
 def test_without_options_the_plugin_changes_nothing(pytester):
-    pytester.makepyfile(test_plain="""
-import os
-from docker.api.container import ContainerApiMixin
-
-def bpf_links():
-    # this process's open BPF link descriptors, from /proc (the tracer's links, if any)
-    import os
-    found = []
-    for name in os.listdir("/proc/self/fdinfo"):
-        try:
-            text = open(f"/proc/self/fdinfo/{name}").read()
-        except OSError:
-            continue
-        if "link_id:" in text:
-            found.append(int(name))
-    return found
-
+    pytester.makepyfile(test_plain=BPF_LINKS + """
 def test_untouched():
-    assert ContainerApiMixin.create_container_from_config.__module__ == "docker.api.container"
     assert "pytest-seccomp" not in os.environ.get("DOCKER_HOST", "")  # no proxy published
 
 def test_no_tracer_loaded():
