@@ -64,12 +64,14 @@ bash scripts/build-images.sh
 
 # Podman, the second engine, through its Docker-compatible socket. These machines lack
 # CAP_SYS_RESOURCE, so Podman's default rlimits would fail every container: lower them.
+# Each service names its runtime: Podman otherwise picks crun whenever crun is installed.
 export CONTAINERS_CONF=/etc/pytest-seccomp/containers.conf
-if [ ! -f "$CONTAINERS_CONF" ]; then
-  mkdir -p "$(dirname "$CONTAINERS_CONF")"
-  printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n' \
-    > "$CONTAINERS_CONF"
-fi
+podman_conf() {
+  mkdir -p "$(dirname "$2")"
+  printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\nruntime = "%s"\n' \
+    "$1" > "$2"
+}
+podman_conf runc "$CONTAINERS_CONF"
 if ! curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1; then
   log "starting podman system service (log: /var/log/pytest-seccomp-podman.log)"
   mkdir -p /run/podman
@@ -91,9 +93,7 @@ if [ -n "$unified" ] && [ "$unified" != /sys/fs/cgroup ] && [ -s "$unified/cgrou
 fi
 # A second Podman service whose containers run under crun (the first one's use runc).
 export CONTAINERS_CONF_CRUN=/etc/pytest-seccomp/containers-crun.conf
-if [ ! -f "$CONTAINERS_CONF_CRUN" ]; then
-  { cat "$CONTAINERS_CONF"; printf '[engine]\nruntime = "crun"\n'; } > "$CONTAINERS_CONF_CRUN"
-fi
+podman_conf crun "$CONTAINERS_CONF_CRUN"
 if ! curl -sf --unix-socket /run/podman/podman-crun.sock http://d/_ping >/dev/null 2>&1; then
   log "starting podman system service with crun (log: /var/log/pytest-seccomp-podman-crun.log)"
   CONTAINERS_CONF=$CONTAINERS_CONF_CRUN setsid podman system service --time=0 \
@@ -106,5 +106,13 @@ fi
 for image in busybox bench; do
   podman image exists "pytest-seccomp/$image:latest" \
     || docker save "pytest-seccomp/$image:latest" | podman load -q >/dev/null
+done
+for pair in podman.sock:runc podman-crun.sock:crun; do
+  runtime=$(curl -sf --unix-socket "/run/podman/${pair%%:*}" http://d/info \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin).get("DefaultRuntime", ""))')
+  [ "$runtime" = "${pair##*:}" ] || {
+    echo "setup: /run/podman/${pair%%:*} runs containers under '$runtime', not ${pair##*:}: stop that service (pkill -f 'podman system service') and run this script again" >&2
+    exit 1
+  }
 done
 echo "[podman] ready at unix:///run/podman/podman.sock (runc) and podman-crun.sock (crun)"
