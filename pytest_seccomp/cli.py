@@ -14,7 +14,7 @@ import yaml
 from .compose import write_compose_override
 from .engine_default import find_default
 from .errors import SeccompError
-from .export import KUBELET_DIR, pod_snippet, resolve, resource_name, to_spo
+from .export import KUBELET_DIR, load_any, pod_snippet, resolve, resource_name, to_spo
 from .merge import merge_dirs
 from .profile import ALLOW, NATIVE_ARCH, Profile, write_atomic
 from .purposes import group
@@ -22,7 +22,7 @@ from .purposes import group
 
 def _check(args: argparse.Namespace) -> int:
     """valid, deny by default, not wider than the engine's default, no runtime set-up syscalls"""
-    profile = Profile.load(args.profile)
+    profile = load_any(args.profile)
     default = find_default(args.engine, args.default)
     ceiling, against = default.profile, str(default.path)
     if profile.is_resolved and not default.profile.is_resolved:
@@ -52,7 +52,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     """the allowed names grouped by purpose, then the conditional and non-allow rules"""
-    profile = Profile.load(args.profile)
+    profile = load_any(args.profile)
     plain = {n for c, names in profile.rules.items() if c.action == ALLOW and c.unconditional
              and not c.is_runtime for n in names}
     print(f"{args.profile}: {len(profile.allowed)} syscalls allowed, "
@@ -73,7 +73,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _diff(args: argparse.Namespace) -> int:
     """what B allows that A does not (+) and the reverse (-); exit 1 when B is wider"""
-    diff = Profile.load(args.a).diff(Profile.load(args.b))
+    diff = load_any(args.a).diff(load_any(args.b))
     for line in diff.lines():
         print(line)
     if not diff:

@@ -13,11 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ProfileError, SeccompError
-from .modes import Missing, Mode, Role
+from .modes import Missing, Mode
 from .naming import display_path
 from .profile import Profile
 from .recording import ContainerRecord
-from .session import ContainerSession, Options, PhaseNotes, locked, security_opt
+from .session import (
+    ContainerSession,
+    Controller,
+    Options,
+    PhaseNotes,
+    Worker,
+    locked,
+    security_opt,
+)
 from .syscalls import syscall_name
 from .windows import AFTER_TESTS, outside_tests
 
@@ -51,12 +59,10 @@ class EnforceSession(ContainerSession):
     mode = Mode.ENFORCE
     title = "seccomp profiles (enforce)"
 
-    def __init__(self, options: Options, role: Role = Role.LOCAL, missing: Missing = Missing.FAIL,
+    def __init__(self, options: Options, missing: Missing = Missing.FAIL,
                  strict: bool = False) -> None:
-        super().__init__(options, role)
+        super().__init__(options)
         self.missing = missing
-        self.remote_lines: list[str] = []  # controller: the workers' summaries
-        self.workers_strict_failed = False
         self.strict = strict
         self.loaded: dict[str, LoadedProfile] = {}
         self.missing_images: dict[str, set[str]] = {}  # profile name -> images run without it
@@ -168,10 +174,7 @@ class EnforceSession(ContainerSession):
         return found
 
     def finish(self, interrupted: bool, send: Callable[[dict[str, Any]], None]) -> None:
-        """The last read (what containers did after the last test), then stop; a worker sends
-        its summary to the controller, which has nothing of its own to read."""
-        if self.role is Role.CONTROLLER:
-            return
+        """The last read (what containers did after the last test), then stop."""
         try:
             self.fold(AFTER_TESTS)
             self.take_refusals()
@@ -179,29 +182,12 @@ class EnforceSession(ContainerSession):
         finally:
             self.stop()
         self.check_engine()
-        if self.role is Role.WORKER:
-            from .report import enforce_summary_lines
-
-            send({"lines": list(enforce_summary_lines(self, False)), "failure": self.failure,
-                  "tests_failed": self.tests_failed, "strict_failed": self.strict_failed})
-
-    def absorb(self, worker: str, output: dict[str, Any] | None, error: object = None) -> None:
-        if output is None or error:
-            self.failure = self.failure or (
-                f"pytest-xdist worker {worker} crashed or sent nothing: its refusals are unknown")
-            return
-        self.remote_lines.extend(output["lines"])
-        self.tests_failed += output["tests_failed"]
-        self.workers_strict_failed = self.workers_strict_failed or bool(output["strict_failed"])
-        if output["failure"] and not self.failure:
-            self.failure = f"worker {worker}: {output['failure']}"
 
     @property
     def strict_failed(self) -> bool:
         """--seccomp-strict fails the run for refusals outside every test and for containers
         that bypassed the proxy (its tests' refusals are errors of those tests already)."""
-        return self.workers_strict_failed or (
-            self.strict and bool(self.refused_outside_tests or self.recording.unseen()))
+        return self.strict and bool(self.refused_outside_tests or self.recording.unseen())
 
     def exit_status(self, current: int, interrupted: bool) -> int:
         status = super().exit_status(current, interrupted)
@@ -212,8 +198,6 @@ class EnforceSession(ContainerSession):
     def summary(self, verbose: bool) -> list[str]:
         from .report import enforce_summary_lines
 
-        if self.role is Role.CONTROLLER:
-            return sorted(set(self.remote_lines))
         return list(enforce_summary_lines(self, verbose))
 
     def phase_notes(self, nodeid: str, when: str) -> PhaseNotes:
@@ -279,3 +263,47 @@ def _label(record: ContainerRecord) -> str:
 
 def _is_seccomp(option: str) -> bool:
     return security_opt(option)[0] == "seccomp"
+
+
+class EnforceWorker(Worker, EnforceSession):
+    """A pytest-xdist worker: it enforces its own tests and sends its summary to the
+    controller, which prints them all."""
+
+    def finish(self, interrupted: bool, send: Callable[[dict[str, Any]], None]) -> None:
+        from .report import enforce_summary_lines
+
+        super().finish(interrupted, send)
+        send({"lines": list(enforce_summary_lines(self, False)), "failure": self.failure,
+              "tests_failed": self.tests_failed, "strict_failed": self.strict_failed})
+
+
+class EnforceController(Controller, EnforceSession):
+    """The pytest-xdist controller: it runs no test and traces nothing; it gathers the
+    workers' summaries and decides the run's status from them."""
+
+    def __init__(self, options: Options, missing: Missing = Missing.FAIL,
+                 strict: bool = False) -> None:
+        super().__init__(options, missing, strict)
+        self.remote_lines: list[str] = []  # the workers' summaries
+        self.workers_strict_failed = False  # a worker's strict policy failed its run
+
+    def finish(self, interrupted: bool, send: Callable[[dict[str, Any]], None]) -> None:
+        """Everything was read and sent by the workers."""
+
+    def summary(self, verbose: bool) -> list[str]:
+        return sorted(set(self.remote_lines))
+
+    @property
+    def strict_failed(self) -> bool:
+        return self.workers_strict_failed
+
+    def absorb(self, worker: str, output: dict[str, Any] | None, error: object = None) -> None:
+        if output is None or error:
+            self.failure = self.failure or (
+                f"pytest-xdist worker {worker} crashed or sent nothing: its refusals are unknown")
+            return
+        self.remote_lines.extend(output["lines"])
+        self.tests_failed += output["tests_failed"]
+        self.workers_strict_failed = self.workers_strict_failed or bool(output["strict_failed"])
+        if output["failure"] and not self.failure:
+            self.failure = f"worker {worker}: {output['failure']}"

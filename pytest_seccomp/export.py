@@ -4,9 +4,12 @@ first resolved for one target (architecture and capabilities)."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
+from .errors import ProfileError
 from .profile import NATIVE_ARCH, Condition, Profile
 
 # The capabilities a container gets by default from Docker, containerd and CRI-O.
@@ -73,12 +76,36 @@ def to_spo(profile_name: str, resolved: Profile, namespace: str | None = None) -
             "spec": spec}
 
 
-def from_spo(resource: dict[str, Any]) -> Profile:
+def from_spo(resource: dict[str, Any], source: str = "SeccompProfile") -> Profile:
     """Back from a `SeccompProfile` resource to the profile model."""
-    spec = resource["spec"]
-    return Profile.from_json({"defaultAction": spec["defaultAction"],
+    if not isinstance(resource, dict) or resource.get("kind") != "SeccompProfile":
+        raise ProfileError(f"{source} is not a SeccompProfile resource (kind: SeccompProfile): "
+                           "give a Docker/OCI profile (.json) or the Security Profiles "
+                           "Operator resource `pytest-seccomp export --format spo` writes.")
+    spec = resource.get("spec")
+    if not isinstance(spec, dict):
+        raise ProfileError(f"{source} has no spec: export it again with "
+                           "`pytest-seccomp export --format spo`.")
+    return Profile.from_json({"defaultAction": spec.get("defaultAction"),
                               "architectures": spec.get("architectures", []),
-                              "syscalls": spec.get("syscalls", [])}, "SeccompProfile")
+                              "syscalls": spec.get("syscalls", [])}, source)
+
+
+def load_any(path: str | os.PathLike[str]) -> Profile:
+    """A profile file as the CLI's readers take it: Docker/OCI JSON, or a Security Profiles
+    Operator resource in YAML (what runs in the cluster can be checked and diffed too)."""
+    if Path(path).suffix not in (".yaml", ".yml"):
+        return Profile.load(path)
+    import yaml
+
+    try:
+        resource = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProfileError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}); export it "
+                           "again with `pytest-seccomp export --format spo`.") from None
+    return from_spo(resource, str(path))
 
 
 def pod_snippet(localhost_path: str, nnp: bool = True) -> dict[str, Any]:

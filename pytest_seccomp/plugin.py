@@ -119,7 +119,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except SeccompError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(SeccompPlugin(session), PLUGIN_NAME)
-    if session.role is Role.CONTROLLER:
+    from .session import Controller
+
+    if isinstance(session, Controller):
         config.pluginmanager.register(XdistController(session), PLUGIN_NAME + "-xdist")
 
 
@@ -142,17 +144,20 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
         nnp=bool(config.getoption("seccomp_nnp") or config.getini("seccomp_nnp")),
     )
     if record:
-        from .record import RecordSession
+        from .record import RecordController, RecordSession, RecordWorker
 
-        return RecordSession(options, role(config), merge=config.getoption("seccomp_merge"),
-                             check=config.getoption("seccomp_check"),
-                             update=config.getoption("seccomp_update"),
-                             html=Path(html) if html else None)
-    from .enforce import EnforceSession
+        recorder = {Role.LOCAL: RecordSession, Role.WORKER: RecordWorker,
+                    Role.CONTROLLER: RecordController}[role(config)]
+        return recorder(options, merge=config.getoption("seccomp_merge"),
+                        check=config.getoption("seccomp_check"),
+                        update=config.getoption("seccomp_update"),
+                        html=Path(html) if html else None)
+    from .enforce import EnforceController, EnforceSession, EnforceWorker
 
-    return EnforceSession(options, role(config),
-                          missing=Missing(config.getoption("seccomp_missing") or Missing.FAIL),
-                          strict=config.getoption("seccomp_strict"))
+    enforcer = {Role.LOCAL: EnforceSession, Role.WORKER: EnforceWorker,
+                Role.CONTROLLER: EnforceController}[role(config)]
+    return enforcer(options, missing=Missing(config.getoption("seccomp_missing") or Missing.FAIL),
+                    strict=config.getoption("seccomp_strict"))
 
 
 # Options that only one mode reads: given without that mode they would silently do nothing.
@@ -279,8 +284,7 @@ class SeccompPlugin:
         if session.shouldfail or session.shouldstop:
             self.session.selected(all_tests=False)  # -x / --maxfail: the rest never ran
         self.session.finish(interrupted, sender(session.config))
-        if self.session.role is not Role.WORKER:
-            session.exitstatus = self.session.exit_status(int(session.exitstatus), interrupted)
+        session.exitstatus = self.session.exit_status(int(session.exitstatus), interrupted)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         """One block, like pytest-cov's: nothing when there is nothing to say."""

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SeccompError
-from .modes import EXIT_PROFILES_DRIFTED, Mode, Role
+from .modes import EXIT_PROFILES_DRIFTED, Mode
 from .profile import Profile, ProfileDiff, build_profile
 from .recording import ContainerRecord
-from .session import ContainerSession, Options, PhaseNotes
+from .session import ContainerSession, Controller, Options, PhaseNotes, Worker
 from .windows import AFTER_TESTS
 
 
@@ -66,9 +66,9 @@ class RecordSession(ContainerSession):
     mode = Mode.RECORD
     title = "seccomp profiles (record)"
 
-    def __init__(self, options: Options, role: Role = Role.LOCAL, merge: bool = False,
-                 check: bool = False, update: bool = False, html: Path | None = None) -> None:
-        super().__init__(options, role)
+    def __init__(self, options: Options, merge: bool = False, check: bool = False,
+                 update: bool = False, html: Path | None = None) -> None:
+        super().__init__(options)
         self.html = html  # --seccomp-html DIR
         self.written: list[str] = []  # the reports written, named at the end of the summary
         self.merge = merge  # union with the profiles already on disk (for partial runs)
@@ -98,17 +98,11 @@ class RecordSession(ContainerSession):
         return PhaseNotes(properties=[("seccomp_syscalls", self.first_needed_by(nodeid))])
 
     def finish(self, interrupted: bool, send: Callable[[dict[str, Any]], None]) -> None:
-        """Worker: send the recording. Controller: the workers sent theirs; conclude. Alone:
-        the last read, then build, compare and write. Then the reports."""
-        if self.role is Role.WORKER:
-            self.collect()
-            send(self.export())
-            return
-        if self.role is Role.LOCAL:
-            self.collect()
-            if interrupted and self.failure is None:
-                self.failure = ("the session was interrupted, so the recording is incomplete; "
-                                "no profile was written.")
+        """The last read, then build, compare and write; then the reports."""
+        self.collect()
+        if interrupted and self.failure is None:
+            self.failure = ("the session was interrupted, so the recording is incomplete; "
+                            "no profile was written.")
         self.conclude()
         self._write_reports()
 
@@ -145,26 +139,6 @@ class RecordSession(ContainerSession):
             self.stop()
         self.check_engine()
         self.recording.check_complete()
-
-    def export(self) -> dict[str, Any]:
-        """An xdist worker's recording, for the controller to merge (builtin types only)."""
-        return {"recording": self.recording.to_builtin(), "failure": self.failure,
-                "tests_failed": self.tests_failed, "full_run": self.full_run}
-
-    def absorb(self, worker: str, output: dict[str, Any] | None, error: object = None) -> None:
-        """The controller takes in one worker's recording; a worker that crashed or sent
-        nothing makes the whole recording incomplete, never silently smaller."""
-        if output is None or error:
-            self.failure = self.failure or (
-                f"pytest-xdist worker {worker} {'crashed' if error else 'sent no recording'}"
-                f"{f' ({error})' if error else ''}, so the containers it ran are missing from the "
-                "recording. No profile was written; run again.")
-            return
-        self.recording.absorb(output["recording"])
-        self.tests_failed += output["tests_failed"]
-        self.full_run = self.full_run and output["full_run"]
-        if output["failure"] and not self.failure:
-            self.failure = f"worker {worker}: {output['failure']}"
 
     def conclude(self) -> list[ProfileResult]:
         """Build every profile; compare and write them only if the recording is complete."""
@@ -280,3 +254,37 @@ class RecordSession(ContainerSession):
                     f"cannot write seccomp profile {result.path}: {exc.strerror}. The old file, if "
                     "any, is intact; make the profile directory writable and record again."
                 )
+
+
+class RecordWorker(Worker, RecordSession):
+    """A pytest-xdist worker: it records its own tests and sends the recording to the
+    controller, which writes the profiles."""
+
+    def finish(self, interrupted: bool, send: Callable[[dict[str, Any]], None]) -> None:
+        self.collect()
+        send({"recording": self.recording.to_builtin(), "failure": self.failure,
+              "tests_failed": self.tests_failed, "full_run": self.full_run})
+
+
+class RecordController(Controller, RecordSession):
+    """The pytest-xdist controller: it runs no test and traces nothing; it unions the
+    workers' recordings, then builds, compares and writes the profiles."""
+
+    def absorb(self, worker: str, output: dict[str, Any] | None, error: object = None) -> None:
+        """One worker's recording, at its node's end; a worker that crashed or sent
+        nothing makes the whole recording incomplete, never silently smaller."""
+        if output is None or error:
+            self.failure = self.failure or (
+                f"pytest-xdist worker {worker} {'crashed' if error else 'sent no recording'}"
+                f"{f' ({error})' if error else ''}, so the containers it ran are missing from the "
+                "recording. No profile was written; run again.")
+            return
+        self.recording.absorb(output["recording"])
+        self.tests_failed += output["tests_failed"]
+        self.full_run = self.full_run and output["full_run"]
+        if output["failure"] and not self.failure:
+            self.failure = f"worker {worker}: {output['failure']}"
+
+    def finish(self, interrupted: bool, send: Callable[[dict[str, Any]], None]) -> None:
+        self.conclude()
+        self._write_reports()

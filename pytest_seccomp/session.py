@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from .engine_default import EngineDefault, EngineInfo, find_default
 from .errors import SeccompError
@@ -148,14 +148,14 @@ class PhaseNotes:
 class ContainerSession:
     """Base of record and enforce: the proxy's observer and the tracer's owner. The plugin's
     hooks call its verbs (start, phase_notes, finish, exit_status, summary); each mode and role
-    (local, xdist worker, xdist controller) answers them its own way."""
+    (alone, xdist worker, xdist controller) is a class of its own that answers them its way."""
 
-    mode = Mode.RECORD
+    mode: ClassVar[Mode] = Mode.RECORD
+    role: ClassVar[Role] = Role.LOCAL
     title = "seccomp profiles"
 
-    def __init__(self, options: Options, role: Role = Role.LOCAL) -> None:
+    def __init__(self, options: Options) -> None:
         self.options = options
-        self.role = role
         self.recording = Recording()
         self.tracer = Tracer(self.mode, options.count_calls, map_size=options.map_size)
         self.upstream = "unix:///var/run/docker.sock"  # the engine the user's clients reach
@@ -197,9 +197,7 @@ class ContainerSession:
 
     def start(self) -> None:
         """Start the tracer (it becomes ready while collection runs) and the engine proxy, and
-        publish the proxy as DOCKER_HOST; an xdist controller runs no test: nothing to do."""
-        if self.role is Role.CONTROLLER:
-            return
+        publish the proxy as DOCKER_HOST."""
         self.tracer.start()
         self.proxy = EngineProxy(self.upstream, self)
         self._publish(self.proxy.start())
@@ -247,10 +245,6 @@ class ContainerSession:
         """The session's end: a worker sends what it saw, the others conclude."""
         raise NotImplementedError
 
-    def absorb(self, worker: str, output: dict[str, Any] | None, error: object = None) -> None:
-        """The controller takes in one worker's output (at its node's end)."""
-        raise NotImplementedError
-
     def exit_status(self, current: int, interrupted: bool) -> int:
         """One place decides how the session's own outcome changes pytest's exit status."""
         if self.failure is not None and not interrupted:
@@ -263,7 +257,7 @@ class ContainerSession:
     def check_engine(self) -> None:
         """At the end: an engine that stopped answering may have failed containers the tests
         never saw start, so the session's data cannot be trusted whole."""
-        if self.failure is not None or self.role is Role.CONTROLLER or not self.recording.containers:
+        if self.failure is not None or not self.recording.containers:
             return
         import docker
 
@@ -519,3 +513,27 @@ def _engine_unreachable(exc: BaseException) -> bool:
 def default_profile_dir(rootdir: str | os.PathLike[str], configured: str | None) -> Path:
     """`--seccomp-profile-dir`, else the ini value, else `seccomp-profiles/` under rootdir."""
     return Path(rootdir) / (configured or "seccomp-profiles")
+
+
+class Worker:
+    """Mixin of a pytest-xdist worker's session: it sends what it saw; the controller alone
+    decides the run's status."""
+
+    role: ClassVar[Role] = Role.WORKER
+
+    def exit_status(self, current: int, interrupted: bool) -> int:
+        return current
+
+
+class Controller:
+    """Mixin of the pytest-xdist controller's session: it runs no test and traces nothing
+    (the workers have their own tracer and proxy); it absorbs each worker's output."""
+
+    role: ClassVar[Role] = Role.CONTROLLER
+
+    def start(self) -> None:
+        """Nothing to start."""
+
+    def absorb(self, worker: str, output: dict[str, Any] | None, error: object = None) -> None:
+        """One worker's output, at its node's end (None if it crashed or sent nothing)."""
+        raise NotImplementedError

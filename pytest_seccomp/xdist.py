@@ -10,7 +10,7 @@ import pytest
 from .modes import Role
 
 if TYPE_CHECKING:
-    from .session import ContainerSession
+    from .session import Controller
 
 OUTPUT_KEY = "pytest_seccomp"
 
@@ -39,7 +39,7 @@ def sender(config: pytest.Config) -> Any:
 class XdistController:
     """The controller's hook: each worker's output goes to the session as its node goes down."""
 
-    def __init__(self, session: ContainerSession) -> None:
+    def __init__(self, session: Controller) -> None:
         self.session = session
 
     @pytest.hookimpl(optionalhook=True)

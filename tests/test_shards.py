@@ -188,3 +188,25 @@ def test_recordings_of_two_architectures_merge_per_architecture(tmp_path, busybo
     assert (cli("merge", str(tmp_path / "arm"), str(tmp_path / "x86"), "-o", str(tmp_path / "m2"))
             .returncode == 0)
     assert (tmp_path / "m2" / "redis.json").read_bytes() == (tmp_path / "m" / "redis.json").read_bytes()
+
+
+def test_the_cli_reads_what_runs_in_the_cluster(tmp_path):
+    """check, show and diff take a Security Profiles Operator resource too: what a cluster runs
+    can be compared with what the tests recorded."""
+    default = Profile.load(DOCKER_DEFAULT)
+    recorded = tmp_path / "app.json"
+    build_profile({"read", "write", "mkdir"}, default).save(recorded)
+    exported = tmp_path / "app.yaml"
+    exported.write_text(yaml.safe_dump(to_spo("app", resolve(Profile.load(recorded)))))
+    checked = cli("check", str(exported), "--default", str(DOCKER_DEFAULT))
+    assert checked.returncode == 0 and "OK (" in checked.stdout, checked.stdout + checked.stderr
+    assert "mkdir" in cli("show", str(exported)).stdout
+    wider = tmp_path / "wider.json"
+    build_profile({"read", "write", "mkdir", "rmdir"}, default).save(wider)
+    diff = cli("diff", str(exported), str(wider))
+    assert diff.returncode == 1 and "+rmdir" in diff.stdout.replace(" ", "")
+    for text, says in (("kind: Pod\n", "not a SeccompProfile"), ("a: [b\n", "not valid YAML"),
+                       ("kind: SeccompProfile\n", "has no spec")):
+        exported.write_text(text)
+        bad = cli("check", str(exported))
+        assert bad.returncode != 0 and says in bad.stderr and "Traceback" not in bad.stderr

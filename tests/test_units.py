@@ -11,7 +11,7 @@ from pathlib import Path
 from pytest_seccomp.enforce import EnforceSession, LoadedProfile
 from pytest_seccomp.engine_default import DOCKER_DEFAULT, EngineDefault
 from pytest_seccomp.profile import Profile, build_profile
-from pytest_seccomp.record import RecordSession
+from pytest_seccomp.record import RecordController, RecordSession
 from pytest_seccomp.recording import ContainerRecord, Recording
 from pytest_seccomp.session import Options
 from pytest_seccomp.syscalls import syscall_number
@@ -108,7 +108,7 @@ def test_enforce_names_refusals_the_profile_does_not_allow(tmp_path: Path):
 def test_worker_recordings_merge_in_the_controller(tmp_path: Path):
     worker = recording_with_one_container()
     worker.apply(snapshot("read", runtime=("setgroups",), other=("write",)), "test_w.py::test")
-    controller = RecordSession(Options(profile_dir=tmp_path))
+    controller = RecordController(Options(profile_dir=tmp_path))
     controller.absorb("gw0", {"recording": worker.to_builtin(), "failure": None,
                               "tests_failed": 0, "full_run": True})
     assert controller.recording.containers[ID].runtime == {nr("setgroups")}
@@ -116,3 +116,36 @@ def test_worker_recordings_merge_in_the_controller(tmp_path: Path):
     assert [s.id for s in controller.recording.unseen()] == [OTHER]
     controller.absorb("gw1", None)
     assert controller.failure and "gw1" in controller.failure
+
+
+def test_each_role_is_a_class_of_its_own(tmp_path: Path):
+    """Alone, worker and controller answer the same verbs their own way; no verb asks which
+    role it plays (pytest-cov's Central, DistWorker and DistMaster)."""
+    import ast
+    import inspect
+
+    from pytest_seccomp import enforce, record, session
+    from pytest_seccomp.enforce import EnforceController, EnforceWorker
+    from pytest_seccomp.record import RecordWorker
+
+    for module in (session, record, enforce):
+        reads = [node.lineno for node in ast.walk(ast.parse(inspect.getsource(module)))
+                 if isinstance(node, ast.Attribute) and node.attr == "role"
+                 and isinstance(node.ctx, ast.Load)]
+        assert reads == [], f"{module.__name__} branches on the role at lines {reads}"
+    options = Options(profile_dir=tmp_path)
+    controller = EnforceController(options)
+    controller.start()  # runs no test: no tracer, no proxy, DOCKER_HOST untouched
+    assert not controller.tracer.started and controller.proxy is None
+    alone, worker = RecordSession(options), RecordWorker(options)
+    for failed in (alone, worker):
+        failed.failure = "the tracer was detached"
+    assert alone.exit_status(0, interrupted=False) == 3  # the recording is incomplete
+    assert worker.exit_status(0, interrupted=False) == 0  # the controller judges what it sent
+    controller.absorb("gw0", {"lines": ["refused: mkdir"], "tests_failed": 1,
+                              "strict_failed": True, "failure": None})
+    assert controller.summary(False) == ["refused: mkdir"]
+    assert controller.exit_status(0, interrupted=False) == 1  # a worker's strict policy failed
+    enforcing = EnforceWorker(options)
+    enforcing.failure = "tracer lost"
+    assert enforcing.exit_status(0, interrupted=False) == 0
