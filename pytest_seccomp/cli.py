@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from .arguments import FAMILY_SYSCALLS, family_name, rule_family
 from .compose import write_compose_override
 from .engine_default import find_default
 from .errors import SeccompError
@@ -62,8 +63,14 @@ def _show(args: argparse.Namespace) -> int:
     if profile.runtime_only:
         print(f"  {'the runtime needs:':<22} {' '.join(sorted(profile.runtime_only))} "
               f"({profile.runtime})")
+    for name in FAMILY_SYSCALLS:
+        families = profile.families(name)
+        if families:
+            print(f"  {name + ' families:':<22} {' '.join(map(family_name, sorted(families)))}")
     for condition in sorted(profile.rules, key=lambda c: c.sort_key()):
-        if condition.action == ALLOW and condition.unconditional:
+        if condition.action == ALLOW and (condition.unconditional or (
+                rule_family(condition.args) is not None and not condition.includes
+                and not condition.excludes and profile.rules[condition] <= set(FAMILY_SYSCALLS))):
             continue
         extra = {k: v for k, v in condition.to_json().items() if k != "action"}
         verb = "allow" if condition.action == ALLOW else condition.action

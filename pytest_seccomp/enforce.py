@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .arguments import family_name, key_label, split_key
 from .errors import ProfileError, SeccompError
 from .modes import Missing, Mode
 from .naming import display_path
@@ -50,7 +51,7 @@ class Refusal:
     syscall: str
     calls: int
     comm: str
-    conditional: bool  # the profile allows the name, but only under argument/capability checks
+    note: str = ""  # why the profile refused a name it lists (its argument or capability rules)
 
 
 class EnforceSession(ContainerSession):
@@ -160,13 +161,11 @@ class EnforceSession(ContainerSession):
                 loaded = self.loaded.get(record.profile)
                 if record.left_out or loaded is None or loaded.profile is None:
                     continue
-                for (nr, comm), calls in sorted(refused.items()):
-                    name = syscall_name(nr) or f"syscall #{nr}"
-                    conditions = loaded.profile.allow_conditions(name)
-                    if any(c.unconditional for c in conditions):
-                        continue  # the kernel's own EPERM, not the filter's
-                    found.append(Refusal(window, record, name, calls, comm,
-                                         conditional=bool(conditions)))
+                for (key, comm), calls in sorted(refused.items()):
+                    note = _refused_by_filter(loaded.profile, key)
+                    if note is not None:
+                        found.append(Refusal(window, record, key_label(key)
+                                             or f"syscall #{split_key(key)[0]}", calls, comm, note))
         for refusal in found:
             self.refusals.setdefault(refusal.window, []).append(refusal)
         if self.current.nodeid is not None:
@@ -233,7 +232,7 @@ class EnforceSession(ContainerSession):
             lines.append(f"container {_label(record)}, image {record.image}, "
                          f"under {display_path(path)} was refused:")
             for r in items:
-                note = " (allowed only under argument/capability conditions)" if r.conditional else ""
+                note = f" ({r.note})" if r.note else ""
                 lines.append(f"  {r.syscall}  x{r.calls}  by process {r.comm!r}{note}")
                 names.add(r.syscall)
         windows = sorted({r.window for r in refusals} - {self.current.nodeid})
@@ -259,6 +258,27 @@ def _label(record: ContainerRecord) -> str:
     if record.name == record.short_id:
         return record.short_id
     return f"{record.name} ({record.short_id})"
+
+
+def _refused_by_filter(profile: Profile, key: int) -> str | None:
+    """None when the profile allows this call (its EPERM was the kernel's own, e.g. AF_PACKET
+    without CAP_NET_RAW); else a note on why the filter refused a name it lists, or ""."""
+    nr, family = split_key(key)
+    name = syscall_name(nr)
+    if name is None:
+        return ""
+    conditions = profile.allow_conditions(name)
+    if family is not None:
+        families = profile.families(name)
+        if families is None and any(c.unconditional for c in conditions):
+            return None
+        if families and family in families:
+            return None
+        if families:
+            return f"the profile allows {name} for {', '.join(map(family_name, sorted(families)))} only"
+    if any(c.unconditional for c in conditions):
+        return None
+    return "allowed only under argument/capability conditions" if conditions else ""
 
 
 def _is_seccomp(option: str) -> bool:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from .arguments import ArgumentRules, key_label, split_key, split_labels
 from .enforce import EnforceSession
 from .errors import SeccompError
 from .profile import Profile, build_profile
@@ -51,11 +52,13 @@ class SeccompFixture:
             return loaded.profile
         assert isinstance(session, RecordSession) and session.default is not None
         session.fold()
-        names: set[str] = set()
+        labels: set[str] = set()
         for record in session.recording.containers.values():
             if record.profile == name and not record.left_out:
-                names |= set(session.recording.names(record.counts))
-        return build_profile(names, session.default.profile)
+                labels |= set(session.recording.names(record.counts))
+        names, families = split_labels(labels)
+        return build_profile(names, session.default.profile, families=families
+                             if session.arguments is ArgumentRules.FAMILIES else None)
 
     def syscalls(self, container: Any) -> set[str]:
         """Record mode: the syscalls `container` made while this test ran (so far)."""
@@ -85,7 +88,10 @@ class SeccompFixture:
         loaded = session.load(record.profile)
         allowed = (loaded.profile.allowed if loaded.profile else set()) & forbidden
         session.fold()
-        tried = {syscall_name(nr) for nr, _ in record.refused} & forbidden
+        # `socket(AF_PACKET)` refused was a try of `socket` too
+        tried = {syscall_name(split_key(key)[0]) for key, _ in record.refused} | {
+            key_label(key) for key, _ in record.refused}
+        tried &= forbidden
         if allowed or tried:
             what = []
             if allowed:

@@ -71,6 +71,17 @@ def _profile_page(session: RecordSession, result: ProfileResult, surface: set[st
                         f"<td>{where}</td></tr>")
         parts.append(f"<h3>{esc(purpose)} ({len(names)})</h3><table><tr><th>syscall</th>"
                      f"<th>first needed by</th><th>container</th></tr>{''.join(rows)}</table>")
+    families = result.profile.socket_families
+    if families:
+        default_families = session.default.profile.default_families() if session.default else set()
+        family_rows = "".join(
+            f"<tr><td><code>{esc(label)}</code></td><td>{esc(first.get(label, ('?',))[0])}</td></tr>"
+            for label in sorted(result.arguments))
+        parts.append(
+            f"<h2 id=\"families\">Socket families</h2><p>socket and socketpair are allowed for "
+            f"<b id=\"family-count\">{len(families)}</b> of the default's "
+            f"{len(default_families)} address families; any other family is refused (EPERM)."
+            f"</p><table><tr><th>call</th><th>first needed by</th></tr>{family_rows}</table>")
     if runtime_only:
         parts.append(f"<h2 id=\"runtime\">What the runtime needs ({esc(result.profile.runtime or '')})"
                      "</h2><p>its own steps after installing the filter, before it starts the "

@@ -34,6 +34,17 @@ def _missing_choice(value: str) -> str:
     return value
 
 
+ARGUMENT_CHOICES = ("families", "names")
+_ARGS_HINT = ("give 'families' (socket and socketpair allowed only for the address families the "
+              "tests used) or 'names' (every recorded syscall allowed whatever its arguments)")
+
+
+def _arguments_choice(value: str) -> str:
+    if value not in ARGUMENT_CHOICES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a choice: {_ARGS_HINT}")
+    return value
+
+
 def _map_size(value: str) -> int:
     try:
         size = int(value)
@@ -92,6 +103,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "which start only with no-new-privileges (Kubernetes' restricted Pod "
                          "Security Standard); by default profiles start with or without it "
                          "(ini: seccomp_nnp)")
+    group.addoption("--seccomp-args", dest="seccomp_args", default=None, type=_arguments_choice,
+                    metavar="families|names",
+                    help="record: 'families' (the default) allows socket and socketpair only for "
+                         "the address families the tests used; 'names' writes syscall names "
+                         "only (ini: seccomp_args)")
+    parser.addini("seccomp_args", "record: argument rules (families or names)", default=None)
     parser.addini("seccomp_nnp", "record under no-new-privileges", type="bool", default=False)
     parser.addini("seccomp_profile_dir", "directory for seccomp profiles", default=None)
     parser.addini("seccomp_default_profile", "the engine's default seccomp profile", default=None)
@@ -144,11 +161,18 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
         nnp=bool(config.getoption("seccomp_nnp") or config.getini("seccomp_nnp")),
     )
     if record:
+        from .arguments import ArgumentRules
         from .record import RecordController, RecordSession, RecordWorker
 
         recorder = {Role.LOCAL: RecordSession, Role.WORKER: RecordWorker,
                     Role.CONTROLLER: RecordController}[role(config)]
-        return recorder(options, merge=config.getoption("seccomp_merge"),
+        arguments = config.getoption("seccomp_args") or config.getini("seccomp_args") or "families"
+        try:
+            rules = ArgumentRules(arguments)
+        except ValueError:
+            raise pytest.UsageError(f"seccomp_args = {arguments!r} in the ini file: "
+                                    f"{_ARGS_HINT}") from None
+        return recorder(options, merge=config.getoption("seccomp_merge"), arguments=rules,
                         check=config.getoption("seccomp_check"),
                         update=config.getoption("seccomp_update"),
                         html=Path(html) if html else None)
@@ -161,7 +185,8 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
 
 
 # Options that only one mode reads: given without that mode they would silently do nothing.
-_RECORD_ONLY = {"seccomp_report": "--seccomp-report", "seccomp_count_calls": "--seccomp-count-calls",
+_RECORD_ONLY = {"seccomp_args": "--seccomp-args",
+                "seccomp_report": "--seccomp-report", "seccomp_count_calls": "--seccomp-count-calls",
                 "seccomp_html": "--seccomp-html", "seccomp_check": "--seccomp-check",
                 "seccomp_update": "--seccomp-update", "seccomp_merge": "--seccomp-merge"}
 _ENFORCE_ONLY = {"seccomp_missing": "--seccomp-missing", "seccomp_strict": "--seccomp-strict"}

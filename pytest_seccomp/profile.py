@@ -16,6 +16,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .arguments import (
+    ANY_FAMILY,
+    FAMILIES,
+    FAMILY_SYSCALLS,
+    family_arg,
+    family_name,
+    label,
+    rule_family,
+)
 from .errors import ProfileError
 
 ALLOW = "SCMP_ACT_ALLOW"
@@ -108,10 +117,15 @@ class Condition:
     def unconditional(self) -> bool:
         return not (self.args or self.includes or self.excludes)
 
-    def sort_key(self) -> tuple[int, str]:
-        """The plain allow rule first, then the rest in a stable order."""
-        first = 0 if (self.action == ALLOW and self.unconditional) else 1
-        return (first, json.dumps(self.to_json(), sort_keys=True))
+    def sort_key(self) -> tuple[int, int, str]:
+        """The plain allow rules first, then the family rules by family, then the rest in a
+        stable order."""
+        if self.action == ALLOW and self.unconditional:
+            return (0, 0, json.dumps(self.to_json(), sort_keys=True))
+        family = rule_family(self.args) if self.action == ALLOW else None
+        if family is not None and not (self.includes or self.excludes):
+            return (1, family, self.comment)
+        return (2, 0, json.dumps(self.to_json(), sort_keys=True))
 
     @property
     def is_runtime(self) -> bool:
@@ -240,7 +254,7 @@ class Profile:
             default_action=action,
             default_errno_ret=errno_ret,
             arch_map=tuple(sorted(set(arch_map))),
-            rules={c: frozenset(n) for c, n in rules.items() if n},
+            rules=apps_first({c: frozenset(n) for c, n in rules.items() if n}),
         )
 
     @classmethod
@@ -313,6 +327,39 @@ class Profile:
     def allow_conditions(self, name: str) -> set[Condition]:
         return {c for c, n in self.rules.items() if c.action == ALLOW and name in n}
 
+    def families(self, name: str) -> frozenset[int] | None:
+        """The address families `name` (socket, socketpair) is allowed for, when every rule
+        that allows it pins argument 0 to one family; None when some rule allows it otherwise
+        (every family the default allows). Empty when the name is not allowed at all."""
+        found: set[int] = set()
+        for condition in self.allow_conditions(name):
+            family = rule_family(condition.args)
+            if family is None or condition.includes or condition.excludes:
+                return None
+            found.add(family)
+        return frozenset(found)
+
+    @property
+    def socket_families(self) -> frozenset[int] | None:
+        """The address families socket and socketpair are allowed for together; None when one
+        of them is allowed for every family the default allows."""
+        found: set[int] = set()
+        for name in FAMILY_SYSCALLS:
+            families = self.families(name)
+            if families is None:
+                return None
+            found |= families
+        return frozenset(found)
+
+    def default_families(self) -> frozenset[int]:
+        """As the engine's default: the families some allow rule lets socket open, less those
+        a deny rule refuses by value (Docker's 2026 defaults refuse AF_ALG, AF_VSOCK, ...)."""
+        allowed = self.families("socket")
+        known = frozenset(f for f in FAMILIES if f != 0)
+        refused = {rule_family(c.args) for c, names in self.rules.items()
+                   if c.action != ALLOW and "socket" in names}
+        return (known if allowed is None else allowed) - refused
+
     # -- algebra -----------------------------------------------------------------------------
     def union(self, other: Profile) -> Profile:
         """Allow what either allows; both must share default action and architectures."""
@@ -353,6 +400,13 @@ class Profile:
             before, after = old[0].get(key, set()), new[0].get(key, set())
             added.update((name, labels[key]) for name in after - before)
             removed.update((name, labels[key]) for name in before - after)
+        for name in FAMILY_SYSCALLS:
+            was, now = self.families(name), newer.families(name)
+            if was is None and now:  # narrowed to some families: nothing was added
+                added -= {(label(name, f), "allow") for f in now}
+                if (name, "allow") in removed:
+                    removed.remove((name, "allow"))
+                    removed.add((name, "now only " + ", ".join(map(family_name, sorted(now)))))
         return ProfileDiff(added=tuple(sorted(added)), removed=tuple(sorted(removed)),
                            default_action=default_action)
 
@@ -364,14 +418,21 @@ class Profile:
         for condition, rule_names in self.rules.items():
             if condition.action != ALLOW:
                 continue
+            family = rule_family(condition.args)
+            if family is not None and rule_names <= set(FAMILY_SYSCALLS) \
+                    and not (condition.includes or condition.excludes):
+                # `socket(AF_INET)`: read as a permission of its own, like a name
+                names.setdefault("allow", set()).update(label(n, family) for n in rule_names)
+                labels["allow"] = "allow"
+                continue
             if condition.unconditional:
-                key = label = "allow"
+                key = rule_label = "allow"
             else:
-                label = "if " + json.dumps({k: v for k, v in condition.to_json().items()
-                                            if k != "action"}, sort_keys=True)
-                key = "rule_" + hashlib.sha256(label.encode()).hexdigest()[:16]
+                rule_label = "if " + json.dumps({k: v for k, v in condition.to_json().items()
+                                                 if k != "action"}, sort_keys=True)
+                key = "rule_" + hashlib.sha256(rule_label.encode()).hexdigest()[:16]
             names.setdefault(key, set()).update(rule_names)
-            labels[key] = label
+            labels[key] = rule_label
         return names, labels
 
     def wider_than(self, default: Profile) -> list[str]:
@@ -417,11 +478,18 @@ class Profile:
 
 
 def _within(rule: Condition, ceiling: Condition) -> bool:
-    """`rule` allows no more than `ceiling`: the same action, arguments and exclusions, and
+    """`rule` allows no more than `ceiling`: the same action and exclusions, the ceiling's
+    argument checks and maybe more (a rule's checks all hold at once: more is narrower), and
     inclusions at least as strict (fewer architectures, more capabilities, same kernel)."""
-    if (rule.action, rule.errno_ret, rule.args, rule.excludes) != (
-            ceiling.action, ceiling.errno_ret, ceiling.args, ceiling.excludes):
+    if (rule.action, rule.errno_ret, rule.excludes) != (
+            ceiling.action, ceiling.errno_ret, ceiling.excludes):
         return False  # (comments say whose a rule is, and allow nothing)
+    indexes = [dict(a).get("index") for a in rule.args]
+    if rule.args != ceiling.args and (not set(ceiling.args) <= set(rule.args)
+                                      or len(indexes) != len(set(indexes))):
+        # Docker splits checks of one argument into rules of their own (either may hold):
+        # such a rule is wider than it reads, so it must equal the ceiling's
+        return False
     mine, theirs = dict(rule.includes), dict(ceiling.includes)
     if "arches" in theirs and not set(mine.get("arches", ("(any)",))) <= set(theirs["arches"]):
         return False
@@ -456,19 +524,43 @@ ARCH_ALIASES = {scmp: alias for scmp, alias in NATIVE_ARCH.values()}
 
 
 def apps_first(rules: Mapping[Condition, frozenset[str]]) -> dict[Condition, frozenset[str]]:
-    """A name the app needs is in the app's rule, not also in the runtime's."""
+    """A name the app needs is in the app's rule, not also in the runtime's; a name some plain
+    rule allows for every family needs no rule per family (a union of a name-only profile
+    with one of families is the name-only one)."""
     app = frozenset().union(*(n for c, n in rules.items() if c.action == ALLOW and not c.is_runtime))
+    plain = frozenset().union(*(n for c, n in rules.items() if c.action == ALLOW and c.unconditional))
     out = {}
     for condition, names in rules.items():
         keep = names - app if condition.is_runtime else names
+        if condition.action == ALLOW and rule_family(condition.args) is not None:
+            keep = keep - (plain & frozenset(FAMILY_SYSCALLS))
         if keep:
             out[condition] = keep
     return out
 
 
+def _by_family(condition: Condition, names: frozenset[str],
+               families: Mapping[str, frozenset[int]]) -> dict[Condition, frozenset[str]]:
+    """An allow rule for `names` split so that each name with recorded families is allowed
+    for those families only (one rule per family, `SCMP_CMP_EQ` on argument 0), narrower
+    than `condition`; a rule that already checks argument 0 stays as it is."""
+    if any(dict(a).get("index") == 0 for a in condition.args):
+        return {condition: names}
+    out: dict[Condition, frozenset[str]] = {}
+    rest = names - families.keys()
+    if rest:
+        out[condition] = rest
+    for name in sorted(names & families.keys()):
+        for family in families[name]:
+            narrower = replace(condition, args=tuple(sorted((*condition.args, family_arg(family)))))
+            out[narrower] = out.get(narrower, frozenset()) | {name}
+    return out
+
+
 def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None = None,
                   runtime_syscalls: Iterable[str] = (), runtime: str = "",
-                  nnp: bool | None = None) -> Profile:
+                  nnp: bool | None = None,
+                  families: Mapping[str, Iterable[int]] | None = None) -> Profile:
     """The least-privilege profile for `syscalls`, never wider than `default`.
 
     Each recorded name keeps the conditions under which the default allows it (argument checks,
@@ -476,7 +568,11 @@ def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None
     over, because the tracer never sees a syscall that the filter answered itself. With `nnp`
     given, the rules say whose they are: the app's (and the mode), and, in rules of their own,
     the names only the runtime's steps after installing the filter need (`runtime_syscalls`).
+    `families`: socket's and socketpair's recorded address families; each such name is allowed
+    for those only (a family of ANY_FAMILY, or none recorded, keeps the name unfiltered).
     """
+    pinned = {name: frozenset(values) for name, values in (families or {}).items()
+              if name in FAMILY_SYSCALLS and values and ANY_FAMILY not in set(values)}
     wanted = set(syscalls) | ALWAYS_ALLOWED
     runtime_only = set(runtime_syscalls) - wanted
     refused = sorted(n for n in wanted | runtime_only if not default.allow_conditions(n))
@@ -493,12 +589,15 @@ def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None
         if condition.action != ALLOW:
             rules[plain] = rules.get(plain, frozenset()) | names
             continue
+        split: dict[Condition, frozenset[str]] = {}
         if names & wanted:
             mine = replace(plain, comment=app_comment) if plain.unconditional else plain
-            rules[mine] = rules.get(mine, frozenset()) | (names & wanted)
+            split.update(_by_family(mine, names & wanted, pinned))
         if names & runtime_only:
             theirs = replace(plain, comment=runtime_comment(runtime or "the runtime"))
-            rules[theirs] = rules.get(theirs, frozenset()) | (names & runtime_only)
+            split.update(_by_family(theirs, names & runtime_only, pinned))
+        for condition_, names_ in split.items():
+            rules[condition_] = rules.get(condition_, frozenset()) | names_
     # The architectures the recording was made on, as the engine resolves its default's archMap
     # on this machine; merging recordings of several architectures keeps each one's own names.
     native = NATIVE_ARCH.get(machine or platform.machine(), ("", ""))[0]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .arguments import ArgumentRules, parse_label, split_labels
 from .errors import SeccompError
 from .modes import EXIT_PROFILES_DRIFTED, Mode
 from .profile import Profile, ProfileDiff, build_profile
@@ -26,8 +27,10 @@ class ProfileResult:
     name: str
     path: Path
     containers: list[ContainerRecord]
-    syscalls: Counter[str]
+    syscalls: Counter[str]  # the names the app made
     profile: Profile | None = None
+    # `socket(AF_INET)`: the argument values the tests used (also with --seccomp-args=names)
+    arguments: Counter[str] = field(default_factory=Counter)
     error: str | None = None
     status: str = "new"  # new | changed | unchanged | not written | drifted | narrower
     diff: ProfileDiff = field(default_factory=ProfileDiff)  # against the file on disk before this session
@@ -67,8 +70,10 @@ class RecordSession(ContainerSession):
     title = "seccomp profiles (record)"
 
     def __init__(self, options: Options, merge: bool = False, check: bool = False,
-                 update: bool = False, html: Path | None = None) -> None:
+                 update: bool = False, html: Path | None = None,
+                 arguments: ArgumentRules = ArgumentRules.FAMILIES) -> None:
         super().__init__(options)
+        self.arguments = arguments  # --seccomp-args: socket families, or names only
         self.html = html  # --seccomp-html DIR
         self.written: list[str] = []  # the reports written, named at the end of the summary
         self.merge = merge  # union with the profiles already on disk (for partial runs)
@@ -178,21 +183,25 @@ class RecordSession(ContainerSession):
         for name in sorted(grouped):
             containers = grouped[name]
             syscalls: Counter[str] = Counter()
+            arguments: Counter[str] = Counter()
             runtime: set[str] = set()
             for record in containers:
-                syscalls.update(self.recording.names(record.counts))
+                for made, calls in self.recording.names(record.counts).items():
+                    (syscalls if parse_label(made)[1] is None else arguments)[made] += calls
                 runtime |= set(self.recording.names(Counter(record.runtime)))
+            families = split_labels(arguments)[1]
             try:
                 path = self.profile_path(name)
             except SeccompError as exc:
                 results.append(ProfileResult(name, self.options.profile_dir / f"{name}.json",
                                              containers, syscalls, error=str(exc)))
                 continue
-            result = ProfileResult(name, path, containers, syscalls)
+            result = ProfileResult(name, path, containers, syscalls, arguments=arguments)
             try:
-                result.profile = build_profile(syscalls, self.default.profile,
-                                               runtime_syscalls=runtime, runtime=self.runtime,
-                                               nnp=self.options.nnp)
+                result.profile = build_profile(
+                    syscalls, self.default.profile, runtime_syscalls=runtime,
+                    runtime=self.runtime, nnp=self.options.nnp,
+                    families=families if self.arguments is ArgumentRules.FAMILIES else None)
                 # only a run of every collected test may drop a syscall from a profile
                 if (self.merge or not self.full_run) and result.path.exists():
                     result.profile = self._merged(result.path, result.profile)

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .syscalls import syscall_name
+from .arguments import key_label, split_key
 from .tracer import Snapshot
 
 _CONTAINER_ID_IN_PATH = re.compile(r"(?:^|[/-])([0-9a-f]{64})(?:\.scope)?$")
@@ -141,8 +141,8 @@ class Recording:
     def check_complete(self) -> None:
         """Note every reason the recording cannot be trusted whole; an unknown syscall number is
         one of them: reported by number, never silently dropped from a profile."""
-        unknown = sorted({nr for c in self.containers.values() if not c.left_out
-                          for nr in (*c.counts, *c.runtime) if syscall_name(nr) is None})
+        unknown = sorted({split_key(key)[0] for c in self.containers.values() if not c.left_out
+                          for key in (*c.counts, *c.runtime) if key_label(key) is None})
         for nr in unknown:
             self.problems.append(
                 f"syscall number {nr} is unknown to libseccomp's table, so it cannot be named in "
@@ -243,10 +243,11 @@ class Recording:
 
     @staticmethod
     def names(counts: Counter[int]) -> Counter[str]:
-        """Syscall numbers as the engine's names (unknown numbers: see `check_complete`)."""
+        """Syscall numbers as the engine's names, argument keys as `socket(AF_INET)` (unknown
+        numbers: see `check_complete`)."""
         named: Counter[str] = Counter()
         for nr, calls in counts.items():
-            name = syscall_name(nr)
+            name = key_label(nr)
             if name is not None:
                 named[name] += calls
         return named

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .arguments import family_name
 from .enforce import EnforceSession
 from .html import default_surface
 from .naming import display_path
-from .profile import ProfileDiff, write_atomic
+from .profile import Profile, ProfileDiff, write_atomic
 from .record import ProfileResult, RecordSession
 
 
@@ -45,6 +46,11 @@ def record_report(session: RecordSession) -> dict[str, Any]:
             "syscalls": calls(result.syscalls),
             "runtime_syscalls": sorted(result.profile.runtime_only) if result.profile else [],
             "runtime": result.profile.runtime if result.profile else None,
+            # null: socket allowed for every family the default allows (or --seccomp-args=names)
+            "socket_families": _family_names(result.profile),
+            "default_socket_families": len(session.default.profile.default_families())
+            if session.default else None,
+            "arguments_used": sorted(result.arguments),
             "no_new_privileges": session.options.nnp,
             "first_needed_by": dict(sorted(first_needed.items())),
             "containers": [
@@ -77,6 +83,21 @@ def record_report(session: RecordSession) -> dict[str, Any]:
     }
 
 
+def _family_names(profile: Profile | None) -> list[str] | None:
+    families = profile.socket_families if profile else None
+    return None if families is None else [family_name(f) for f in sorted(families)]
+
+
+def families_clause(profile: Profile, default: Profile) -> str:
+    """` and 2 of its 45 socket families (AF_INET AF_UNIX)`, or nothing when socket is not
+    filtered by family (or not allowed at all)."""
+    families = profile.socket_families
+    if not families:
+        return ""
+    return (f" and {len(families)} of its {len(default.default_families())} socket families "
+            f"({' '.join(map(family_name, sorted(families)))})")
+
+
 def write_report(path: Path, report: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(report, indent=2, sort_keys=True) + "\n")
 
@@ -88,8 +109,9 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
     for result in session.results:
         tests = {c.test for c in result.containers}
         change = _change(result.diff)
-        allows = (f"allows {len(result.profile.allowed)} of the default's {len(surface)} syscalls, "
-                  if result.profile else "")
+        allows = (f"allows {len(result.profile.allowed)} of the default's {len(surface)} syscalls"
+                  f"{families_clause(result.profile, session.default.profile)}, "
+                  if result.profile and session.default else "")
         status = result.status if not change or result.status == "new" else (
             f"{result.status}: {change}")
         yield (f"{result.name}: {_plural(len(result.syscalls), 'syscall')} from "

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .arguments import arg_key, family_syscall_numbers
 from .bpf.build import compiled_object
 from .bpf.libbpf import BpfMap, BpfObject
 from .errors import TracerError
@@ -28,13 +29,13 @@ SYSCALL_BITS = 512
 RUNTIME_FLAG = 1 << 16  # in a counted key (tracer.bpf.c): the runtime made the call
 # every program of tracer.bpf.c the plugin attaches (the benchmarks also attach floor_empty)
 PROGRAMS = ("record_seen", "record_count", "enforce_refused", "cgroup_made", "exec_compat")
-MAPS = ("seen", "calls", "refused", "cgroup_paths", "compat_execs")
+MAPS = ("seen", "calls", "refused", "cgroup_paths", "compat_execs", "families")
 _HANDSHAKE_NR = {"x86_64": 110, "aarch64": 173}  # getppid, refused in the handshake child
 _PROGRAMS = {  # mode -> programs attached, maps they fill (the others get one entry: no memory)
     "record": (("record_seen", "cgroup_made", "exec_compat"),
-               {"seen", "calls", "cgroup_paths", "compat_execs"}),
+               {"seen", "calls", "cgroup_paths", "compat_execs", "families"}),
     "record-count": (("record_count", "cgroup_made", "exec_compat"),
-                     {"calls", "cgroup_paths", "compat_execs"}),
+                     {"calls", "cgroup_paths", "compat_execs", "families"}),
     "enforce": (("enforce_refused", "cgroup_made", "exec_compat"),
                 {"refused", "cgroup_paths", "compat_execs"}),
 }
@@ -44,9 +45,12 @@ _PROGRAMS = {  # mode -> programs attached, maps they fill (the others get one e
 class Snapshot:
     """Cumulative counts since the tracer started, per cgroup v2 id."""
 
-    counts: Mapping[tuple[int, int], int]  # (cgroup, syscall nr) -> calls (1: seen, not counted)
+    # (cgroup, syscall nr) -> calls (1: seen, not counted); socket's and socketpair's families
+    # are there too, as argument keys (arguments.arg_key) seen once
+    counts: Mapping[tuple[int, int], int]
     cgroup_paths: Mapping[int, str]
-    refused: Mapping[tuple[int, int, str], int] = field(default_factory=dict)  # (cgroup, nr, comm)
+    # (cgroup, nr or argument key, comm) -> refusals
+    refused: Mapping[tuple[int, int, str], int] = field(default_factory=dict)
     compat_execs: Mapping[int, int] = field(default_factory=dict)  # cgroup -> 32-bit execs
     # (cgroup, nr): made by the runtime after it installed the filter, before the app's exec
     runtime: frozenset[tuple[int, int]] = frozenset()
@@ -109,6 +113,7 @@ class Tracer:
         self._object: BpfObject | None = None
         self._links: dict[int, int] = {}  # fd -> link id, to notice a detached program
         self._ready = False
+        self._family_nrs = family_syscall_numbers()  # the order of tracer.bpf.c's family_set
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -235,13 +240,21 @@ class Tracer:
                 runtime.add((cgroup, nr & ~RUNTIME_FLAG))
             else:
                 counts[(cgroup, nr)] = int.from_bytes(value, "little")
+        for key, value in self.map("families").items():
+            cgroup = int.from_bytes(key, "little")
+            for nr, word in zip(self._family_nrs, struct.unpack("=QQ", value), strict=True):
+                while word:
+                    low = word & -word
+                    counts[(cgroup, arg_key(nr, low.bit_length() - 1))] = 1
+                    word ^= low
         paths = {int.from_bytes(k, "little"): v.split(b"\0", 1)[0].decode(errors="replace")
                  for k, v in self.map("cgroup_paths").items()}
         refused = {}
         for key, value in self.map("refused").items():
-            cgroup, nr, _pad, comm = struct.unpack("=QII16s", key)
+            cgroup, nr, arg, comm = struct.unpack("=QII16s", key)
             name = comm.split(b"\0", 1)[0].decode(errors="replace")
-            refused[(cgroup, nr, name)] = int.from_bytes(value, "little")
+            refused[(cgroup, arg_key(nr, arg - 1) if arg else nr, name)] = \
+                int.from_bytes(value, "little")
         compat = {int.from_bytes(k, "little"): int.from_bytes(v, "little")
                   for k, v in self.map("compat_execs").items()}
         return Snapshot(counts=counts, cgroup_paths=paths, refused=refused, compat_execs=compat,

@@ -15,7 +15,8 @@ from pytest_seccomp.errors import ProfileError
 from pytest_seccomp.profile import ALLOW, ALWAYS_ALLOWED, Condition, Profile, build_profile
 
 NAMES = ["read", "write", "openat", "close", "clone", "clone3", "personality", "mkdir", "ptrace",
-         "exit", "exit_group", "rt_sigreturn", "arch_prctl", "chroot", "mount"]
+         "exit", "exit_group", "rt_sigreturn", "arch_prctl", "chroot", "mount", "socket",
+         "socketpair"]
 CAPS = ["CAP_SYS_ADMIN", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE"]
 
 conditions = st.fixed_dictionaries(
@@ -223,3 +224,70 @@ def test_the_cli_on_any_mutation_of_a_recorded_profile_answers_without_a_traceba
         assert "Traceback" not in out.getvalue() + err.getvalue()
         if argv[0] == "check" and not valid:
             assert code == 2 and "OK (" not in out.getvalue()
+
+
+# -- argument rules: socket families ------------------------------------------------------------
+families = st.dictionaries(st.sampled_from(["socket", "socketpair"]),
+                           st.sets(st.integers(1, 45), min_size=1, max_size=4))
+
+
+@given(st.sampled_from(["socket", "socketpair"]), st.integers(0, 63), st.integers(0, 500))
+def test_argument_labels_round_trip(name, family, nr):
+    from pytest_seccomp.arguments import arg_key, label, parse_label, split_key
+
+    assert split_key(arg_key(nr, family)) == (nr, family)
+    assert split_key(nr) == (nr, None)
+    assert parse_label(label(name, family)) == (name, family)
+
+
+@given(families, families)
+def test_family_rules_are_within_the_default_and_union_as_sets(a, b):
+    default = Profile.load(DOCKER_DEFAULT)
+    first = build_profile({"read", *a}, default, families=a)
+    second = build_profile({"read", *b}, default, families=b)
+    for profile, chosen in ((first, a), (second, b)):
+        assert profile.wider_than(default) == []
+        for name in ("socket", "socketpair"):
+            assert profile.families(name) == frozenset(chosen.get(name, ()))
+    merged = first.union(second)
+    for name in ("socket", "socketpair"):
+        assert merged.families(name) == frozenset(a.get(name, set()) | b.get(name, set()))
+    grown = first.diff(merged)
+    assert grown.widens == (merged.dumps() != first.dumps())
+    # a name-only profile allows every family: union with it is it, and going to families
+    # narrows without adding anything
+    names_only = build_profile({"read", *a}, default)
+    assert names_only.union(first).dumps() == names_only.dumps()
+    narrowed = names_only.diff(first)
+    assert not narrowed.widens and all("now only" in why for _, why in narrowed.removed)
+
+
+def test_a_new_family_reads_as_a_permission_of_its_own():
+    default = Profile.load(DOCKER_DEFAULT)
+    before = build_profile({"socket"}, default, families={"socket": {1, 2}})
+    after = build_profile({"socket"}, default, families={"socket": {1, 2, 16}})
+    diff = before.diff(after)
+    assert diff.widens and diff.lines() == ["+socket(AF_NETLINK)"]
+    assert after.diff(before).lines() == ["-socket(AF_NETLINK)"]
+    # the family rules the engine reads: one SCMP_CMP_EQ on argument 0 per family
+    rules = [r for r in after.to_json()["syscalls"] if r["names"] == ["socket"]]
+    assert [r["args"] for r in rules] == [[{"index": 0, "value": v, "op": "SCMP_CMP_EQ"}]
+                                          for v in (1, 2, 16)]
+
+
+def test_two_checks_of_one_argument_are_not_narrower():
+    """Docker turns checks of one argument into rules of their own (either may hold), so such a
+    rule may allow more than it reads: never taken as within the default's narrower rule."""
+    default = Profile.from_json({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]})
+    narrower = Profile.from_json({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"},
+                  {"index": 1, "value": 1, "op": "SCMP_CMP_EQ"}]}]})
+    ored = Profile.from_json({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"},
+                  {"index": 0, "value": 17, "op": "SCMP_CMP_EQ"}]}]})
+    assert narrower.wider_than(default) == []
+    assert ored.wider_than(default) == ["socket is allowed under other conditions than the default's"]

@@ -149,3 +149,18 @@ def test_each_role_is_a_class_of_its_own(tmp_path: Path):
     enforcing = EnforceWorker(options)
     enforcing.failure = "tracer lost"
     assert enforcing.exit_status(0, interrupted=False) == 0
+
+
+def test_enforce_tells_a_refused_family_from_the_kernels_own_eperm():
+    from pytest_seccomp.arguments import arg_key
+    from pytest_seccomp.enforce import _refused_by_filter
+
+    default = Profile.load(DOCKER_DEFAULT)
+    profile = build_profile({"socket", "read"}, default, families={"socket": {1, 2}})
+    socket = nr("socket")
+    assert _refused_by_filter(profile, arg_key(socket, 17)) == \
+        "the profile allows socket for AF_UNIX, AF_INET only"
+    assert _refused_by_filter(profile, arg_key(socket, 2)) is None  # e.g. a raw AF_INET socket
+    names_only = build_profile({"socket"}, default)
+    assert _refused_by_filter(names_only, arg_key(socket, 17)) is None  # CAP_NET_RAW missing
+    assert _refused_by_filter(profile, nr("mkdir")) == ""

@@ -13,6 +13,8 @@
  * - The runtime's own steps after it installed the filter (runc's init, crun, before they exec
  *   the container's program) are kept apart from the app's, in a second set: they are told by
  *   the task's name, read (a plain load) only when the app's bit is not set yet.
+ * - socket and socketpair also note their address family (argument 0), a bit per family; no
+ *   other syscall's arguments are read.
  * - Nothing is lost silently: a full map bumps a counter the reader checks.
  *
  * CO-RE: the few kernel structures used are declared here with preserve_access_index, so libbpf
@@ -38,12 +40,19 @@ struct cgroup {
 	struct kernfs_node *kn;
 	struct cgroup_root *root;
 } __attribute__((preserve_access_index));
+/* The syscall's number and its first argument, as saved at entry (still there at exit). */
 #if defined(__TARGET_ARCH_x86)
-struct pt_regs { unsigned long orig_ax; } __attribute__((preserve_access_index));
+struct pt_regs { unsigned long orig_ax; unsigned long di; } __attribute__((preserve_access_index));
 #define SYSCALL_NR(regs) ((regs)->orig_ax)
+#define ARG0(regs) ((regs)->di)
+#define NR_SOCKET 41
+#define NR_SOCKETPAIR 53
 #elif defined(__TARGET_ARCH_arm64)
-struct pt_regs { int syscallno; } __attribute__((preserve_access_index));
+struct pt_regs { u64 orig_x0; int syscallno; } __attribute__((preserve_access_index));
 #define SYSCALL_NR(regs) ((regs)->syscallno)
+#define ARG0(regs) ((regs)->orig_x0) /* x0 itself holds the return value at exit */
+#define NR_SOCKET 198
+#define NR_SOCKETPAIR 199
 #else
 #error "pytest-seccomp's tracer knows x86_64 and arm64"
 #endif
@@ -61,7 +70,12 @@ struct syscall_set {
 	u64 words[SYSCALL_BITS / 64];   /* the app's syscalls */
 	u64 runtime[SYSCALL_BITS / 64]; /* the runtime's, before it exec'd the app */
 };
-struct refusal { u64 cgroup; u32 nr; u32 pad; char comm[COMM_LEN]; }; /* no hidden padding */
+/* arg: for socket and socketpair, 1 + the address family; 0 for every other syscall */
+struct refusal { u64 cgroup; u32 nr; u32 arg; char comm[COMM_LEN]; }; /* no hidden padding */
+/* The address families (argument 0) a container passed to socket and socketpair: a bit each.
+ * Families above 62 (none exists; the call fails) fold into bit 63, "any family". */
+#define ANY_FAMILY 63
+struct family_set { u64 socket; u64 socketpair; };
 struct path { char text[PATH_LEN]; };
 
 /* Sizes are set by the loader (--seccomp-map-size). Hash maps are not preallocated: entries
@@ -77,6 +91,8 @@ struct { HASH; __type(key, u64); __type(value, struct path);
 	 __uint(max_entries, 1); } cgroup_paths SEC(".maps");    /* cgroup v2 id -> its path */
 struct { HASH; __type(key, u64); __type(value, u64);
 	 __uint(max_entries, 1); } compat_execs SEC(".maps");    /* cgroup -> 32-bit programs run */
+struct { HASH; __type(key, u64); __type(value, struct family_set);
+	 __uint(max_entries, 1); } families SEC(".maps");        /* cgroup -> families used */
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __type(key, u32); __type(value, u64);
 	 __uint(max_entries, 1); } lost SEC(".maps");            /* entries a full map refused */
 
@@ -120,12 +136,39 @@ static __always_inline int in_runtime(void)
 
 #define RUNTIME_FLAG (1U << 16) /* in a counted key: the runtime made this call */
 
+static __always_inline u64 family_bit(struct pt_regs *regs)
+{
+	u64 family = ARG0(regs);
+	return 1ULL << (family < ANY_FAMILY ? family : ANY_FAMILY);
+}
+
+/* Only socket and socketpair get here: every other syscall pays one comparison. */
+static __always_inline void note_family(struct pt_regs *regs, long id, u64 cgroup)
+{
+	struct family_set *set = bpf_map_lookup_elem(&families, &cgroup);
+	if (!set) {
+		struct family_set empty = {};
+		bpf_map_update_elem(&families, &cgroup, &empty, BPF_NOEXIST);
+		set = bpf_map_lookup_elem(&families, &cgroup);
+		if (!set) {
+			note_lost();
+			return;
+		}
+	}
+	u64 *word = id == NR_SOCKET ? &set->socket : &set->socketpair;
+	u64 bit = family_bit(regs);
+	if (!(*word & bit))
+		__sync_fetch_and_or(word, bit);
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(record_seen, struct pt_regs *regs, long id)
 {
 	if (!filtered())
 		return 0;
 	u64 cgroup = bpf_get_current_cgroup_id();
+	if (id == NR_SOCKET || id == NR_SOCKETPAIR)
+		note_family(regs, id, cgroup);
 	if ((unsigned long)id >= SYSCALL_BITS) { /* x32 or out of range: kept by number */
 		u64 key = cgroup << 32 | (u32)id;
 		add(&calls, &key);
@@ -158,7 +201,10 @@ int BPF_PROG(record_count, struct pt_regs *regs, long id)
 {
 	if (!filtered())
 		return 0;
-	u64 key = bpf_get_current_cgroup_id() << 32 | (u32)id;
+	u64 cgroup = bpf_get_current_cgroup_id();
+	if (id == NR_SOCKET || id == NR_SOCKETPAIR)
+		note_family(regs, id, cgroup);
+	u64 key = cgroup << 32 | (u32)id;
 	if (in_runtime())
 		key |= RUNTIME_FLAG;
 	add(&calls, &key);
@@ -175,6 +221,10 @@ int BPF_PROG(enforce_refused, struct pt_regs *regs, long ret)
 	if (nr < 0) /* rt_sigreturn's exit: the restored value may look like a refusal */
 		return 0;
 	struct refusal key = { .cgroup = bpf_get_current_cgroup_id(), .nr = nr };
+	if (nr == NR_SOCKET || nr == NR_SOCKETPAIR) { /* which family was refused */
+		u64 family = ARG0(regs);
+		key.arg = 1 + (family < ANY_FAMILY ? family : ANY_FAMILY);
+	}
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	add(&refused, &key);
 	return 0;
