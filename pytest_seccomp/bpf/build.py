@@ -27,13 +27,14 @@ def cache_dir() -> Path:
     return Path(base) / "pytest-seccomp"
 
 
-def compiled_object(machine: str | None = None) -> Path:
-    """The tracer's object for this machine, built on first use and reused after."""
+def compiled_object(machine: str | None = None, source_path: Path = SOURCE) -> Path:
+    """The tracer's object for this machine, built on first use and reused after (the
+    benchmarks also build earlier versions of the source, to compare in one run)."""
     machine = machine or platform.machine()
     arch = _TARGET_ARCH.get(machine)
     if arch is None:
         raise TracerError(f"the tracer supports x86_64 and aarch64 machines, not {machine}.")
-    source = SOURCE.read_bytes()
+    source = source_path.read_bytes()
     digest = hashlib.sha256(source + machine.encode()).hexdigest()[:16]
     target = cache_dir() / f"tracer-{machine}-{digest}.bpf.o"
     if target.exists():
@@ -53,7 +54,7 @@ def compiled_object(machine: str | None = None) -> Path:
     try:
         result = subprocess.run(
             [clang, "-O2", "-g", "-target", "bpf", f"-D__TARGET_ARCH_{arch}",
-             f"-I/usr/include/{multiarch}", "-c", str(SOURCE), "-o", temp],
+             f"-I/usr/include/{multiarch}", "-c", str(source_path), "-o", temp],
             capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise TracerError(f"clang could not compile the tracer ({result.stderr.strip()[-500:]}). "

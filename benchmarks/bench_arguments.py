@@ -1,0 +1,103 @@
+"""Argument rules, before adopting them: what reading socket's family costs the recording, and
+whether the families the examples' tests use are the same in every run.
+
+1. Cost, in one run: the kernel's BPF statistics (ns per event) of record_seen as it is now and
+   as it was before it read any argument (the source of commit BEFORE, built beside it), side by
+   side on the same dd container (every other syscall pays one comparison), alternating, best of N.
+2. Stability: examples/webapp and examples/listing recorded R times each into scratch
+   directories; the families of every profile in each run. A set that varies between runs
+   would make profiles flaky: such a name is to be widened back to a name-only rule.
+
+    python3 benchmarks/bench_arguments.py [--rounds 5] [--records 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_tracer import dd_costs
+from common import machine_facts
+
+ROOT = Path(__file__).resolve().parent.parent
+BEFORE = "d743b20"  # the last commit whose tracer read no argument
+SOURCE = "pytest_seccomp/bpf/tracer.bpf.c"
+MAPS = ("seen", "calls", "refused", "cgroup_paths", "compat_execs", "families")
+
+
+def record_program_cost(source: Path) -> float:
+    """ns per event of `source`'s record_seen on the dd container."""
+    from pytest_seccomp.bpf.build import compiled_object
+    from pytest_seccomp.bpf.libbpf import BpfObject
+    from pytest_seccomp.errors import TracerError
+
+    obj = BpfObject(compiled_object(source_path=source))
+    try:
+        obj.select_programs({"record_seen"})
+        for name in MAPS:
+            try:
+                obj.set_max_entries(name, 65536)
+            except TracerError:  # the earlier source has no families map
+                pass
+        obj.load()
+        obj.attach("record_seen")
+        return dd_costs()["record_seen"][1]
+    finally:
+        obj.close()
+
+
+def cost(rounds: int) -> list[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        before = Path(tmp) / "tracer-before.bpf.c"
+        before.write_bytes(subprocess.run(["git", "show", f"{BEFORE}:{SOURCE}"], cwd=ROOT,
+                                          capture_output=True, check=True).stdout)
+        now = ROOT / SOURCE
+        figures: dict[str, list[float]] = {"before (names only)": [], "now (families)": []}
+        for _ in range(rounds):
+            figures["before (names only)"].append(record_program_cost(before))
+            figures["now (families)"].append(record_program_cost(now))
+    return [f"  {label:<22} best {min(v):6.1f}  median {sorted(v)[len(v) // 2]:6.1f} ns per event"
+            for label, v in figures.items()]
+
+
+def stability(records: int) -> list[str]:
+    out = []
+    for example in ("webapp", "listing"):
+        seen: dict[str, set[tuple[str, ...] | None]] = {}
+        for _ in range(records):
+            with tempfile.TemporaryDirectory() as tmp:
+                report = Path(tmp) / "report.json"
+                subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                "--seccomp-record", f"--seccomp-profile-dir={tmp}/profiles",
+                                f"--seccomp-report={report}", "-m", "not demo"],
+                               cwd=ROOT / "examples" / example, check=True, capture_output=True)
+                for name, profile in json.loads(report.read_text())["profiles"].items():
+                    families = profile["socket_families"]
+                    seen.setdefault(name, set()).add(tuple(families) if families else None)
+        for name, variants in sorted(seen.items()):
+            shown = " | ".join(" ".join(v) if v else "(no socket)" for v in
+                               sorted(variants, key=lambda v: v or ()))
+            verdict = "stable" if len(variants) == 1 else "VARIES"
+            out.append(f"  {example}: {name}: {shown}  ({verdict} over {records} recordings)")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--records", type=int, default=5)
+    args = parser.parse_args()
+    print("\n".join(machine_facts()))
+    print(f"1. record_seen on a 1,000,000-syscall dd container, {args.rounds} rounds alternating:")
+    print("\n".join(cost(args.rounds)))
+    print(f"2. socket families per profile, {args.records} recordings of each example:")
+    print("\n".join(stability(args.records)))
+
+
+if __name__ == "__main__":
+    main()
