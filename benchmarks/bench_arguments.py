@@ -54,8 +54,11 @@ def record_program_cost(source: Path) -> float:
 def cost(rounds: int) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         before = Path(tmp) / "tracer-before.bpf.c"
-        before.write_bytes(subprocess.run(["git", "show", f"{BEFORE}:{SOURCE}"], cwd=ROOT,
-                                          capture_output=True, check=True).stdout)
+        old = subprocess.run(["git", "show", f"{BEFORE}:{SOURCE}"], cwd=ROOT,
+                             capture_output=True, check=False)
+        if old.returncode != 0:
+            return [f"  (commit {BEFORE} is not here: no comparison)"]
+        before.write_bytes(old.stdout)
         now = ROOT / SOURCE
         figures: dict[str, list[float]] = {"before (names only)": [], "now (families)": []}
         for _ in range(rounds):
@@ -87,11 +90,11 @@ def stability(records: int) -> list[str]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--records", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print("\n".join(machine_facts()))
     print(f"1. record_seen on a 1,000,000-syscall dd container, {args.rounds} rounds alternating:")
     print("\n".join(cost(args.rounds)))

@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import bench_arguments
 import bench_overhead
+import bench_pieces
 import bench_proxy
 import bench_soak
 import bench_stability
@@ -32,6 +34,10 @@ def main() -> None:
     bench_suite.main(["--rounds", "1" if quick else "5"])
     print("\n== the tracer's programs (kernel BPF stats) and profile writing at scale")
     bench_tracer.main()
+    print("\n== the record program piece by piece, and the designs tried (kernel BPF stats)")
+    bench_pieces.main(["--rounds", "1" if quick else "5"])
+    print("\n== argument rules: the cost of reading socket's family, its stability")
+    bench_arguments.main(["--rounds", "1", "--records", "1"] if quick else [])
     print("\n== the engine proxy: API latency, per container, streams")
     bench_proxy.main(["--rounds", "1", "--calls", "20", "--cp-mib", "4", "--logs-mib", "2"]
                      if quick else ["--rounds", "5"])

@@ -15,6 +15,7 @@ import platform
 import struct
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +31,13 @@ RUNTIME_FLAG = 1 << 16  # in a counted key (tracer.bpf.c): the runtime made the 
 # every program of tracer.bpf.c the plugin attaches (the benchmarks also attach floor_empty)
 PROGRAMS = ("record_seen", "record_count", "enforce_refused", "cgroup_made", "exec_compat")
 MAPS = ("seen", "calls", "refused", "cgroup_paths", "compat_execs", "families")
+SHORTCUTS = ("seen_cache", "pending_calls")  # sized by tracer.bpf.c where used, else 1 entry
 _HANDSHAKE_NR = {"x86_64": 110, "aarch64": 173}  # getppid, refused in the handshake child
 _PROGRAMS = {  # mode -> programs attached, maps they fill (the others get one entry: no memory)
     "record": (("record_seen", "cgroup_made", "exec_compat"),
-               {"seen", "calls", "cgroup_paths", "compat_execs", "families"}),
+               {"seen", "calls", "cgroup_paths", "compat_execs", "families", "seen_cache"}),
     "record-count": (("record_count", "cgroup_made", "exec_compat"),
-                     {"calls", "cgroup_paths", "compat_execs", "families"}),
+                     {"calls", "cgroup_paths", "compat_execs", "families", "pending_calls"}),
     "enforce": (("enforce_refused", "cgroup_made", "exec_compat"),
                 {"refused", "cgroup_paths", "compat_execs"}),
 }
@@ -133,6 +135,9 @@ class Tracer:
             obj.select_programs(set(programs))
             for name in MAPS:
                 obj.set_max_entries(name, self.map_size if name in filled else 1)
+            for name in SHORTCUTS:
+                if name not in filled:
+                    obj.set_max_entries(name, 1)
             obj.set_rodata(struct.pack("=i", self.errno))  # refusal_errno, .rodata's only value
             obj.load()
             for program in programs:
@@ -233,13 +238,23 @@ class Tracer:
                     else:
                         into[(cgroup, low.bit_length() - 1)] = 1
                     bits ^= low
+        # --seccomp-count-calls: what each CPU still holds in its slots, read before the
+        # shared map (a pair evicted meanwhile is in the shared map by then: never missed)
+        called: Counter[int] = Counter()
+        pending = self.map("pending_calls")
+        for _, value in (pending.items() if self.mode == "record" and self.count_calls else ()):
+            for cpu in range(pending.cpus):
+                key, count = struct.unpack_from("=QQ", value, cpu * 16)
+                if key:
+                    called[key] += count
         for key, value in self.map("calls").items():
-            packed = int.from_bytes(key, "little")
+            called[int.from_bytes(key, "little")] += int.from_bytes(value, "little")
+        for packed, count in called.items():
             cgroup, nr = packed >> 32, packed & 0xFFFFFFFF
             if nr & RUNTIME_FLAG:
                 runtime.add((cgroup, nr & ~RUNTIME_FLAG))
             else:
-                counts[(cgroup, nr)] = int.from_bytes(value, "little")
+                counts[(cgroup, nr)] = count
         for key, value in self.map("families").items():
             cgroup = int.from_bytes(key, "little")
             for nr, word in zip(self._family_nrs, struct.unpack("=QQ", value), strict=True):

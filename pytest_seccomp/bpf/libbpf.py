@@ -18,6 +18,8 @@ from ..errors import TracerError
 
 _VPRINTF = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 _LEVEL_DEBUG = 2
+# BPF_MAP_TYPE_PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH: user space reads a value per CPU
+_PER_CPU_TYPES = (5, 6, 10)
 
 
 class _Lib:
@@ -61,6 +63,8 @@ class _Lib:
             ("bpf_map_lookup_batch", c_int, [c_int, p, p, p, p, ctypes.POINTER(c_uint), p]),
             ("bpf_map__key_size", c_uint, [p]),
             ("bpf_map__value_size", c_uint, [p]),
+            ("bpf_map__type", c_int, [p]),
+            ("libbpf_num_possible_cpus", c_int, []),
             ("bpf_map_lookup_elem", c_int, [c_int, p, p]),
             ("bpf_map_update_elem", c_int, [c_int, p, p, ctypes.c_uint64]),
         ):
@@ -100,8 +104,9 @@ def version() -> str:
 class BpfMap:
     """A loaded map, read from user space with the bpf() syscall."""
 
-    def __init__(self, fd: int, key_size: int, value_size: int) -> None:
+    def __init__(self, fd: int, key_size: int, value_size: int, cpus: int = 0) -> None:
         self.fd, self.key_size, self.value_size = fd, key_size, value_size
+        self.cpus = cpus  # a per-CPU map: each value is `cpus` values, 8-byte aligned
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """Every entry, read in batches (one bpf() call per few hundred entries: a read of the
@@ -219,8 +224,15 @@ class BpfObject:
         buffer)."""
         handle = self._named("map", name)
         bpf = self._lib.bpf
-        return BpfMap(bpf.bpf_map__fd(handle), int(bpf.bpf_map__key_size(handle)),
-                      int(bpf.bpf_map__value_size(handle)))
+        value_size = int(bpf.bpf_map__value_size(handle))
+        cpus = 0
+        if int(bpf.bpf_map__type(handle)) in _PER_CPU_TYPES:  # one value per possible CPU
+            cpus = int(bpf.libbpf_num_possible_cpus())
+            if cpus <= 0:
+                raise _fail("the number of possible CPUs is unknown", -cpus)
+            value_size = (value_size + 7) // 8 * 8 * cpus
+        return BpfMap(bpf.bpf_map__fd(handle), int(bpf.bpf_map__key_size(handle)), value_size,
+                      cpus)
 
     def link_fds(self) -> list[int]:
         """The descriptors of the attached programs' links (to notice one being closed)."""
