@@ -147,3 +147,26 @@ def test_refusals_after_the_last_test_are_reported_not_dropped(record, pytester)
     strict.assert_outcomes(passed=2)
     assert strict.ret == pytest.ExitCode.TESTS_FAILED
     strict.stdout.fnmatch_lines(["*; --seccomp-strict fails the run"])
+
+
+def test_many_containers_each_get_exactly_their_own_syscalls(record, pytester):
+    """More containers than the seen cache has regions (32): slots are shared and evicted, and
+    still no container loses a syscall or gains another's."""
+    pytester.makepyfile(test_many=f"""
+import docker, pytest
+
+@pytest.mark.parametrize("i", range(40))
+def test_one(i):
+    command = ["mkdir", "/made"] if i % 2 else ["ls", "/"]
+    docker.from_env().containers.run("{BUSYBOX}", command, remove=True, name=f"many-{{i}}")
+""")
+    recorded = record()
+    recorded.result.assert_outcomes(passed=40)
+    containers = recorded.report["profiles"]["pytest-seccomp/busybox"]["containers"]
+    assert len(containers) == 40
+    for container in containers:
+        made = set(container["syscalls"])
+        if int(container["name"].split("-")[1]) % 2:
+            assert "mkdir" in made and "getdents64" not in made, container["name"]
+        else:
+            assert "getdents64" in made and "mkdir" not in made, container["name"]

@@ -248,3 +248,19 @@ def test_report_lists_syscalls_and_counts_calls_on_request(record, pytester):
     assert calls["getdents64"] >= 1 and calls["newfstatat"] > 1  # ls stats every entry of /
     # signals and scheduling make rt_sigreturn & co. come and go between runs of one test
     assert set(calls) - ALWAYS_ALLOWED == set(busybox["syscalls"]) - ALWAYS_ALLOWED
+
+
+def test_counted_calls_are_exact(record, pytester):
+    """--seccomp-count-calls counts in per-CPU slots flushed to a shared map: every call counted
+    once (dd of N bytes makes N reads and N+1 writes: its last write is the summary)."""
+    pytester.makepyfile(test_dd=f"""
+import docker
+
+def test_dd():
+    docker.from_env().containers.run("{BUSYBOX}", ["dd", "if=/dev/zero", "of=/dev/null", "bs=1",
+                                                   "count=123457"], remove=True)
+""")
+    counted = record("--seccomp-count-calls")
+    counted.result.assert_outcomes(passed=1)
+    calls = counted.report["profiles"]["pytest-seccomp/busybox"]["syscalls"]
+    assert (calls["read"], calls["write"]) == (123457, 123457 + 1)
