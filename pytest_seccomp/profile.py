@@ -26,6 +26,7 @@ from .arguments import (
     rule_family,
 )
 from .errors import ProfileError
+from .ownership import make_dirs, owner_for
 
 ALLOW = "SCMP_ACT_ALLOW"
 # Allowed in every written profile. A dying or signalled process needs the first three (a profile
@@ -499,8 +500,10 @@ def _within(rule: Condition, ceiling: Condition) -> bool:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` only once the new content is safely on disk; mode 0644."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace `path` only once the new content is safely on disk; mode 0644, owned by the user
+    who ran pytest (see ownership.py)."""
+    owner = owner_for(path)
+    make_dirs(path.parent, owner)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -508,6 +511,8 @@ def write_atomic(path: Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
+        if owner is not None:
+            os.chown(tmp, *owner)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -14,6 +14,7 @@ from typing import Any
 from .arguments import ArgumentRules, parse_label, split_labels
 from .errors import SeccompError
 from .modes import EXIT_PROFILES_DRIFTED, Mode
+from .ownership import make_dirs, owner_for
 from .profile import Profile, ProfileDiff, build_profile
 from .recording import ContainerRecord
 from .session import ContainerSession, Controller, Options, PhaseNotes, Worker
@@ -45,7 +46,7 @@ def directory_lock(directory: Path, needed: bool) -> Iterator[None]:
     if not needed:
         yield
         return
-    directory.mkdir(parents=True, exist_ok=True)
+    make_dirs(directory, owner_for(directory))
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import struct
 import subprocess
 import time
@@ -299,4 +300,5 @@ def _run_confined_in(cgroup: Path, errno: int) -> None:
         handshake.load()
         os.getppid()
 
-    subprocess.run(["true"], preexec_fn=enter, check=True)
+    # any PATH (a venv's bin alone, say): `true` is in /bin on every Linux
+    subprocess.run([shutil.which("true") or "/bin/true"], preexec_fn=enter, check=True)

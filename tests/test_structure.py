@@ -59,3 +59,23 @@ def test_importing_the_plugin_loads_nothing_heavy():
             "'pyseccomp', 'h11', 'yaml', 'deepdiff', 'ctypes') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_files_belong_to_the_user_who_ran_pytest(record, pytester, monkeypatch):
+    """Root writes into a developer's checkout as that developer: the checkout's owner, or the
+    user sudo ran pytest for."""
+    import os
+
+    pytester.makepyfile(test_two=TWO)
+    os.chown(pytester.path, 4321, 4321)  # a checkout owned by a developer, written by root
+    recorded = record("--seccomp-html=html")
+    recorded.result.assert_outcomes(passed=2)
+    written = [pytester.path / "seccomp-profiles", pytester.path / "seccomp-profiles" /
+               "pytest-seccomp" / "busybox.json", pytester.path / "record.json",
+               pytester.path / "html" / "index.html"]
+    assert [(p.stat().st_uid, p.stat().st_gid) for p in written] == [(4321, 4321)] * 4
+    monkeypatch.setenv("SUDO_UID", "4322")
+    monkeypatch.setenv("SUDO_GID", "4323")
+    pytester.makepyfile(test_two=TWO.replace('"mkdir", "/x"', '"touch", "/x"'))
+    record().result.assert_outcomes(passed=2)
+    assert written[1].stat().st_uid == 4322 and written[1].stat().st_gid == 4323

@@ -27,18 +27,34 @@ def cache_dir() -> Path:
     return Path(base) / "pytest-seccomp"
 
 
+MACHINES = tuple(_TARGET_ARCH)  # what a wheel carries an object for
+# objects compiled when the wheel was built (setup.py): no compiler needed where it is installed
+PREBUILT = Path(__file__).with_name("prebuilt")
+
+
+def object_name(machine: str, source: bytes) -> str:
+    """Named after the source's digest: an object never outlives the source it was built from."""
+    return f"tracer-{machine}-{hashlib.sha256(source + machine.encode()).hexdigest()[:16]}.bpf.o"
+
+
 def compiled_object(machine: str | None = None, source_path: Path = SOURCE) -> Path:
-    """The tracer's object for this machine, built on first use and reused after (the
-    benchmarks also build earlier versions of the source, to compare in one run)."""
+    """The tracer's object for this machine: the wheel's own, else built on first use into the
+    cache and reused after (the benchmarks also build earlier versions of the source)."""
     machine = machine or platform.machine()
-    arch = _TARGET_ARCH.get(machine)
-    if arch is None:
+    if machine not in _TARGET_ARCH:
         raise TracerError(f"the tracer supports x86_64 and aarch64 machines, not {machine}.")
-    source = source_path.read_bytes()
-    digest = hashlib.sha256(source + machine.encode()).hexdigest()[:16]
-    target = cache_dir() / f"tracer-{machine}-{digest}.bpf.o"
-    if target.exists():
-        return target
+    name = object_name(machine, source_path.read_bytes())
+    for built in (PREBUILT / name, cache_dir() / name):
+        if built.exists():
+            return built
+    return compile_into(cache_dir(), machine, source_path)
+
+
+def compile_into(directory: Path, machine: str, source_path: Path = SOURCE) -> Path:
+    """Compile the CO-RE object for `machine` (x86_64 or aarch64, from any host) into
+    `directory`, atomically; clang and libbpf's headers are needed here only."""
+    arch = _TARGET_ARCH[machine]
+    target = directory / object_name(machine, source_path.read_bytes())
     clang = shutil.which("clang")
     if clang is None:
         raise TracerError(
@@ -47,7 +63,8 @@ def compiled_object(machine: str | None = None, source_path: Path = SOURCE) -> P
         )
     if not Path("/usr/include/bpf/bpf_helpers.h").exists():
         raise TracerError(f"libbpf's headers (/usr/include/bpf) are missing. {_HEADERS_HINT}")
-    multiarch = sysconfig.get_config_var("MULTIARCH") or f"{machine}-linux-gnu"
+    # the host's <asm/types.h>: the program uses only the generic fixed-width types from it
+    multiarch = sysconfig.get_config_var("MULTIARCH") or f"{platform.machine()}-linux-gnu"
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tracer-", suffix=".o.tmp")
     os.close(fd)
@@ -59,6 +76,7 @@ def compiled_object(machine: str | None = None, source_path: Path = SOURCE) -> P
         if result.returncode != 0:
             raise TracerError(f"clang could not compile the tracer ({result.stderr.strip()[-500:]}). "
                               f"{_HEADERS_HINT}")
+        os.chmod(temp, 0o644)
         os.replace(temp, target)
     finally:
         if os.path.exists(temp):

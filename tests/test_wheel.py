@@ -1,0 +1,45 @@
+"""Installed with pip alone: a wheel built by `python -m build` carries the compiled tracer, so a
+machine with no compiler (and an empty cache) records."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import BUSYBOX, ROOT
+
+LS = f"""
+import docker
+
+def test_ls():
+    docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
+"""
+
+
+def test_a_wheel_records_with_no_compiler_and_an_empty_cache(tmp_path: Path, busybox_image):
+    dist = tmp_path / "dist"
+    built = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist),
+                            str(ROOT)], capture_output=True, text=True, check=False)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    (wheel,) = dist.glob("*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
+                    str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                    "--root-user-action=ignore", str(wheel)], check=True)
+    project, cache = tmp_path / "project", tmp_path / "cache"
+    project.mkdir()
+    (project / "test_ls.py").write_text(LS)
+    env = {"PATH": str(venv / "bin"), "XDG_CACHE_HOME": str(cache), "HOME": str(tmp_path)}
+    assert shutil.which("clang", path=env["PATH"]) is None
+    where = subprocess.run([python, "-c", "import pytest_seccomp; print(pytest_seccomp.__file__)"],
+                           cwd=project, env=env, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(venv)), where  # the wheel's copy, not the checkout's
+    run = subprocess.run([python, "-m", "pytest", "-p", "no:cacheprovider", "--seccomp-record"],
+                         cwd=project, env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert (project / "seccomp-profiles" / "pytest-seccomp" / "busybox.json").exists()
+    assert not list(cache.rglob("*.bpf.o"))  # nothing was compiled here
