@@ -199,6 +199,7 @@ class ContainerSession:
         """Start the tracer (it becomes ready while collection runs) and the engine proxy, and
         publish the proxy as DOCKER_HOST."""
         self.tracer.start()
+        self.tracer.prove_live_soon()  # while pytest collects
         self.proxy = EngineProxy(self.upstream, self)
         self._publish(self.proxy.start())
         self.events.start(self.upstream)

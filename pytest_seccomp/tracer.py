@@ -15,6 +15,7 @@ import platform
 import shutil
 import struct
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -116,6 +117,8 @@ class Tracer:
         self._object: BpfObject | None = None
         self._links: dict[int, int] = {}  # fd -> link id, to notice a detached program
         self._ready = False
+        self._proving: threading.Thread | None = None  # the background handshake
+        self._proof_error: BaseException | None = None
         self._family_nrs = family_syscall_numbers()  # the order of tracer.bpf.c's family_set
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -174,9 +177,37 @@ class Tracer:
             "were not seen. The recording is incomplete, so no profile is written; run again."
         )
 
+    def prove_live_soon(self) -> None:
+        """Start the handshake in the background (it takes a few tens of ms: a child process),
+        so it overlaps test collection; wait_ready() waits for its verdict."""
+        if self._ready or self._proving is not None:
+            return
+
+        def prove() -> None:
+            try:
+                self._handshake()
+            except BaseException as exc:  # handed to wait_ready, in the main thread
+                self._proof_error = exc
+
+        self._proving = threading.Thread(target=prove, name="pytest-seccomp-handshake",
+                                         daemon=True)
+        self._proving.start()
+
     def wait_ready(self, timeout: float = 10.0) -> None:
-        """Prove the probes are live with a handshake: a seccomp-confined child in a cgroup of
-        our own makes syscalls, and the maps must show them under that cgroup."""
+        """Prove the probes are live (or wait for the background proof): nothing is read and no
+        container is created before the tracer has seen its handshake."""
+        if self._proving is not None:
+            self._proving.join()
+            self._proving = None
+            if self._proof_error is not None:
+                error, self._proof_error = self._proof_error, None
+                raise error
+        if not self._ready:
+            self._handshake(timeout)
+
+    def _handshake(self, timeout: float = 10.0) -> None:
+        """A seccomp-confined child in a cgroup of our own makes syscalls, and the maps must
+        show them under that cgroup."""
         if self._ready:
             return
         if self._object is None:
@@ -278,6 +309,9 @@ class Tracer:
 
     def stop(self) -> None:
         """Detach the program and free its maps (also done by the kernel if the process dies)."""
+        if self._proving is not None:  # never free the maps under the handshake's reads
+            self._proving.join()
+            self._proving = None
         if self._object is not None:
             if not self.alive:  # someone closed our links: never close a reused descriptor
                 self._object.forget_links()
