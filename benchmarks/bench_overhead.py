@@ -78,8 +78,11 @@ def run_once(workdir: Path, mode: str, engine: str = "docker") -> dict[str, floa
         env["DOCKER_HOST"] = str(ENGINES[engine])
     for attempt in range(3):  # Podman's compatible API here now and then hangs a call for 60 s
         t0 = time.perf_counter()
-        run = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True,
-                             check=False)
+        try:  # a followed log stream Podman never ends would hang the session: bounded
+            run = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True,
+                                 check=False, timeout=300)
+        except subprocess.TimeoutExpired as exc:
+            run = subprocess.CompletedProcess(args, 1, str(exc.stdout or ""), "timed out")
         if run.returncode == 0:
             break
         if engine != "podman" or attempt == 2:

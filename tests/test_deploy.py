@@ -19,6 +19,7 @@ import yaml
 from pytest_seccomp.engine_default import DOCKER_DEFAULT
 
 from .conftest import BUSYBOX, cli
+from .test_podman import RUN_AND_WAIT
 
 LS = f"""
 import docker
@@ -120,10 +121,12 @@ def test_modes_are_never_mixed(record, pytester):
 def test_podman_under_runc_and_crun(pytester, busybox_image, monkeypatch, socket, runtime):
     if not Path(socket).exists():
         pytest.fail(f"{socket} is not there: scripts/setup.sh starts Podman's services")
-    pytester.makepyfile(test_ls=LS + f"""
+    pytester.makepyfile(test_ls=RUN_AND_WAIT + f"""
+def test_ls():
+    run("{BUSYBOX}", ["ls", "/"])
+
 def test_mkdir():
-    import docker
-    docker.from_env().containers.run("{BUSYBOX}", ["mkdir", "/x"], remove=True)
+    run("{BUSYBOX}", ["mkdir", "/x"])
 """)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{socket}")
     recorded = pytester.runpytest_subprocess("--seccomp-record", "-k", "not mkdir",
