@@ -196,11 +196,12 @@ class Tracer:
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Prove the probes are live (or wait for the background proof): nothing is read and no
         container is created before the tracer has seen its handshake."""
-        if self._proving is not None:
-            self._proving.join()
+        proving = self._proving  # (a proxy thread and the main thread may both ask)
+        if proving is not None:
+            proving.join()
             self._proving = None
-            if self._proof_error is not None:
-                error, self._proof_error = self._proof_error, None
+            error, self._proof_error = self._proof_error, None
+            if error is not None:
                 raise error
         if not self._ready:
             self._handshake(timeout)
@@ -309,8 +310,9 @@ class Tracer:
 
     def stop(self) -> None:
         """Detach the program and free its maps (also done by the kernel if the process dies)."""
-        if self._proving is not None:  # never free the maps under the handshake's reads
-            self._proving.join()
+        proving = self._proving
+        if proving is not None:  # never free the maps under the handshake's reads
+            proving.join()
             self._proving = None
         if self._object is not None:
             if not self.alive:  # someone closed our links: never close a reused descriptor
