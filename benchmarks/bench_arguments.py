@@ -21,36 +21,11 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_tracer import dd_costs
+from bench_pieces import BEFORE, ns_per_event  # BEFORE: the last tracer that read no argument
 from common import machine_facts
 
 ROOT = Path(__file__).resolve().parent.parent
-BEFORE = "d743b20"  # the last commit whose tracer read no argument
 SOURCE = "pytest_seccomp/bpf/tracer.bpf.c"
-MAPS = ("seen", "calls", "refused", "cgroup_paths", "compat_execs", "families")
-
-
-def record_program_cost(source: Path) -> float:
-    """ns per event of `source`'s record_seen on the dd container."""
-    from pytest_seccomp.bpf.build import compiled_object
-    from pytest_seccomp.bpf.libbpf import BpfObject
-    from pytest_seccomp.errors import TracerError
-
-    obj = BpfObject(compiled_object(source_path=source))
-    try:
-        obj.select_programs({"record_seen"})
-        for name in MAPS:
-            try:
-                obj.set_max_entries(name, 65536)
-            except TracerError:  # the earlier source has no families map
-                pass
-        obj.load()
-        obj.attach("record_seen")
-        return dd_costs()["record_seen"][1]
-    finally:
-        obj.close()
-
-
 def cost(rounds: int) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         before = Path(tmp) / "tracer-before.bpf.c"
@@ -62,8 +37,8 @@ def cost(rounds: int) -> list[str]:
         now = ROOT / SOURCE
         figures: dict[str, list[float]] = {"before (names only)": [], "now (families)": []}
         for _ in range(rounds):
-            figures["before (names only)"].append(record_program_cost(before))
-            figures["now (families)"].append(record_program_cost(now))
+            figures["before (names only)"].append(ns_per_event(before, "record_seen"))
+            figures["now (families)"].append(ns_per_event(now, "record_seen"))
     return [f"  {label:<22} best {min(v):6.1f}  median {sorted(v)[len(v) // 2]:6.1f} ns per event"
             for label, v in figures.items()]
 

@@ -29,7 +29,6 @@ PIECES = Path(__file__).parent / "bpf" / "pieces.bpf.c"
 TRACER = ROOT / "pytest_seccomp" / "bpf" / "tracer.bpf.c"
 BEFORE = "d743b20"  # record_seen with a helper call and a hash lookup on every event
 DD = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=1000000"]
-TRACER_MAPS = ("seen", "calls", "refused", "cgroup_paths", "compat_execs", "families")
 
 # (label, source, program): the order of the table
 DESIGNS = [
@@ -62,12 +61,13 @@ def ns_per_event(source: Path, program: str) -> float:
     from pytest_seccomp.bpf.build import compiled_object
     from pytest_seccomp.bpf.libbpf import BpfObject
     from pytest_seccomp.errors import TracerError
+    from pytest_seccomp.tracer import MAPS
 
     obj = BpfObject(compiled_object(source_path=source))
     try:
         obj.select_programs({program})
         if source != PIECES:
-            for name in TRACER_MAPS:
+            for name in MAPS:
                 try:
                     obj.set_max_entries(name, 65536)
                 except TracerError:  # an earlier source lacks a map

@@ -98,9 +98,8 @@ int BPF_PROG(p5_loads_hash, struct pt_regs *regs, long id)
 	return 0;
 }
 
-/* 6. the new steady state: loads for the cgroup + a direct-mapped slot of a shared array */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(p6_loads_array, struct pt_regs *regs, long id)
+/* a direct-mapped slot for (cgroup, syscall) in `map`, written only when another pair held it */
+static __always_inline int cache_slot(void *map, long id)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->seccomp.mode != 2)
@@ -108,26 +107,24 @@ int BPF_PROG(p6_loads_array, struct pt_regs *regs, long id)
 	u64 cgroup = task->cgroups->dfl_cgrp->kn->id;
 	u32 slot = (u32)(cgroup * 512 + id) & 16383;
 	u64 tag = cgroup << 9 | id;
-	u64 *cached = bpf_map_lookup_elem(&direct, &slot);
+	u64 *cached = bpf_map_lookup_elem(map, &slot);
 	if (cached && *cached != tag)
 		*cached = tag;
 	return 0;
+}
+
+/* 6. the new steady state: loads for the cgroup + a direct-mapped slot of a shared array */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(p6_loads_array, struct pt_regs *regs, long id)
+{
+	return cache_slot(&direct, id);
 }
 
 /* 7. the same with a per-CPU array (each CPU fills its own slots) */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(p7_loads_percpu, struct pt_regs *regs, long id)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	if (task->seccomp.mode != 2)
-		return 0;
-	u64 cgroup = task->cgroups->dfl_cgrp->kn->id;
-	u32 slot = (u32)(cgroup * 512 + id) & 16383;
-	u64 tag = cgroup << 9 | id;
-	u64 *cached = bpf_map_lookup_elem(&per_cpu, &slot);
-	if (cached && *cached != tag)
-		*cached = tag;
-	return 0;
+	return cache_slot(&per_cpu, id);
 }
 
 /* 8. a shared atomic add per event (what counting every call costs without per-CPU counters) */
