@@ -37,6 +37,7 @@ class EngineInfo:
     kind: str = "docker"  # or "podman"
     version: str = ""  # e.g. "20.10.24+dfsg1"
     seccomp_profile: str = ""  # `docker info`: "default"/"builtin", or the daemon's own file
+    kernel: str = ""  # the engine host's kernel release (`docker version`'s KernelVersion)
 
 
 def cache_dir() -> Path:

@@ -26,3 +26,11 @@ class Missing(StrEnum):
     FAIL = "fail"
     DEFAULT = "default"
     UNCONFINED = "unconfined"
+
+
+class Place(StrEnum):
+    """--seccomp-tracer: where the eBPF tracer is loaded."""
+
+    AUTO = "auto"  # here when this process can load BPF on the engine's kernel, else HELPER
+    LOCAL = "local"  # in this process (root, on the engine's host)
+    HELPER = "helper"  # in a privileged helper container started through the engine

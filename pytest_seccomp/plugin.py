@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .errors import SeccompError
-from .modes import EXIT_PROFILES_DRIFTED, Missing, Role
+from .modes import EXIT_PROFILES_DRIFTED, Missing, Place, Role
 from .naming import validate_profile_name
 from .windows import fixture_window
 from .xdist import XdistController, role, sender
@@ -35,6 +35,9 @@ def _missing_choice(value: str) -> str:
 
 
 ARGUMENT_CHOICES = ("families", "names")
+_TRACER_HINT = ("give 'auto' (the default), 'local' (load the tracer in this process: root on "
+                "the engine's host) or 'helper' (load it in a helper container through the "
+                "engine).")
 _ARGS_HINT = ("give 'families' (socket and socketpair allowed only for the address families the "
               "tests used) or 'names' (every recorded syscall allowed whatever its arguments)")
 
@@ -42,6 +45,12 @@ _ARGS_HINT = ("give 'families' (socket and socketpair allowed only for the addre
 def _arguments_choice(value: str) -> str:
     if value not in ARGUMENT_CHOICES:
         raise argparse.ArgumentTypeError(f"{value!r} is not a choice: {_ARGS_HINT}")
+    return value
+
+
+def _tracer_choice(value: str) -> str:
+    if value not in set(Place):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a choice: {_TRACER_HINT}")
     return value
 
 
@@ -108,7 +117,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="record: 'families' (the default) allows socket and socketpair only for "
                          "the address families the tests used; 'names' writes syscall names "
                          "only (ini: seccomp_args)")
+    group.addoption("--seccomp-tracer", dest="seccomp_tracer", default=None, type=_tracer_choice,
+                    metavar="auto|local|helper",
+                    help="where the eBPF tracer runs: 'local' in this process (root on the "
+                         "engine's host), 'helper' in a helper container the engine starts (as "
+                         "a docker-group user, in a container with the engine's socket, against "
+                         "docker-in-docker); 'auto' (the default) picks local when this process "
+                         "can load BPF on the engine's kernel (ini: seccomp_tracer)")
     parser.addini("seccomp_args", "record: argument rules (families or names)", default=None)
+    parser.addini("seccomp_tracer", "where the tracer runs (auto, local or helper)", default=None)
     parser.addini("seccomp_nnp", "record under no-new-privileges", type="bool", default=False)
     parser.addini("seccomp_profile_dir", "directory for seccomp profiles", default=None)
     parser.addini("seccomp_default_profile", "the engine's default seccomp profile", default=None)
@@ -159,6 +176,7 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
         map_size=config.getoption("seccomp_map_size"),
         run_id=str(getattr(config, "workerinput", {}).get("testrunuid") or uuid.uuid4().hex),
         nnp=bool(config.getoption("seccomp_nnp") or config.getini("seccomp_nnp")),
+        tracer=_tracer_place(config),
     )
     if record:
         from .arguments import ArgumentRules
@@ -182,6 +200,15 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
                 Role.CONTROLLER: EnforceController}[role(config)]
     return enforcer(options, missing=Missing(config.getoption("seccomp_missing") or Missing.FAIL),
                     strict=config.getoption("seccomp_strict"))
+
+
+def _tracer_place(config: pytest.Config) -> Place:
+    place = config.getoption("seccomp_tracer") or config.getini("seccomp_tracer") or "auto"
+    try:
+        return Place(place)
+    except ValueError:
+        raise pytest.UsageError(f"seccomp_tracer = {place!r} in the ini file: "
+                                f"{_TRACER_HINT}") from None
 
 
 # Options that only one mode reads: given without that mode they would silently do nothing.

@@ -18,7 +18,8 @@ from typing import Any, ClassVar, TypeVar
 from .engine_default import EngineDefault, EngineInfo, find_default
 from .errors import SeccompError
 from .events import EngineEvents
-from .modes import EXIT_INCOMPLETE, Mode, Role
+from .helper import LABEL_HELPER, tracer_place
+from .modes import EXIT_INCOMPLETE, Mode, Place, Role
 from .naming import compose_built_service, is_image_id, profile_name_for_image, validate_profile_name
 from .proxy import EngineProxy, check_endpoint, user_engine
 from .recording import ContainerRecord, Recording
@@ -40,6 +41,7 @@ class Options:
     map_size: int = 65536  # entries per tracer map
     run_id: str = "local"  # labels this run's containers (xdist workers share it)
     nnp: bool = False  # --seccomp-nnp: record (and enforce missing images) with no-new-privileges
+    tracer: Place = Place.AUTO  # --seccomp-tracer: where the tracer is loaded
 
 
 @dataclass
@@ -77,7 +79,8 @@ def detect_engine(url: str) -> tuple[EngineInfo, str]:
         fields = dict(f.split("=", 1) for f in str(option).split(",") if "=" in f)
         if fields.get("name") == "seccomp":
             profile = fields.get("profile", "")
-    return EngineInfo(kind, str(version.get("Version") or ""), profile), runtime_of(components)
+    return (EngineInfo(kind, str(version.get("Version") or ""), profile,
+                       str(version.get("KernelVersion") or "")), runtime_of(components))
 
 
 def runtime_of(components: list[dict[str, Any]]) -> str:
@@ -180,10 +183,13 @@ class ContainerSession:
     # -- life cycle ----------------------------------------------------------------------------
     def check(self) -> None:
         """Fail before any test runs when this mode cannot work here."""
-        check_prerequisites()
         self.upstream = user_engine()
         check_endpoint(self.upstream)
         info, self.runtime = detect_engine(self.upstream)
+        self.tracer.place = tracer_place(self.options.tracer, self.upstream, info)
+        if self.tracer.place is Place.LOCAL:
+            check_prerequisites()
+        self.tracer.engine, self.tracer.run_id = self.upstream, self.options.run_id
         self.engine = info.kind
         self.default = find_default(info, self.options.default_profile)
         # what a refusal returns under profiles built from this default (EPERM unless it says)
@@ -233,8 +239,10 @@ class ContainerSession:
     # -- verbs the plugin's hooks call ------------------------------------------------------
     def header(self) -> str:
         verb = "recording into" if self.mode is Mode.RECORD else "enforcing from"
+        where = ("a helper container" if self.tracer.place is Place.HELPER else "this process")
         return (f"seccomp: {verb} {self.options.profile_dir} (engine: {self.engine} at "
-                f"{self.upstream}, ceiling: {self.default.path if self.default else '?'})")
+                f"{self.upstream}, ceiling: {self.default.path if self.default else '?'}, "
+                f"tracer: in {where})")
 
     def phase_notes(self, nodeid: str, when: str) -> PhaseNotes:
         return PhaseNotes()
@@ -340,7 +348,7 @@ class ContainerSession:
             created = self.events.created(stranger.id)
             if created is not None:
                 stranger.name, stranger.image = created.name, created.image
-                stranger.sibling = created.labels.get(LABEL_RUN) == self.options.run_id
+                stranger.sibling = self._ours(created.labels)
                 continue
             stranger.name = stranger.id[:12]
             try:
@@ -356,7 +364,12 @@ class ContainerSession:
             config = info.get("Config") or {}
             stranger.name = str(info.get("Name") or stranger.name).lstrip("/")
             stranger.image = str(config.get("Image") or "")
-            stranger.sibling = (config.get("Labels") or {}).get(LABEL_RUN) == self.options.run_id
+            stranger.sibling = self._ours(config.get("Labels") or {})
+
+    def _ours(self, labels: dict[str, str]) -> bool:
+        """A container of this run: a sibling xdist worker's, or any tracer helper (their own
+        syscalls are unconfined, never recorded)."""
+        return labels.get(LABEL_RUN) == self.options.run_id or LABEL_HELPER in labels
 
     def profile_path(self, name: str) -> Path:
         """`DIR/name.json`, refusing any name that would resolve outside DIR."""

@@ -1,10 +1,11 @@
 """The session's one eBPF tracer: a libbpf-loaded program noting syscalls per cgroup in BPF maps.
 
 Knows nothing of pytest or Docker. Syscalls are noted in the kernel (maps lose nothing, unlike an
-event stream) and read back from this process with the bpf() syscall whenever asked, in well under
-a millisecond. Only syscalls that passed a seccomp filter are noted (`seccomp.mode == 2`), so the
-runtime's own set-up (mount, pivot_root, ...), made before the filter exists, never appears.
-The program lives in this process: it is detached when the session ends, however it ends.
+event stream) and read back with the bpf() syscall whenever asked, in well under a millisecond.
+Only syscalls that passed a seccomp filter are noted (`seccomp.mode == 2`), so the runtime's own
+set-up (mount, pivot_root, ...), made before the filter exists, never appears. The program lives
+in this process (InProcess) or in a helper container (helper.py) that exits with the session:
+either way it is detached when the session ends, however it ends.
 See bpf/tracer.bpf.c for why the program has the shape it has.
 """
 
@@ -18,14 +19,16 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from .arguments import arg_key, family_syscall_numbers
 from .bpf.build import compiled_object
 from .bpf.libbpf import BpfMap, BpfObject
 from .errors import TracerError
+from .modes import Place
 
 MAP_KEYS_MAX = 65536  # containers (cgroups) per session; --seccomp-map-size changes it
 SYSCALL_BITS = 512
@@ -77,8 +80,9 @@ def check_prerequisites() -> Path:
     """Everything the tracer needs, checked before any test runs; returns the compiled object."""
     if os.geteuid() != 0:
         raise TracerError(
-            "recording seccomp profiles needs root: the eBPF tracer attaches to kernel "
-            "tracepoints. Run pytest as root (e.g. in the CI container, or with sudo)."
+            "--seccomp-tracer=local needs root: the eBPF tracer attaches to kernel "
+            "tracepoints. Leave the choice to --seccomp-tracer=auto (the default), which loads "
+            "it in a helper container through the engine, or run pytest as root."
         )
     if not Path("/sys/kernel/btf/vmlinux").exists():
         raise TracerError(
@@ -105,71 +109,143 @@ def _link_ids(fds: list[int]) -> dict[int, int]:
     return found
 
 
-class Tracer:
-    """The session's eBPF program. start() loads and attaches it; wait_ready() proves it live."""
+@dataclass(frozen=True)
+class LoadPlan:
+    """What to load: the programs to attach, every map's size, the program's settings."""
 
-    def __init__(self, mode: str = "record", count_calls: bool = False,
-                 map_size: int = MAP_KEYS_MAX, errno: int = 1) -> None:
-        self.mode = mode
-        self.errno = errno
-        self.count_calls = count_calls
-        self.map_size = int(map_size)
-        self._object: BpfObject | None = None
-        self._links: dict[int, int] = {}  # fd -> link id, to notice a detached program
-        self._ready = False
-        self._proving: threading.Thread | None = None  # the background handshake
-        self._proof_error: BaseException | None = None
-        self._family_nrs = family_syscall_numbers()  # the order of tracer.bpf.c's family_set
+    programs: tuple[str, ...]
+    sizes: Mapping[str, int]
+    rodata: bytes  # .rodata, whole: refusal_errno
 
-    # -- life cycle ----------------------------------------------------------------------------
-    def start(self) -> None:
-        """Compile (first time only), load and attach the program: about 0.1 s."""
-        path = check_prerequisites()
-        if not isinstance(self.errno, int) or isinstance(self.errno, bool) or \
-                not 1 <= self.errno <= 4095:
-            raise TracerError(f"errno {self.errno!r} is not a valid number (1-4095)")
-        key = "record-count" if self.mode == "record" and self.count_calls else self.mode
-        programs, filled = _PROGRAMS[key]
+
+class Loaded(Protocol):
+    """A loaded, attached tracer: in this process, or in the helper container (helper.py)."""
+
+    machine: str  # the kernel's architecture, as `uname -m` prints it
+
+    def tables(self, names: Sequence[str]) -> tuple[bool, dict[str, list[tuple[bytes, bytes]]]]:
+        """Whether every program is still attached, and every entry of the maps named."""
+
+    def cpus(self, name: str) -> int:
+        """A per-CPU map's number of values per entry (0 for other maps)."""
+
+    def run_handshake(self, cgroup_name: str, errno: int) -> None:
+        """Run a seccomp-confined child that calls getppid in a new cgroup `cgroup_name`."""
+
+    def close(self) -> None:
+        """Detach everything and free the maps."""
+
+
+class InProcess:
+    """The tracer loaded into this process with the system's libbpf (root, on the engine's
+    host): detached when the session ends, however it ends."""
+
+    def __init__(self, path: Path, plan: LoadPlan) -> None:
+        self.machine = platform.machine()
         try:
             obj = BpfObject(path)
         except TracerError as exc:
             raise TracerError(f"{exc}. The compiled tracer is cached there: delete it and it is "
                               "built again.") from None
         try:
-            obj.select_programs(set(programs))
-            for name in MAPS:
-                obj.set_max_entries(name, self.map_size if name in filled else 1)
-            for name in SHORTCUTS:
-                if name not in filled:
-                    obj.set_max_entries(name, 1)
-            obj.set_rodata(struct.pack("=i", self.errno))  # refusal_errno, .rodata's only value
+            obj.select_programs(set(plan.programs))
+            for name, entries in plan.sizes.items():
+                obj.set_max_entries(name, entries)
+            obj.set_rodata(plan.rodata)
             obj.load()
-            for program in programs:
+            for program in plan.programs:
                 obj.attach(program)
         except BaseException:
             obj.close()
             raise
-        self._object = obj
-        self._links = _link_ids(obj.link_fds())
+        self.object = obj
+        self._links = _link_ids(obj.link_fds())  # fd -> link id, to notice a detached program
+
+    def alive(self) -> bool:
+        """Every link it attached still open under the same id."""
+        now = _link_ids(list(self._links))
+        return all(now.get(fd) == link for fd, link in self._links.items())
+
+    def tables(self, names: Sequence[str]) -> tuple[bool, dict[str, list[tuple[bytes, bytes]]]]:
+        alive = self.alive()
+        return alive, ({name: list(self.object.map(name).items()) for name in names}
+                       if alive else {})
+
+    def cpus(self, name: str) -> int:
+        return self.object.map(name).cpus
+
+    def run_handshake(self, cgroup_name: str, errno: int) -> None:
+        cgroup = cgroup2_mount() / cgroup_name
+        cgroup.mkdir()
+        try:
+            _run_confined_in(cgroup, errno)
+        finally:
+            cgroup.rmdir()
+
+    def close(self) -> None:
+        if not self.alive():  # someone closed our links: never close a reused descriptor
+            self.object.forget_links()
+        self.object.close()
+
+
+class Tracer:
+    """The session's eBPF program. start() loads and attaches it; wait_ready() proves it live."""
+
+    def __init__(self, mode: str = "record", count_calls: bool = False,
+                 map_size: int = MAP_KEYS_MAX, errno: int = 1, place: Place = Place.LOCAL,
+                 engine: str | None = None) -> None:
+        self.mode = mode
+        self.errno = errno
+        self.count_calls = count_calls
+        self.map_size = int(map_size)
+        self.place = place  # LOCAL or HELPER (the session resolves AUTO)
+        self.engine = engine  # the engine that runs the helper container
+        self.run_id = "local"  # labels the helper container as this run's
+        self._loaded: Loaded | None = None
+        self._ready = False
+        self._proving: threading.Thread | None = None  # the background handshake
+        self._proof_error: BaseException | None = None
+        self._family_nrs = family_syscall_numbers()  # the order of tracer.bpf.c's family_set
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def plan(self) -> LoadPlan:
+        """The programs and map sizes of this mode; maps it does not fill get one entry."""
+        if not isinstance(self.errno, int) or isinstance(self.errno, bool) or \
+                not 1 <= self.errno <= 4095:
+            raise TracerError(f"errno {self.errno!r} is not a valid number (1-4095)")
+        key = "record-count" if self.mode == "record" and self.count_calls else self.mode
+        programs, filled = _PROGRAMS[key]
+        sizes = {name: self.map_size if name in filled else 1 for name in MAPS}
+        sizes.update({name: 1 for name in SHORTCUTS if name not in filled})
+        return LoadPlan(programs, sizes, struct.pack("=i", self.errno))
+
+    def start(self) -> None:
+        """Load and attach the program, here (compiled the first time only: about 0.1 s) or in
+        the helper container."""
+        plan = self.plan()
+        if self.place is Place.HELPER:
+            from .helper import HelperTracer
+
+            self._loaded = HelperTracer(self.engine or "unix:///var/run/docker.sock", plan,
+                                        self.run_id)
+        else:
+            self._loaded = InProcess(check_prerequisites(), plan)
 
     @property
     def started(self) -> bool:
         """Loaded and attached (an xdist controller never starts one)."""
-        return self._object is not None
+        return self._loaded is not None
 
     @property
     def alive(self) -> bool:
-        """Loaded, and every link it attached still open under the same id."""
-        if self._object is None:
-            return False
-        now = _link_ids(list(self._links))
-        return all(now.get(fd) == link for fd, link in self._links.items())
+        """Loaded, and every program still attached."""
+        return self._loaded is not None and self._loaded.tables(())[0]
 
     def map(self, name: str) -> BpfMap:
         """One of the loaded maps (benchmarks fill them; the session reads through dump())."""
-        if self._object is None:
-            raise TracerError("the tracer was never started")
-        return self._object.map(name)
+        if not isinstance(self._loaded, InProcess):
+            raise TracerError("the tracer was never started in this process")
+        return self._loaded.object.map(name)
 
     def _died(self, when: str) -> TracerError:
         return TracerError(
@@ -211,21 +287,16 @@ class Tracer:
         show them under that cgroup."""
         if self._ready:
             return
-        if self._object is None:
+        if self._loaded is None:
             raise TracerError("the tracer was never started")
-        root = cgroup2_mount()
         deadline = time.monotonic() + timeout
         attempt = 0
         while time.monotonic() < deadline:
             attempt += 1
-            cgroup = root / f"pytest-seccomp-handshake-{os.getpid()}-{attempt}"
-            cgroup.mkdir()
-            try:
-                _run_confined_in(cgroup, self.errno)
-                snapshot = self.dump(_handshake=True)
-            finally:
-                cgroup.rmdir()
-            ids = [cg for cg, p in snapshot.cgroup_paths.items() if p == "/" + cgroup.name]
+            name = f"pytest-seccomp-handshake-{os.getpid()}-{attempt}-{id(self) % 10000}"
+            self._loaded.run_handshake(name, self.errno)
+            snapshot = self.dump(_handshake=True)
+            ids = [cg for cg, p in snapshot.cgroup_paths.items() if p == "/" + name]
             if ids and self._handshake_seen(snapshot, ids[0]):
                 self._ready = True
                 return
@@ -239,19 +310,24 @@ class Tracer:
     def _handshake_seen(self, snapshot: Snapshot, cgroup_id: int) -> bool:
         if self.mode == "record":
             return any(cg == cgroup_id for cg, _ in snapshot.counts)
-        nr = _HANDSHAKE_NR.get(platform.machine())
+        assert self._loaded is not None
+        nr = _HANDSHAKE_NR.get(self._loaded.machine)
         return any(cg == cgroup_id and n == nr for cg, n, _ in snapshot.refused)
 
     def dump(self, _handshake: bool = False) -> Snapshot:
         """Read every map now. Anything noted before this call is in the result."""
         if not _handshake and not self._ready:
             self.wait_ready()
-        if not self.alive:
+        loaded = self._loaded
+        if loaded is None:
+            raise TracerError("the tracer was never started")
+        counting = self.mode == "record" and self.count_calls
+        alive, tables = loaded.tables(("lost", "seen", *(("pending_calls",) if counting else ()),
+                                       "calls", "families", "cgroup_paths", "refused",
+                                       "compat_execs"))
+        if not alive:
             raise self._died("is no longer attached")
-        obj = self._object
-        assert obj is not None
-        lost = obj.map("lost").lookup(b"\0" * 4)
-        if lost and int.from_bytes(lost, "little"):
+        if any(int.from_bytes(value, "little") for _, value in tables["lost"]):
             raise TracerError(
                 f"the tracer's map is full ({self.map_size} entries): later syscalls could not be "
                 "noted, so the recording is incomplete. Raise --seccomp-map-size, or record "
@@ -260,7 +336,7 @@ class Tracer:
         counts: dict[tuple[int, int], int] = {}
         runtime: set[tuple[int, int]] = set()
         half = SYSCALL_BITS // 8
-        for key, value in self.map("seen").items():
+        for key, value in tables["seen"]:
             cgroup = int.from_bytes(key, "little")
             for into, bits in ((counts, int.from_bytes(value[:half], "little")),
                                (None, int.from_bytes(value[half:], "little"))):
@@ -274,13 +350,13 @@ class Tracer:
         # --seccomp-count-calls: what each CPU still holds in its slots, read before the
         # shared map (a pair evicted meanwhile is in the shared map by then: never missed)
         called: Counter[int] = Counter()
-        pending = self.map("pending_calls")
-        for _, value in (pending.items() if self.mode == "record" and self.count_calls else ()):
-            for cpu in range(pending.cpus):
+        cpus = loaded.cpus("pending_calls") if counting else 0
+        for _, value in tables.get("pending_calls", ()):
+            for cpu in range(cpus):
                 key, count = struct.unpack_from("=QQ", value, cpu * 16)
                 if key:
                     called[key] += count
-        for key, value in self.map("calls").items():
+        for key, value in tables["calls"]:
             called[int.from_bytes(key, "little")] += int.from_bytes(value, "little")
         for packed, count in called.items():
             cgroup, nr = packed >> 32, packed & 0xFFFFFFFF
@@ -288,7 +364,7 @@ class Tracer:
                 runtime.add((cgroup, nr & ~RUNTIME_FLAG))
             else:
                 counts[(cgroup, nr)] = count
-        for key, value in self.map("families").items():
+        for key, value in tables["families"]:
             cgroup = int.from_bytes(key, "little")
             for nr, word in zip(self._family_nrs, struct.unpack("=QQ", value), strict=True):
                 while word:
@@ -296,15 +372,15 @@ class Tracer:
                     counts[(cgroup, arg_key(nr, low.bit_length() - 1))] = 1
                     word ^= low
         paths = {int.from_bytes(k, "little"): v.split(b"\0", 1)[0].decode(errors="replace")
-                 for k, v in self.map("cgroup_paths").items()}
+                 for k, v in tables["cgroup_paths"]}
         refused = {}
-        for key, value in self.map("refused").items():
+        for key, value in tables["refused"]:
             cgroup, nr, arg, comm = struct.unpack("=QII16s", key)
             name = comm.split(b"\0", 1)[0].decode(errors="replace")
             refused[(cgroup, arg_key(nr, arg - 1) if arg else nr, name)] = \
                 int.from_bytes(value, "little")
         compat = {int.from_bytes(k, "little"): int.from_bytes(v, "little")
-                  for k, v in self.map("compat_execs").items()}
+                  for k, v in tables["compat_execs"]}
         return Snapshot(counts=counts, cgroup_paths=paths, refused=refused, compat_execs=compat,
                         runtime=frozenset(runtime))
 
@@ -314,11 +390,9 @@ class Tracer:
         if proving is not None:  # never free the maps under the handshake's reads
             proving.join()
             self._proving = None
-        if self._object is not None:
-            if not self.alive:  # someone closed our links: never close a reused descriptor
-                self._object.forget_links()
-            self._object.close()
-            self._object = None
+        if self._loaded is not None:
+            self._loaded.close()
+            self._loaded = None
 
 
 def _run_confined_in(cgroup: Path, errno: int) -> None:

@@ -50,7 +50,7 @@ if ! have pytest-seccomp/debian:bookworm; then
   rm -rf "$root"
   echo "[images] built pytest-seccomp/debian:bookworm"
 fi
-for service in redis postgres webapp; do
+for service in redis postgres webapp devcontainer; do
   have "pytest-seccomp/$service:latest" || build "pytest-seccomp/$service:latest" "images/$service"
 done
-echo "[images] ready: busybox, bench, hello32, debian, redis, postgres, webapp"
+echo "[images] ready: busybox, bench, hello32, debian, redis, postgres, webapp, devcontainer"

@@ -15,6 +15,9 @@ need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v clang >/dev/null || need+=(clang)               # compiles the tracer's eBPF program once
 dpkg -s libbpf-dev >/dev/null 2>&1 || need+=(libbpf-dev)    # loads it (libbpf1) and its headers
+dpkg -s libzstd-dev >/dev/null 2>&1 || need+=(libzstd-dev)  # with libbpf.a: the static helper
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import ensurepip' 2>/dev/null \
+  || need+=(python3-venv)                                    # a docker-group user's venv (tests)
 command -v bpftool >/dev/null || need+=(bpftool)            # tests and benchmarks list programs
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 [ -f /usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json ] \

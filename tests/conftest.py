@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,27 @@ def busybox_image() -> str:
     finally:
         client.close()
     return BUSYBOX
+
+
+@pytest.fixture(scope="session")
+def wheelhouse() -> Any:
+    """The project's wheel (`python -m build`) and every dependency as a wheel, in a directory
+    any user and any container can read: what a user installs with pip alone."""
+    house = Path(tempfile.mkdtemp(prefix="pytest-seccomp-wheels-"))
+    house.chmod(0o755)
+    try:
+        built = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(house),
+                                str(ROOT)], capture_output=True, text=True, check=False)
+        assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+        (wheel,) = house.glob("pytest_seccomp-*.whl")
+        deps = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir",
+                               str(house), str(wheel)], capture_output=True, text=True, check=False)
+        assert deps.returncode == 0, deps.stdout[-2000:] + deps.stderr[-2000:]
+        for path in house.iterdir():
+            path.chmod(0o644)
+        yield house
+    finally:
+        shutil.rmtree(house, ignore_errors=True)
 
 
 @dataclass

@@ -52,7 +52,7 @@ def test_record_and_enforce_through_podman(pytester, podman):
                                            "--seccomp-report=r.json")
     record.assert_outcomes(passed=1, deselected=1)
     record.stdout.fnmatch_lines(["seccomp: recording into * (engine: podman at *, ceiling: "
-                                 "/usr/share/containers/seccomp.json)"])
+                                 "/usr/share/containers/seccomp.json, tracer: in this process)"])
     report = json.loads((pytester.path / "r.json").read_text())
     assert report["engine"] == "podman"
     profile = json.loads((pytester.path / "seccomp-profiles/pytest-seccomp/busybox.json").read_text())

@@ -323,5 +323,5 @@ def test_not_root_is_refused_before_anything_starts(monkeypatch):
     from pytest_seccomp.tracer import check_prerequisites
 
     monkeypatch.setattr(os, "geteuid", lambda: 1000)  # the one thing this test cannot be for real
-    with pytest.raises(TracerError, match="recording seccomp profiles needs root"):
+    with pytest.raises(TracerError, match="--seccomp-tracer=local needs root"):
         check_prerequisites()

@@ -3,12 +3,13 @@ machine with no compiler (and an empty cache) records."""
 
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import BUSYBOX, ROOT
+from .conftest import BUSYBOX
 
 LS = f"""
 import docker
@@ -18,12 +19,9 @@ def test_ls():
 """
 
 
-def test_a_wheel_records_with_no_compiler_and_an_empty_cache(tmp_path: Path, busybox_image):
-    dist = tmp_path / "dist"
-    built = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist),
-                            str(ROOT)], capture_output=True, text=True, check=False)
-    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    (wheel,) = dist.glob("*.whl")
+def test_a_wheel_records_with_no_compiler_and_an_empty_cache(tmp_path: Path, busybox_image,
+                                                             wheelhouse: Path):
+    (wheel,) = wheelhouse.glob("pytest_seccomp-*.whl")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
                     str(venv)], check=True)
@@ -43,3 +41,14 @@ def test_a_wheel_records_with_no_compiler_and_an_empty_cache(tmp_path: Path, bus
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert (project / "seccomp-profiles" / "pytest-seccomp" / "busybox.json").exists()
     assert not list(cache.rglob("*.bpf.o"))  # nothing was compiled here
+
+
+def test_the_wheel_carries_the_tracer_for_both_machines_and_the_helper(wheelhouse: Path):
+    import zipfile
+
+    (wheel,) = wheelhouse.glob("pytest_seccomp-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    prebuilt = [n.rsplit("/", 1)[-1] for n in names if "/prebuilt/" in n]
+    assert any(n.startswith("tracer-x86_64-") for n in prebuilt), prebuilt
+    assert any(n.startswith("tracer-aarch64-") for n in prebuilt), prebuilt
+    assert any(n.startswith(f"helper-{platform.machine()}-") for n in prebuilt), prebuilt

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import TracerError
 
 SOURCE = Path(__file__).with_name("tracer.bpf.c")
+HELPER_SOURCE = Path(__file__).with_name("helper.c")  # the loader the helper container runs
 _TARGET_ARCH = {"x86_64": "x86", "aarch64": "arm64"}
 _HEADERS_HINT = "Install clang and libbpf-dev (`apt-get install clang libbpf-dev`) and try again."
 
@@ -71,12 +72,63 @@ def compile_into(directory: Path, machine: str, source_path: Path = SOURCE) -> P
     try:
         result = subprocess.run(
             [clang, "-O2", "-g", "-target", "bpf", f"-D__TARGET_ARCH_{arch}",
+             f"-ffile-prefix-map={source_path.parent}=.",  # the same bytes from any checkout
              f"-I/usr/include/{multiarch}", "-c", str(source_path), "-o", temp],
             capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise TracerError(f"clang could not compile the tracer ({result.stderr.strip()[-500:]}). "
                               f"{_HEADERS_HINT}")
         os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    return target
+
+
+def helper_name(machine: str, source: bytes) -> str:
+    return f"helper-{machine}-{hashlib.sha256(source + machine.encode()).hexdigest()[:16]}"
+
+
+def helper_executable(machine: str | None = None) -> Path:
+    """The helper container's loader for `machine`, linked statically (it runs in a FROM-scratch
+    image): the wheel's own, else built on first use into the cache (gcc and the static
+    libbpf, libelf, zlib and zstd archives of libbpf-dev and its companions)."""
+    machine = machine or platform.machine()
+    if machine not in _TARGET_ARCH:
+        raise TracerError(f"the tracer supports x86_64 and aarch64 machines, not {machine}.")
+    name = helper_name(machine, HELPER_SOURCE.read_bytes())
+    for built in (PREBUILT / name, cache_dir() / name):
+        if built.exists():
+            return built
+    if machine != platform.machine():
+        raise TracerError(
+            f"the engine runs on {machine}, and this installation carries no tracer helper for "
+            f"it (only {platform.machine()} helpers are built here); install a wheel built on "
+            f"{machine}, or run the tests on a {machine} machine.")
+    return compile_helper_into(cache_dir(), machine)
+
+
+def compile_helper_into(directory: Path, machine: str) -> Path:
+    """Link the helper statically for this machine into `directory`, atomically."""
+    target = directory / helper_name(machine, HELPER_SOURCE.read_bytes())
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    hint = ("Install gcc and the static libraries (`apt-get install gcc libbpf-dev libelf-dev "
+            "zlib1g-dev libzstd-dev`), or install pytest-seccomp from a wheel, which carries it.")
+    if compiler is None:
+        raise TracerError(f"the tracer helper is not built yet and no C compiler was found. {hint}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".helper-", suffix=".tmp")
+    os.close(fd)
+    try:
+        result = subprocess.run(
+            [compiler, "-static", "-O2", f"-ffile-prefix-map={HELPER_SOURCE.parent}=.",
+             "-o", temp, str(HELPER_SOURCE),
+             "-lbpf", "-lelf", "-lz", "-lzstd"], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise TracerError(f"the tracer helper could not be built "
+                              f"({result.stderr.strip()[-500:]}). {hint}")
+        os.chmod(temp, 0o755)
         os.replace(temp, target)
     finally:
         if os.path.exists(temp):
