@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_arguments
+import bench_helper
 import bench_overhead
 import bench_pieces
 import bench_proxy
@@ -43,6 +44,8 @@ def main() -> None:
                      if quick else ["--rounds", "5"])
     print("\n== windows: reading the maps at every test's edges, a 2,000-test suite")
     bench_windows.main(["--tests", "50", "--rounds", "1"] if quick else ["--rounds", "3"])
+    print("\n== the tracer in a helper container: start-up, map reads, a session")
+    bench_helper.main(["--rounds", "1", "--reads", "20"] if quick else [])
     print("\n== stability: each example image started N times under its profile, per mode")
     bench_stability.main(["--starts", "2" if quick else "50"])
 

@@ -19,6 +19,7 @@ import os
 import socket
 import struct
 import tarfile
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -149,7 +150,8 @@ class HelperTracer:
         machine = str(info.get("Architecture") or "x86_64")  # Podman says it as Go does
         self.machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
         self._stderr = b""
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._asking = threading.Lock()  # one request at a time on the stream
         self._container: str | None = None
         self._socket: Any = None
         self._attached: Any = None
@@ -202,7 +204,8 @@ class HelperTracer:
                 self._stderr += data
             else:
                 self._buffer += data
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
         return data
 
     def _recv_exactly(self, size: int) -> bytes:
@@ -233,13 +236,14 @@ class HelperTracer:
         return payload
 
     def _ask(self, kind: bytes, payload: bytes) -> bytes:
-        if self._socket is None:
-            raise TracerError("the tracer's helper container was stopped")
-        try:
-            self._socket.sendall(struct.pack("<cI", kind, len(payload)) + payload)
-        except OSError:
-            raise self._gone() from None
-        return self._answer()
+        with self._asking:
+            if self._socket is None:
+                raise TracerError("the tracer's helper container was stopped")
+            try:
+                self._socket.sendall(struct.pack("<cI", kind, len(payload)) + payload)
+            except OSError:
+                raise self._gone() from None
+            return self._answer()
 
     @staticmethod
     def _read_maps(payload: bytes) -> dict[str, tuple[int, int, int]]:

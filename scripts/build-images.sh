@@ -3,7 +3,14 @@
 # An image that exists is kept (the engine's image store is the cache); pass --rebuild to redo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rebuild=${1:-}
+rebuild='' services_only=''
+for arg in "$@"; do
+  case "$arg" in
+    --rebuild) rebuild=--rebuild ;;
+    --services) services_only=1 ;;  # only the Debian base and the examples' services
+    *) echo "usage: build-images.sh [--rebuild] [--services]" >&2; exit 2 ;;
+  esac
+done
 
 have() { [ "$rebuild" != --rebuild ] && docker image inspect "$1" >/dev/null 2>&1; }
 
@@ -14,7 +21,7 @@ build() {  # tag, context directory
 }
 
 # FROM scratch plus Debian's static busybox: seconds.
-if ! have pytest-seccomp/busybox:latest; then
+if [ -z "$services_only" ] && ! have pytest-seccomp/busybox:latest; then
   ctx=$(mktemp -d)
   cp images/busybox/Dockerfile images/busybox/passwd images/busybox/group "$ctx/"
   cp /bin/busybox "$ctx/busybox"
@@ -23,7 +30,7 @@ if ! have pytest-seccomp/busybox:latest; then
 fi
 
 # The benchmarks' image: busybox plus a static nanosecond clock.
-if ! have pytest-seccomp/bench:latest; then
+if [ -z "$services_only" ] && ! have pytest-seccomp/bench:latest; then
   ctx=$(mktemp -d)
   cp images/bench/Dockerfile "$ctx/"
   gcc -static -O2 -o "$ctx/nanotime" images/bench/nanotime.c
@@ -32,7 +39,7 @@ if ! have pytest-seccomp/bench:latest; then
 fi
 
 # A static 32-bit program: the recorder must refuse to misname compat syscalls.
-if ! have pytest-seccomp/hello32:latest; then
+if [ -z "$services_only" ] && ! have pytest-seccomp/hello32:latest; then
   ctx=$(mktemp -d)
   cp images/hello32/Dockerfile "$ctx/"
   gcc -m32 -static -O2 -o "$ctx/hello32" images/hello32/hello.c
@@ -42,7 +49,8 @@ fi
 
 # A Debian base from debootstrap (about half a minute), then the examples' services on top of it.
 if ! have pytest-seccomp/debian:bookworm; then
-  mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
+  # this machine's Debian mirror, if it is Debian (an Ubuntu runner has none: the default)
+  mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1 || true)
   root=$(mktemp -d)
   debootstrap --variant=minbase bookworm "$root" "${mirror:-http://deb.debian.org/debian}" \
     >/var/log/pytest-seccomp-debootstrap.log 2>&1
@@ -50,7 +58,13 @@ if ! have pytest-seccomp/debian:bookworm; then
   rm -rf "$root"
   echo "[images] built pytest-seccomp/debian:bookworm"
 fi
-for service in redis postgres webapp devcontainer; do
+services=(redis postgres webapp)
+[ -n "$services_only" ] || services+=(devcontainer dind)  # the tests' own
+for service in "${services[@]}"; do
   have "pytest-seccomp/$service:latest" || build "pytest-seccomp/$service:latest" "images/$service"
 done
-echo "[images] ready: busybox, bench, hello32, debian, redis, postgres, webapp, devcontainer"
+if [ -n "$services_only" ]; then
+  echo "[images] ready: debian, ${services[*]}"
+else
+  echo "[images] ready: busybox, bench, hello32, debian, ${services[*]}"
+fi

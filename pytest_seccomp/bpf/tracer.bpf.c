@@ -64,7 +64,9 @@ struct pt_regs { u64 orig_x0; int syscallno; } __attribute__((preserve_access_in
 #define SECCOMP_MODE_FILTER 2
 #define TS_COMPAT 0x0002 /* x86: the task runs a 32-bit program */
 #define SYSCALL_BITS 512 /* above every native syscall number of x86_64 and arm64 */
-#define PATH_LEN 128     /* a cgroup path like /docker/<64 hex> fits whole */
+/* a cgroup path fits whole: /docker/<64 hex>, and a container's nested under another's
+ * (docker-in-docker: /docker/<outer>/<inner>, 137 bytes), or under systemd and kubelet slices */
+#define PATH_LEN 512
 #define COMM_LEN 16
 
 /* Set by the loader before the program is loaded (.rodata). */
@@ -300,15 +302,23 @@ int BPF_PROG(enforce_refused, struct pt_regs *regs, long ret)
 	return 0;
 }
 
+/* A path is too big for the program's 512-byte stack: it is read into this CPU's slot. */
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __type(key, u32); __type(value, struct path);
+	 __uint(max_entries, 1); } path_scratch SEC(".maps");
+
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(cgroup_made, struct cgroup *cgrp, const char *path)
 {
 	if (cgrp->root->hierarchy_id != 0) /* cgroup v1 hierarchies: not what cgroup ids name */
 		return 0;
 	u64 id = cgrp->kn->id;
-	struct path value = {};
-	bpf_probe_read_kernel_str(value.text, sizeof(value.text), path);
-	if (bpf_map_update_elem(&cgroup_paths, &id, &value, BPF_ANY) != 0)
+	u32 zero = 0;
+	struct path *value = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!value)
+		return 0;
+	/* the reader stops at the first NUL: what an earlier, longer path left after it is unread */
+	bpf_probe_read_kernel_str(value->text, sizeof(value->text), path);
+	if (bpf_map_update_elem(&cgroup_paths, &id, value, BPF_ANY) != 0)
 		note_lost();
 	return 0;
 }
