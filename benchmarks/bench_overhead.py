@@ -86,7 +86,8 @@ def run_once(workdir: Path, mode: str, engine: str = "docker") -> dict[str, floa
         if run.returncode == 0:
             break
         if engine != "podman" or attempt == 2:
-            raise SystemExit(f"the {mode} session on {engine} failed:\n{run.stdout[-3000:]}")
+            raise SystemExit(f"{run.stdout[-3000:]}\n(above: the {mode} session on {engine}, "
+                             f"attempt {attempt + 1}, failed)")
         RETRIES[engine] = RETRIES.get(engine, 0) + 1
     result: dict[str, float] = json.loads(out.read_text())
     result["session"] = time.perf_counter() - t0

@@ -81,6 +81,24 @@ def test_the_helper_records_enforces_and_names_a_refusal(pytester, busybox_image
     assert no_helper_within(10), helpers()
 
 
+def test_xdist_workers_each_start_a_helper_and_none_is_taken_for_a_stranger(pytester,
+                                                                             busybox_image):
+    pytester.makepyfile(test_app=f"""
+import docker, pytest
+
+@pytest.mark.parametrize("n", range(4))
+def test_ls(n):
+    docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
+""")
+    result = pytester.runpytest_subprocess("--seccomp-record", "--seccomp-tracer=helper",
+                                           "-n", "2", "--seccomp-report=r.json")
+    result.assert_outcomes(passed=4)
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["complete"] and not report["unrecorded_containers"], report
+    assert len(report["profiles"]["pytest-seccomp/busybox"]["containers"]) == 4
+    assert no_helper_within(10), helpers()
+
+
 def test_a_helper_removed_mid_session_fails_it_and_keeps_the_old_profile(pytester, busybox_image):
     old = old_profile(pytester.path / "seccomp-profiles")
     pytester.makepyfile(test_app=f"""

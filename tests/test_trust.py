@@ -25,7 +25,8 @@ import docker
 def test_ls():
     docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
 """
-def test_a_full_tracer_map_fails_the_recording(pytester, busybox_image):
+@pytest.mark.parametrize("place", ["local", "helper"])
+def test_a_full_tracer_map_fails_the_recording(pytester, busybox_image, place):
     pytester.makepyfile(test_many=f"""
 import docker, pytest
 
@@ -34,7 +35,8 @@ def test_ls(n):
     docker.from_env().containers.run("{BUSYBOX}", ["ls", "-l", "/"], remove=True)
 """)
     old = old_profile(pytester.path / "seccomp-profiles")
-    result = pytester.runpytest_subprocess("--seccomp-record", "--seccomp-map-size=4")
+    result = pytester.runpytest_subprocess("--seccomp-record", "--seccomp-map-size=4",
+                                           f"--seccomp-tracer={place}")
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     result.stdout.fnmatch_lines(["*ERROR: the tracer's map is full (4 entries)*"])
     assert old.read_text() == OLD
