@@ -9,6 +9,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+# the oldest API version every engine still serves (Docker 1.12 on; the oldest Docker 25+ and
+# Podman accept): a client made with it asks no round trip for the version first
+MIN_API_VERSION = "1.24"
+
 
 @dataclass(frozen=True)
 class Created:
@@ -38,7 +42,8 @@ class EngineEvents:
 
         try:
             # no read timeout: the stream may be quiet for minutes
-            self._client = docker.DockerClient(base_url=engine, timeout=None)  # type: ignore[arg-type]
+            self._client = docker.DockerClient(base_url=engine, timeout=None,  # type: ignore[arg-type]
+                                               version=MIN_API_VERSION)
             self._stream = self._client.api.events(
                 since=int(time.time()) - 1, decode=True,
                 filters={"type": ["container"], "event": ["create", "health_status"]})

@@ -249,13 +249,19 @@ class SeccompPlugin:
         syscalls from a profile or report them as unused."""
         explicit = session.config.args_source == pytest.Config.ArgsSource.ARGS
         self.session.selected(all_tests=not self._deselected and not explicit)
+        try:  # the tracer loaded while pytest collected: a tracer that cannot is a usage error
+            self.session.ready()
+        except SeccompError as exc:
+            self.session.stop()
+            raise pytest.UsageError(str(exc)) from None
 
     def pytest_report_header(self) -> str:
         return self.session.header()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self) -> None:
-        """Start the tracer before any test: a tracer that cannot load is a usage error."""
+        """Start the proxy, and the tracer in the background (collection_finish waits for it):
+        an engine or a tracer that cannot start is a usage error."""
         try:
             self.session.start()
         except SeccompError as exc:

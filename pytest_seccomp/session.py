@@ -17,7 +17,7 @@ from typing import Any, ClassVar, TypeVar
 
 from .engine_default import EngineDefault, EngineInfo, find_default
 from .errors import SeccompError
-from .events import EngineEvents
+from .events import MIN_API_VERSION, EngineEvents
 from .helper import LABEL_HELPER, tracer_place
 from .modes import EXIT_INCOMPLETE, Mode, Place, Role
 from .naming import compose_built_service, is_image_id, profile_name_for_image, validate_profile_name
@@ -60,9 +60,10 @@ def detect_engine(url: str) -> tuple[EngineInfo, str]:
     import docker
 
     try:
-        client = docker.DockerClient(base_url=url, timeout=10)
+        # the oldest API version every engine still serves: no round trip to ask which
+        client = docker.DockerClient(base_url=url, timeout=10, version=MIN_API_VERSION)
         try:
-            version = client.version()
+            version = client.version(api_version=False)
             try:
                 security = client.info().get("SecurityOptions") or []
             except Exception:
@@ -204,11 +205,15 @@ class ContainerSession:
     def start(self) -> None:
         """Start the tracer (it becomes ready while collection runs) and the engine proxy, and
         publish the proxy as DOCKER_HOST."""
-        self.tracer.start()
-        self.tracer.prove_live_soon()  # while pytest collects
+        self.tracer.start_soon()  # loaded and proven while pytest collects: see ready()
         self.proxy = EngineProxy(self.upstream, self)
         self._publish(self.proxy.start())
         self.events.start(self.upstream)
+
+    def ready(self) -> None:
+        """The tracer loaded and proven live (it started in the background): raises what
+        stopped it, before any test runs."""
+        self.tracer.wait_ready()
 
     def _publish(self, docker_host: str) -> None:
         """Every client of this process and its children now reaches the engine through the
@@ -547,6 +552,9 @@ class Controller:
 
     def start(self) -> None:
         """Nothing to start."""
+
+    def ready(self) -> None:
+        """No tracer to wait for."""
 
     def absorb(self, worker: str, output: dict[str, Any] | None, error: object = None) -> None:
         """One worker's output, at its node's end (None if it crashed or sent nothing)."""

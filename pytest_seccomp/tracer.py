@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -256,17 +256,29 @@ class Tracer:
     def prove_live_soon(self) -> None:
         """Start the handshake in the background (it takes a few tens of ms: a child process),
         so it overlaps test collection; wait_ready() waits for its verdict."""
+        self._in_background(self._handshake)
+
+    def start_soon(self) -> None:
+        """Load, attach and prove the program in the background, while pytest collects (the
+        load is libbpf reading the kernel's BTF: tens of ms); wait_ready() waits for it and
+        raises what went wrong."""
+        def start_and_prove() -> None:
+            self.start()
+            self._handshake()
+
+        self._in_background(start_and_prove)
+
+    def _in_background(self, work: Callable[[], None]) -> None:
         if self._ready or self._proving is not None:
             return
 
-        def prove() -> None:
+        def run() -> None:
             try:
-                self._handshake()
+                work()
             except BaseException as exc:  # handed to wait_ready, in the main thread
                 self._proof_error = exc
 
-        self._proving = threading.Thread(target=prove, name="pytest-seccomp-handshake",
-                                         daemon=True)
+        self._proving = threading.Thread(target=run, name="pytest-seccomp-tracer", daemon=True)
         self._proving.start()
 
     def wait_ready(self, timeout: float = 10.0) -> None:

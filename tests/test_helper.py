@@ -121,8 +121,9 @@ def test_ls_again():
     assert old.read_text() == OLD
 
 
-def test_a_killed_session_leaves_no_helper_and_the_next_start_sweeps_leftovers(
-        pytester, busybox_image):
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_a_stopped_session_leaves_no_helper_and_the_next_start_sweeps_leftovers(
+        pytester, busybox_image, how):
     client = docker.from_env()
     leftover = client.api.create_container(BUSYBOX, ["true"], labels={LABEL_HELPER: "gone"})
     client.close()
@@ -143,7 +144,7 @@ def test_slow():
             assert time.monotonic() < deadline and session.poll() is None
             time.sleep(0.1)
         time.sleep(1)
-        os.killpg(session.pid, signal.SIGKILL)  # no clean-up of ours runs
+        os.killpg(session.pid, how)  # (SIGKILL: no clean-up of ours runs)
         session.wait(timeout=10)
         assert no_helper_within(15), helpers()
     finally:
