@@ -10,6 +10,13 @@ import pytest
 
 
 @pytest.fixture(scope="session")
+def docker_cleanup() -> str:
+    """Down, and remove the image compose built: pytest-docker names the project (and so the
+    image) after the run's pid, so each run's would otherwise stay behind."""
+    return "down -v --rmi local"
+
+
+@pytest.fixture(scope="session")
 def docker_compose_file() -> str:
     return str(Path(__file__).parent / "docker-compose.yml")
 
