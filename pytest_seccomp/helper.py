@@ -20,6 +20,7 @@ import socket
 import struct
 import tarfile
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -39,6 +40,7 @@ LABEL_HELPER = "io.pytest-seccomp.helper"  # its value: the run id of the sessio
 # which Docker 20.10 does not know by name
 HELPER_CAPABILITIES = ("SYS_ADMIN",)
 _STDOUT, _STDERR = 1, 2  # the attach stream's frame types
+_STARTING_GRACE = 120.0  # s: a helper created this recently is being started, not left over
 _CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
 
 
@@ -123,10 +125,13 @@ def ensure_image(client: Any, machine: str) -> str:
 
 
 def sweep(client: Any) -> None:
-    """Remove helpers left behind by sessions that ended before theirs could be removed (never
-    one still running: it serves a live session, an xdist sibling's or another run's)."""
+    """Remove helpers left behind by sessions that ended before theirs could be removed: never
+    one running (it serves a live session, an xdist sibling's or another run's), nor one just
+    created (a sibling about to start it)."""
     for container in client.api.containers(all=True, filters={"label": LABEL_HELPER}):
-        if container.get("State") != "running":
+        state, created = container.get("State"), float(container.get("Created") or 0)
+        if state in ("exited", "dead") or (state == "created" and
+                                           time.time() - created > _STARTING_GRACE):
             try:
                 client.api.remove_container(container["Id"], force=True)
             except Exception:  # removed meanwhile (AutoRemove)

@@ -124,8 +124,10 @@ def test_ls_again():
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_a_stopped_session_leaves_no_helper_and_the_next_start_sweeps_leftovers(
         pytester, busybox_image, how):
-    client = docker.from_env()
+    client = docker.from_env()  # a helper whose session ended before it could remove it
     leftover = client.api.create_container(BUSYBOX, ["true"], labels={LABEL_HELPER: "gone"})
+    client.api.start(leftover["Id"])
+    client.api.wait(leftover["Id"])
     client.close()
     pytester.makepyfile(test_app=f"""
 import time, docker
