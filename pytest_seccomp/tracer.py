@@ -236,11 +236,6 @@ class Tracer:
         """Loaded and attached (an xdist controller never starts one)."""
         return self._loaded is not None
 
-    @property
-    def alive(self) -> bool:
-        """Loaded, and every program still attached."""
-        return self._loaded is not None and self._loaded.tables(())[0]
-
     def map(self, name: str) -> BpfMap:
         """One of the loaded maps (benchmarks fill them; the session reads through dump())."""
         if not isinstance(self._loaded, InProcess):

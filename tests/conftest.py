@@ -22,6 +22,32 @@ ROOT = Path(__file__).resolve().parent.parent
 OLD = '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}\n'  # a committed profile to keep
 
 
+# a project whose `ls /` test is recorded (`-m "not extra"`) and whose `mkdir` test is then
+# refused under enforce: the tracer-placement tests (helper, docker-in-docker) share it
+LS_THEN_MKDIR = f"""
+import docker
+import pytest
+
+def run(*cmd):
+    return docker.from_env().containers.run("{BUSYBOX}", list(cmd), remove=True,
+                                            network_mode="none").decode()
+
+def test_ls():
+    assert "bin" in run("ls", "/")
+
+@pytest.mark.extra
+def test_mkdir():
+    run("mkdir", "/x")
+"""
+EXTRA_MARKER_INI = "[pytest]\nmarkers =\n    extra: not recorded\n"
+
+
+def allowed_names(profile: dict[str, Any]) -> set[str]:
+    """Every syscall name a profile's allow rules list."""
+    return {n for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW"
+            for n in rule["names"]}
+
+
 def old_profile(root: Path) -> Path:
     """Put OLD where a recording of the busybox image would write, under profile dir `root`."""
     path = root / "pytest-seccomp" / "busybox.json"
@@ -77,8 +103,7 @@ class Recorded:
         return data
 
     def allowed(self, name: str) -> set[str]:
-        return {n for rule in self.profile(name)["syscalls"]
-                if rule["action"] == "SCMP_ACT_ALLOW" for n in rule["names"]}
+        return allowed_names(self.profile(name))
 
 
 @pytest.fixture

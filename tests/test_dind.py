@@ -18,25 +18,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from .conftest import BUSYBOX
+from .conftest import BUSYBOX, EXTRA_MARKER_INI, LS_THEN_MKDIR
 
 DIND = "pytest-seccomp/dind:latest"
-TESTS = f"""
-import docker
-import pytest
-
-def run(*cmd):
-    return docker.from_env().containers.run("{BUSYBOX}", list(cmd), remove=True,
-                                            network_mode="none").decode()
-
-def test_ls():
-    assert "bin" in run("ls", "/")
-
-@pytest.mark.extra
-def test_mkdir():
-    run("mkdir", "/x")
-"""
-INI = "[pytest]\nmarkers =\n    extra: not recorded\n"
+TESTS, INI = LS_THEN_MKDIR, EXTRA_MARKER_INI  # (busybox, no network: dind has no bridge)
 # what --privileged would add, short of capabilities this engine's own bounding set may lack
 # (a dockerd that itself runs in a container cannot grant CAP_SYS_RESOURCE, say)
 _CAPABILITY_NAMES = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL",

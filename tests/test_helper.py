@@ -20,23 +20,9 @@ import pytest
 from pytest_seccomp.engine_default import DOCKER_DEFAULT
 from pytest_seccomp.helper import LABEL_HELPER
 
-from .conftest import BUSYBOX, OLD, old_profile
+from .conftest import BUSYBOX, EXTRA_MARKER_INI, LS_THEN_MKDIR, OLD, allowed_names, old_profile
 
-TESTS = f"""
-import docker
-import pytest
-
-def run(*cmd):
-    return docker.from_env().containers.run("{BUSYBOX}", list(cmd), remove=True).decode()
-
-def test_ls():
-    assert "bin" in run("ls", "/")
-
-@pytest.mark.extra
-def test_mkdir():
-    run("mkdir", "/x")
-"""
-INI = "[pytest]\nmarkers =\n    extra: not recorded\n"
+TESTS, INI = LS_THEN_MKDIR, EXTRA_MARKER_INI
 USER = "seccomp-dev"
 DEVCONTAINER = "pytest-seccomp/devcontainer:latest"
 
@@ -60,9 +46,7 @@ def no_helper_within(seconds: float) -> bool:
 
 
 def allowed(profile: Path) -> set[str]:
-    data = json.loads(profile.read_text())
-    return {n for rule in data["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW"
-            for n in rule["names"]}
+    return allowed_names(json.loads(profile.read_text()))
 
 
 def test_the_helper_records_enforces_and_names_a_refusal(pytester, busybox_image):

@@ -33,22 +33,54 @@ MACHINES = tuple(_TARGET_ARCH)  # what a wheel carries an object for
 PREBUILT = Path(__file__).with_name("prebuilt")
 
 
+def _digest_name(kind: str, machine: str, source: bytes, suffix: str = "") -> str:
+    """Named after the source's digest: a build never outlives the source it was built from."""
+    return f"{kind}-{machine}-{hashlib.sha256(source + machine.encode()).hexdigest()[:16]}{suffix}"
+
+
 def object_name(machine: str, source: bytes) -> str:
-    """Named after the source's digest: an object never outlives the source it was built from."""
-    return f"tracer-{machine}-{hashlib.sha256(source + machine.encode()).hexdigest()[:16]}.bpf.o"
+    return _digest_name("tracer", machine, source, ".bpf.o")
+
+
+def helper_name(machine: str, source: bytes) -> str:
+    return _digest_name("helper", machine, source)
+
+
+def _already_built(machine: str, name: str) -> Path | None:
+    """The wheel's own build named `name`, else the cache's, else None."""
+    if machine not in _TARGET_ARCH:
+        raise TracerError(f"the tracer supports x86_64 and aarch64 machines, not {machine}.")
+    for built in (PREBUILT / name, cache_dir() / name):
+        if built.exists():
+            return built
+    return None
+
+
+def _build_atomically(target: Path, command: list[str], mode: int, failure: str) -> Path:
+    """Run `command` with its output ("{out}") in a temporary file beside `target`, then move it
+    there: a build that fails or is interrupted never leaves a half-written file in its place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
+    os.close(fd)
+    try:
+        result = subprocess.run([temp if part == "{out}" else part for part in command],
+                                capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise TracerError(failure.format(said=result.stderr.strip()[-500:]))
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    return target
 
 
 def compiled_object(machine: str | None = None, source_path: Path = SOURCE) -> Path:
     """The tracer's object for this machine: the wheel's own, else built on first use into the
     cache and reused after (the benchmarks also build earlier versions of the source)."""
     machine = machine or platform.machine()
-    if machine not in _TARGET_ARCH:
-        raise TracerError(f"the tracer supports x86_64 and aarch64 machines, not {machine}.")
-    name = object_name(machine, source_path.read_bytes())
-    for built in (PREBUILT / name, cache_dir() / name):
-        if built.exists():
-            return built
-    return compile_into(cache_dir(), machine, source_path)
+    built = _already_built(machine, object_name(machine, source_path.read_bytes()))
+    return built or compile_into(cache_dir(), machine, source_path)
 
 
 def compile_into(directory: Path, machine: str, source_path: Path = SOURCE) -> Path:
@@ -66,28 +98,11 @@ def compile_into(directory: Path, machine: str, source_path: Path = SOURCE) -> P
         raise TracerError(f"libbpf's headers (/usr/include/bpf) are missing. {_HEADERS_HINT}")
     # the host's <asm/types.h>: the program uses only the generic fixed-width types from it
     multiarch = sysconfig.get_config_var("MULTIARCH") or f"{platform.machine()}-linux-gnu"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tracer-", suffix=".o.tmp")
-    os.close(fd)
-    try:
-        result = subprocess.run(
-            [clang, "-O2", "-g", "-target", "bpf", f"-D__TARGET_ARCH_{arch}",
-             f"-ffile-prefix-map={source_path.parent}=.",  # the same bytes from any checkout
-             f"-I/usr/include/{multiarch}", "-c", str(source_path), "-o", temp],
-            capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise TracerError(f"clang could not compile the tracer ({result.stderr.strip()[-500:]}). "
-                              f"{_HEADERS_HINT}")
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return target
-
-
-def helper_name(machine: str, source: bytes) -> str:
-    return f"helper-{machine}-{hashlib.sha256(source + machine.encode()).hexdigest()[:16]}"
+    return _build_atomically(
+        target, [clang, "-O2", "-g", "-target", "bpf", f"-D__TARGET_ARCH_{arch}",
+                 f"-ffile-prefix-map={source_path.parent}=.",  # the same bytes from any checkout
+                 f"-I/usr/include/{multiarch}", "-c", str(source_path), "-o", "{out}"],
+        0o644, f"clang could not compile the tracer ({{said}}). {_HEADERS_HINT}")
 
 
 def helper_executable(machine: str | None = None) -> Path:
@@ -95,12 +110,9 @@ def helper_executable(machine: str | None = None) -> Path:
     image): the wheel's own, else built on first use into the cache (gcc and the static
     libbpf, libelf, zlib and zstd archives of libbpf-dev and its companions)."""
     machine = machine or platform.machine()
-    if machine not in _TARGET_ARCH:
-        raise TracerError(f"the tracer supports x86_64 and aarch64 machines, not {machine}.")
-    name = helper_name(machine, HELPER_SOURCE.read_bytes())
-    for built in (PREBUILT / name, cache_dir() / name):
-        if built.exists():
-            return built
+    built = _already_built(machine, helper_name(machine, HELPER_SOURCE.read_bytes()))
+    if built is not None:
+        return built
     if machine != platform.machine():
         raise TracerError(
             f"the engine runs on {machine}, and this installation carries no tracer helper for "
@@ -117,20 +129,7 @@ def compile_helper_into(directory: Path, machine: str) -> Path:
             "zlib1g-dev libzstd-dev`), or install pytest-seccomp from a wheel, which carries it.")
     if compiler is None:
         raise TracerError(f"the tracer helper is not built yet and no C compiler was found. {hint}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".helper-", suffix=".tmp")
-    os.close(fd)
-    try:
-        result = subprocess.run(
-            [compiler, "-static", "-O2", f"-ffile-prefix-map={HELPER_SOURCE.parent}=.",
-             "-o", temp, str(HELPER_SOURCE),
-             "-lbpf", "-lelf", "-lz", "-lzstd"], capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise TracerError(f"the tracer helper could not be built "
-                              f"({result.stderr.strip()[-500:]}). {hint}")
-        os.chmod(temp, 0o755)
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return target
+    return _build_atomically(
+        target, [compiler, "-static", "-O2", f"-ffile-prefix-map={HELPER_SOURCE.parent}=.",
+                 "-o", "{out}", str(HELPER_SOURCE), "-lbpf", "-lelf", "-lz", "-lzstd"],
+        0o755, f"the tracer helper could not be built ({{said}}). {hint}")

@@ -128,16 +128,7 @@ static void put(struct buffer *b, const void *data, size_t size)
 	b->size += size;
 }
 
-static uint32_t value_bytes(const struct bpf_map *map)
-{
-	uint32_t size = bpf_map__value_size(map);
-	enum bpf_map_type type = bpf_map__type(map);
-	if (type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
-	    type == BPF_MAP_TYPE_LRU_PERCPU_HASH)
-		return (size + 7) / 8 * 8 * (uint32_t)libbpf_num_possible_cpus();
-	return size;
-}
-
+/* A per-CPU map's values per entry (one per possible CPU), else 0. */
 static uint32_t cpus_of(const struct bpf_map *map)
 {
 	enum bpf_map_type type = bpf_map__type(map);
@@ -145,6 +136,13 @@ static uint32_t cpus_of(const struct bpf_map *map)
 	    type == BPF_MAP_TYPE_LRU_PERCPU_HASH)
 		return (uint32_t)libbpf_num_possible_cpus();
 	return 0;
+}
+
+/* What a lookup writes: a per-CPU map's value, 8-byte aligned, once per CPU. */
+static uint32_t value_bytes(const struct bpf_map *map)
+{
+	uint32_t size = bpf_map__value_size(map), cpus = cpus_of(map);
+	return cpus ? (size + 7) / 8 * 8 * cpus : size;
 }
 
 /* Every entry of one map, appended as u32 count then (key, value) pairs. */
