@@ -1,19 +1,21 @@
 """Whole suites, side by side (alternating, best of N with the spread):
 
-1. the realistic suite, examples/webapp (Python app + Redis + PostgreSQL): plain vs record vs
-   enforce session wall time;
+1. the realistic suite, examples/webapp (Python app + Redis + PostgreSQL): plain, plain with an
+   empty program on sys_enter (the kernel's floor: every syscall on the machine pays it, the
+   engine's and the containers' alike), record and enforce session wall time;
 2. pytest-xdist: an 8-test suite serial vs `-n 2`, plain and recording;
 3. untraced processes: a syscall-heavy process on the host (2,000,000 syscalls) while a
    recording's tracer runs, against none and against an empty program on the same tracepoint
    (the kernel's own cost of dispatching to any program: the floor).
 
-    python3 benchmarks/bench_suite.py [--rounds 5]
+    python3 benchmarks/bench_suite.py [--rounds 15]
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,14 +62,14 @@ def untraced(rounds: int) -> tuple[list[float], list[float], list[float]]:
 
 
 def row(label: str, base: list[float], *others: list[float]) -> str:
-    ratios = " ".join(f"{min(o) / min(base):.2f}x" for o in others)
+    ratios = " ".join(f"{min(o) / min(base):.3f}x" for o in others)
     return f"{label:<38}{spread(base):>24}" + "".join(f"{spread(o):>24}" for o in others) + \
         f"   {ratios}"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args(argv)
     print("\n".join(machine_facts()))
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,10 +78,12 @@ def main(argv: list[str] | None = None) -> None:
                         ignore=shutil.ignore_patterns("__pycache__", "html", "*.json"))
         shutil.copytree(ROOT / "examples" / "webapp" / "seccomp-profiles",
                         webapp / "seccomp-profiles", dirs_exist_ok=True)
-        suite = {m: [] for m in ("plain", "record", "enforce")}  # type: dict[str, list[float]]
+        suite = {m: [] for m in ("plain", "floor", "record", "enforce")}  # type: dict[str, list[float]]
         run_pytest(webapp)  # warm up
         for _ in range(args.rounds):
             suite["plain"].append(run_pytest(webapp))
+            with FloorProgram():
+                suite["floor"].append(run_pytest(webapp))
             suite["record"].append(run_pytest(webapp, "--seccomp-record", "--seccomp-check"))
             suite["enforce"].append(run_pytest(webapp, "--seccomp-enforce"))
         eight = Path(tmp) / "eight"
@@ -92,9 +96,16 @@ def main(argv: list[str] | None = None) -> None:
             xd["n2"].append(run_pytest(eight, "-n", "2"))
             xd["n2+rec"].append(run_pytest(eight, "-n", "2", "--seccomp-record"))
     host_plain, host_floor, host_traced = untraced(args.rounds)
-    print(f"{'suite (s), min / median / max':<38}{'plain':>24}{'second':>24}{'third':>24}   ratios")
-    print(row("webapp: plain | record | enforce", suite["plain"], suite["record"],
-              suite["enforce"]))
+    print(f"{'suite (s), min / median / max':<38}{'plain':>24}{'second':>24}{'third':>24}"
+          f"{'fourth':>24}   ratios (best)")
+    print(row("webapp: plain | floor | record | enforce", suite["plain"], suite["floor"],
+              suite["record"], suite["enforce"]))
+    medians = {mode: statistics.median(times) for mode, times in suite.items()}
+    print("webapp, medians: " + "  ".join(
+        f"{mode} {medians[mode] / medians['plain']:.3f}x" for mode in ("floor", "record",
+                                                                       "enforce")) +
+        f"  (of plain); record {medians['record'] / medians['floor']:.3f}x, enforce "
+        f"{medians['enforce'] / medians['floor']:.3f}x of the floor")
     print(row("8 tests serial: plain | record", xd["serial"], xd["serial+rec"]))
     print(row("8 tests -n 2: plain | record", xd["n2"], xd["n2+rec"]))
     print(row("-n 2 vs serial, recording", xd["serial+rec"], xd["n2+rec"]))

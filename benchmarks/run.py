@@ -1,7 +1,7 @@
 """Run every benchmark and print its table: `python3 benchmarks/run.py [--quick]`.
 
 --quick runs each once with small counts: CI uses it to prove the benchmarks still work; its
-figures mean nothing. Without it: best of 7 (overhead), 1 to 200 containers (scale), best of 5 (suites).
+figures mean nothing. Without it: best of 7 (overhead), 1 to 200 containers (scale), best of 15 (suites).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main() -> None:
     print("\n== scale and soak: 1, 10, 100, 200 short containers in one session")
     bench_soak.main(["--containers", "1,3" if quick else "1,10,100,200"])
     print("\n== suites: examples/webapp, pytest-xdist, untraced host processes")
-    bench_suite.main(["--rounds", "1" if quick else "5"])
+    bench_suite.main(["--rounds", "1" if quick else "15"])
     print("\n== the tracer's programs (kernel BPF stats) and profile writing at scale")
     bench_tracer.main()
     print("\n== the record program piece by piece, and the designs tried (kernel BPF stats)")

@@ -175,7 +175,7 @@ class EnforceSession(ContainerSession):
     def finish(self, interrupted: bool, send: Callable[[dict[str, Any]], None]) -> None:
         """The last read (what containers did after the last test), then stop."""
         try:
-            self.fold(AFTER_TESTS)
+            self.fold(AFTER_TESTS, last=True)
             self.take_refusals()
             self.resolve_strangers()
         finally:

@@ -9,9 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-# the oldest API version every engine still serves (Docker 1.12 on; the oldest Docker 25+ and
-# Podman accept): a client made with it asks no round trip for the version first
-MIN_API_VERSION = "1.24"
+from .engine import MIN_API_VERSION
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import socket
 import struct
 import tarfile
@@ -23,53 +22,22 @@ import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from . import __version__
 from .bpf.build import compiled_object, helper_executable
 from .errors import TracerError
-from .modes import Place
+from .placement import LABEL_HELPER
 
 if TYPE_CHECKING:
-    from .engine_default import EngineInfo
     from .tracer import LoadPlan
 
 REPOSITORY = "pytest-seccomp-tracer"
-LABEL_HELPER = "io.pytest-seccomp.helper"  # its value: the run id of the session it serves
+LABEL_IMAGE = "io.pytest-seccomp.helper-image"  # on the image: its untagged leftovers are ours
 # mount cgroup2, load BPF, attach tracepoints: CAP_SYS_ADMIN implies CAP_BPF and CAP_PERFMON,
 # which Docker 20.10 does not know by name
 HELPER_CAPABILITIES = ("SYS_ADMIN",)
 _STDOUT, _STDERR = 1, 2  # the attach stream's frame types
 _STARTING_GRACE = 120.0  # s: a helper created this recently is being started, not left over
-_CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
-
-
-def tracer_place(requested: Place, engine: str, info: EngineInfo) -> Place:
-    """Where the tracer runs: as asked, or (auto) in this process when it can load BPF on the
-    engine's own kernel, else in a helper container."""
-    if requested is not Place.AUTO:
-        return requested
-    return Place.LOCAL if can_load_here(engine, info) else Place.HELPER
-
-
-def can_load_here(engine: str, info: EngineInfo) -> bool:
-    """Root with the capabilities BPF needs (an unprivileged container's root lacks them), and
-    the engine on this kernel: reached over a unix socket or loopback, same kernel release."""
-    if os.geteuid() != 0:
-        return False
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            effective = next(int(line.split()[1], 16) for line in status
-                             if line.startswith("CapEff:"))
-    except (OSError, StopIteration, ValueError):
-        return False
-    if not (effective >> _CAP_SYS_ADMIN & 1 or
-            (effective >> _CAP_BPF & 1 and effective >> _CAP_PERFMON & 1)):
-        return False
-    url = urlsplit(engine)
-    if url.scheme not in ("unix", "") and url.hostname not in ("localhost", "127.0.0.1", "::1"):
-        return False
-    return not info.kernel or info.kernel == os.uname().release
 
 
 def image_files(machine: str) -> dict[str, bytes]:
@@ -111,7 +79,8 @@ def ensure_image(client: Any, machine: str) -> str:
     except docker.errors.ImageNotFound:
         pass
     # the whole reference as the repository: Podman's compat API ignores a separate tag
-    client.api.import_image_from_data(_image_tar(files), repository=tag)
+    client.api.import_image_from_data(_image_tar(files), repository=tag,
+                                      changes=[f"LABEL {LABEL_IMAGE}={__version__}"])
     client.api.inspect_image(tag)  # the import said nothing on failure: this does
     for image in client.api.images(name=REPOSITORY):  # earlier builds of this same version
         for other in image.get("RepoTags") or ():
@@ -127,7 +96,7 @@ def ensure_image(client: Any, machine: str) -> str:
 def sweep(client: Any) -> None:
     """Remove helpers left behind by sessions that ended before theirs could be removed: never
     one running (it serves a live session, an xdist sibling's or another run's), nor one just
-    created (a sibling about to start it)."""
+    created (a sibling about to start it). Then untagged helper images no helper uses."""
     for container in client.api.containers(all=True, filters={"label": LABEL_HELPER}):
         state, created = container.get("State"), float(container.get("Created") or 0)
         if state in ("exited", "dead") or (state == "created" and
@@ -136,6 +105,13 @@ def sweep(client: Any) -> None:
                 client.api.remove_container(container["Id"], force=True)
             except Exception:  # removed meanwhile (AutoRemove)
                 pass
+    # helper images that lost their tag: two sessions imported the same build at once (xdist
+    # workers) and the second import took the tag
+    for image in client.api.images(filters={"dangling": True, "label": LABEL_IMAGE}):
+        try:
+            client.api.remove_image(image["Id"])
+        except Exception:  # a running helper still uses it: removed by a later sweep
+            pass
 
 
 class HelperTracer:
@@ -186,7 +162,7 @@ class HelperTracer:
             cgroupns="host", network_mode="none", auto_remove=True)
         sizes = ",".join(f"{name}={entries}" for name, entries in plan.sizes.items())
         created = api.create_container(
-            image, command=["/helper", "/tracer.bpf.o", plan.rodata.hex(), ",".join(plan.programs),
+            image, command=["/helper", "/tracer.bpf.o", plan.settings.hex(), ",".join(plan.programs),
                             sizes],
             stdin_open=True, labels={LABEL_HELPER: run_id},
             host_config=host_config, name=None)
@@ -281,6 +257,9 @@ class HelperTracer:
 
     def cpus(self, name: str) -> int:
         return self._maps[name][2]
+
+    def changes(self) -> int | None:
+        return None  # a round trip, as long as reading every map
 
     def run_handshake(self, cgroup_name: str, errno: int) -> None:
         self._ask(b"H", cgroup_name.encode())

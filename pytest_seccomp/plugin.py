@@ -147,10 +147,17 @@ def pytest_configure(config: pytest.Config) -> None:
     _refuse_options_without_effect(config, record, enforce)
     if not (record or enforce):
         return
+    from .engine import EngineAnswers
+
+    try:  # asked first: the engine answers while the sessions' modules are imported
+        engine = EngineAnswers()
+    except SeccompError as exc:
+        raise pytest.UsageError(str(exc)) from None
     session = _make_session(config, record)
     try:
-        session.check()
+        session.check(engine)
     except SeccompError as exc:
+        session.stop()  # the tracer may be loading already
         raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(SeccompPlugin(session), PLUGIN_NAME)
     from .session import Controller

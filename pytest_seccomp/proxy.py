@@ -90,37 +90,6 @@ class Endpoint:
         return socket.create_connection((parts.hostname or "localhost", parts.port or 2375))
 
 
-def user_engine() -> str:
-    """The engine the user's clients would reach: DOCKER_HOST, the current docker context's
-    endpoint, or the default socket."""
-    host = os.environ.get("DOCKER_HOST")
-    if host:
-        return host
-    try:
-        from docker.context import ContextAPI
-
-        context = ContextAPI.get_context(os.environ.get("DOCKER_CONTEXT"))
-        if context is not None and context.Host:
-            return str(context.Host)
-    except Exception:  # an unreadable docker config: the default socket
-        pass
-    return "unix:///var/run/docker.sock"
-
-
-def check_endpoint(url: str) -> None:
-    """Endpoints the proxy can forward to: unix sockets and plain TCP."""
-    scheme = urlsplit(url).scheme
-    if scheme not in ("unix", "tcp", "http", ""):
-        raise SeccompError(
-            f"the container engine is at {url}, which pytest-seccomp cannot reach yet (unix "
-            "sockets and plain tcp:// only); point DOCKER_HOST at the engine's unix socket.")
-    if os.environ.get("DOCKER_TLS_VERIFY") and scheme != "unix":
-        raise SeccompError(
-            f"the container engine at {url} is reached over TLS (DOCKER_TLS_VERIFY), which "
-            "pytest-seccomp's proxy does not speak yet; run the tests where the engine's unix "
-            "socket is reachable.")
-
-
 class EngineProxy:
     """A Docker API proxy on a private unix socket (0700 directory, 0600 socket)."""
 

@@ -138,7 +138,7 @@ class RecordSession(ContainerSession):
     def collect(self) -> None:
         """The last read of the maps; the tracer stops; what cannot be trusted is noted."""
         try:
-            self.fold(AFTER_TESTS)
+            self.fold(AFTER_TESTS, last=True)
             self.note_healthchecks()
             self.resolve_strangers()
         finally:

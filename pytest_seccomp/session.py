@@ -13,18 +13,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from .engine import MIN_API_VERSION, EngineAnswers
 from .engine_default import EngineDefault, EngineInfo, find_default
 from .errors import SeccompError
-from .events import MIN_API_VERSION, EngineEvents
-from .helper import LABEL_HELPER, tracer_place
+from .events import EngineEvents
 from .modes import EXIT_INCOMPLETE, Mode, Place, Role
 from .naming import compose_built_service, is_image_id, profile_name_for_image, validate_profile_name
-from .proxy import EngineProxy, check_endpoint, user_engine
+from .placement import LABEL_HELPER, tracer_place
 from .recording import ContainerRecord, Recording
 from .tracer import Tracer, check_prerequisites
 from .windows import BEFORE_TESTS, between_tests
+
+if TYPE_CHECKING:  # h11 and httptools: imported once the session starts
+    from .proxy import EngineProxy
 
 LABEL_TEST = "io.pytest-seccomp.test"
 LABEL_PROFILE = "io.pytest-seccomp.profile"
@@ -52,51 +55,6 @@ class CurrentTest:
     profile: str | None = None  # chosen by @pytest.mark.seccomp(profile=...)
     skip: str | None = None  # @pytest.mark.seccomp(skip=True, reason=...): leave containers out
     windows: list[str] = field(default_factory=list)
-
-
-def detect_engine(url: str) -> tuple[EngineInfo, str]:
-    """What the engine says of itself (Podman or Docker, its version, the seccomp profile the
-    daemon is configured with) and its OCI runtime with its version, e.g. "runc 1.1.5"."""
-    import docker
-
-    try:
-        # the oldest API version every engine still serves: no round trip to ask which
-        client = docker.DockerClient(base_url=url, timeout=10, version=MIN_API_VERSION)
-        try:
-            version = client.version(api_version=False)
-            try:
-                security = client.info().get("SecurityOptions") or []
-            except Exception:
-                security = []
-        finally:
-            client.close()
-    except Exception:
-        return EngineInfo(), "the runtime"
-    components = version.get("Components") or []
-    kind = "podman" if any("podman" in str(c.get("Name", "")).lower()
-                           for c in components) else "docker"
-    profile = ""
-    for option in security:  # "name=seccomp,profile=default"
-        fields = dict(f.split("=", 1) for f in str(option).split(",") if "=" in f)
-        if fields.get("name") == "seccomp":
-            profile = fields.get("profile", "")
-    return (EngineInfo(kind, str(version.get("Version") or ""), profile,
-                       str(version.get("KernelVersion") or "")), runtime_of(components))
-
-
-def runtime_of(components: list[dict[str, Any]]) -> str:
-    """Docker names it `runc` with its version; Podman `OCI Runtime (crun)` with crun's
-    `--version` output."""
-    for component in components:
-        name = str(component.get("Name", ""))
-        version = str(component.get("Version", "")).splitlines()[0] if component.get(
-            "Version") else ""
-        if name in ("runc", "crun", "runsc", "youki"):
-            return f"{name} {version}".strip()
-        if name.startswith("OCI Runtime"):
-            runtime = name.split("(", 1)[-1].rstrip(")")
-            return f"{runtime} {version.split()[-1] if version else ''}".strip()
-    return "the runtime"
 
 
 def helper_reason(labels: dict[str, str], name: str | None) -> str | None:
@@ -182,19 +140,28 @@ class ContainerSession:
         self._image_healthchecks: dict[str, list[str] | None] = {}
 
     # -- life cycle ----------------------------------------------------------------------------
-    def check(self) -> None:
-        """Fail before any test runs when this mode cannot work here."""
-        self.upstream = user_engine()
-        check_endpoint(self.upstream)
-        info, self.runtime = detect_engine(self.upstream)
-        self.tracer.place = tracer_place(self.options.tracer, self.upstream, info)
-        if self.tracer.place is Place.LOCAL:
-            check_prerequisites()
+    def check(self, engine: EngineAnswers) -> None:
+        """Fail before any test runs when this mode cannot work here. A tracer likely to run in
+        this process (asked to, or root with the engine on a local socket) starts loading before
+        the engine has answered, so that the load overlaps the answers and the rest of pytest's
+        start; an engine that then reports another kernel moves it to the helper."""
+        self.upstream = engine.url
         self.tracer.engine, self.tracer.run_id = self.upstream, self.options.run_id
+        early = self.role is not Role.CONTROLLER and \
+            tracer_place(self.options.tracer, self.upstream, EngineInfo()) is Place.LOCAL
+        if early:
+            check_prerequisites()
+            self.tracer.place = Place.LOCAL
+            self.tracer.load_soon()
+        info, self.runtime = engine.result()
+        place = tracer_place(self.options.tracer, self.upstream, info)
+        if early and place is not Place.LOCAL:  # the engine runs on another kernel
+            self.tracer.stop()
+        self.tracer.place = place
         self.engine = info.kind
         self.default = find_default(info, self.options.default_profile)
         # what a refusal returns under profiles built from this default (EPERM unless it says)
-        self.tracer.errno = self.default.profile.default_errno_ret or 1
+        self.tracer.settle(self.default.profile.default_errno_ret or 1)
         profile_dir = self.options.profile_dir
         if profile_dir.exists() and not profile_dir.is_dir():
             raise SeccompError(
@@ -205,7 +172,10 @@ class ContainerSession:
     def start(self) -> None:
         """Start the tracer (it becomes ready while collection runs) and the engine proxy, and
         publish the proxy as DOCKER_HOST."""
-        self.tracer.start_soon()  # loaded and proven while pytest collects: see ready()
+        if not self.tracer.loading:  # the helper: loaded and proven while pytest collects
+            self.tracer.start_soon()
+        from .proxy import EngineProxy
+
         self.proxy = EngineProxy(self.upstream, self)
         self._publish(self.proxy.start())
         self.events.start(self.upstream)
@@ -276,7 +246,8 @@ class ContainerSession:
         import docker
 
         try:
-            client = docker.DockerClient(base_url=self.upstream, timeout=10)
+            client = docker.DockerClient(base_url=self.upstream, timeout=10,
+                                         version=MIN_API_VERSION)
             try:
                 client.ping()
             finally:
@@ -322,13 +293,17 @@ class ContainerSession:
             self.current.windows.pop()
 
     @locked
-    def fold(self, window: str | None = None) -> None:
+    def fold(self, window: str | None = None, last: bool = False) -> None:
         """Read the tracer's maps now and attribute what is new to the open window (or to
         `window`), also of containers no client of this session started (well under a
-        millisecond: benchmarks/bench_windows.py)."""
+        millisecond: benchmarks/bench_windows.py; one counter's read when nothing is new). The
+        session's last read reads every map whatever the counter says: it also proves the
+        program was attached to the end."""
         if self.failure is not None or not self.tracer.started:
             return
         try:
+            if not last and self.tracer.unchanged():  # nothing new: attributed already
+                return
             self.recording.apply(self.tracer.dump(), window or self.window,
                                  building=self._builds > 0 or self._built_since_read)
         except SeccompError as exc:

@@ -16,6 +16,7 @@ import platform
 import shutil
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -26,7 +27,7 @@ from typing import Protocol
 
 from .arguments import arg_key, family_syscall_numbers
 from .bpf.build import compiled_object
-from .bpf.libbpf import BpfMap, BpfObject
+from .bpf.libbpf import BpfMap, BpfObject, lib
 from .errors import TracerError
 from .modes import Place
 
@@ -37,6 +38,7 @@ RUNTIME_FLAG = 1 << 16  # in a counted key (tracer.bpf.c): the runtime made the 
 PROGRAMS = ("record_seen", "record_count", "enforce_refused", "cgroup_made", "exec_compat")
 MAPS = ("seen", "calls", "refused", "cgroup_paths", "compat_execs", "families")
 SHORTCUTS = ("seen_cache", "pending_calls")  # sized by tracer.bpf.c where used, else 1 entry
+_BACKGROUND_SWITCH_INTERVAL = 0.0005  # s: see Tracer._in_background
 _HANDSHAKE_NR = {"x86_64": 110, "aarch64": 173}  # getppid, refused in the handshake child
 _PROGRAMS = {  # mode -> programs attached, maps they fill (the others get one entry: no memory)
     "record": (("record_seen", "cgroup_made", "exec_compat"),
@@ -61,6 +63,14 @@ class Snapshot:
     compat_execs: Mapping[int, int] = field(default_factory=dict)  # cgroup -> 32-bit execs
     # (cgroup, nr): made by the runtime after it installed the filter, before the app's exec
     runtime: frozenset[tuple[int, int]] = frozenset()
+
+
+def _settings(errno: int) -> bytes:
+    """The program's .data section, whole (tracer.bpf.c: refusal_errno), from a checked integer
+    (the errno comes from a profile file)."""
+    if not isinstance(errno, int) or isinstance(errno, bool) or not 1 <= errno <= 4095:
+        raise TracerError(f"errno {errno!r} is not a valid number (1-4095)")
+    return struct.pack("=i", errno)
 
 
 def cgroup2_mount() -> Path:
@@ -115,7 +125,7 @@ class LoadPlan:
 
     programs: tuple[str, ...]
     sizes: Mapping[str, int]
-    rodata: bytes  # .rodata, whole: refusal_errno
+    settings: bytes  # .data, whole: refusal_errno
 
 
 class Loaded(Protocol):
@@ -128,6 +138,10 @@ class Loaded(Protocol):
 
     def cpus(self, name: str) -> int:
         """A per-CPU map's number of values per entry (0 for other maps)."""
+
+    def changes(self) -> int | None:
+        """The program's count of writes (tracer.bpf.c: changes), or None where reading it
+        costs a round trip as long as reading every map (the helper)."""
 
     def run_handshake(self, cgroup_name: str, errno: int) -> None:
         """Run a seccomp-confined child that calls getppid in a new cgroup `cgroup_name`."""
@@ -143,6 +157,16 @@ class InProcess:
     def __init__(self, path: Path, plan: LoadPlan) -> None:
         self.machine = platform.machine()
         try:
+            self.object = self._load(path, plan)
+        except TracerError:  # again, keeping libbpf's messages to say why
+            with lib().messages_kept():
+                self.object = self._load(path, plan)
+        self._links = _link_ids(self.object.link_fds())  # fd -> link id, to notice a detached program
+        self._counters = self.object.map(".bss")  # changes
+
+    @staticmethod
+    def _load(path: Path, plan: LoadPlan) -> BpfObject:
+        try:
             obj = BpfObject(path)
         except TracerError as exc:
             raise TracerError(f"{exc}. The compiled tracer is cached there: delete it and it is "
@@ -151,15 +175,14 @@ class InProcess:
             obj.select_programs(set(plan.programs))
             for name, entries in plan.sizes.items():
                 obj.set_max_entries(name, entries)
-            obj.set_rodata(plan.rodata)
+            obj.set_settings(plan.settings)
             obj.load()
             for program in plan.programs:
                 obj.attach(program)
         except BaseException:
             obj.close()
             raise
-        self.object = obj
-        self._links = _link_ids(obj.link_fds())  # fd -> link id, to notice a detached program
+        return obj
 
     def alive(self) -> bool:
         """Every link it attached still open under the same id."""
@@ -173,6 +196,14 @@ class InProcess:
 
     def cpus(self, name: str) -> int:
         return self.object.map(name).cpus
+
+    def set_errno(self, errno: int) -> None:
+        """The errno a refusal returns, settled after the load (see Tracer.settle)."""
+        self.object.write_settings(_settings(errno))
+
+    def changes(self) -> int | None:
+        value = self._counters.lookup(bytes(self._counters.key_size))
+        return int.from_bytes(value, "little") if value is not None else None
 
     def run_handshake(self, cgroup_name: str, errno: int) -> None:
         cgroup = cgroup2_mount() / cgroup_name
@@ -203,26 +234,28 @@ class Tracer:
         self.run_id = "local"  # labels the helper container as this run's
         self._loaded: Loaded | None = None
         self._ready = False
-        self._proving: threading.Thread | None = None  # the background handshake
+        self._proving: threading.Thread | None = None  # the background load and handshake
         self._proof_error: BaseException | None = None
+        self._settled = threading.Event()  # errno is final: the handshake may run
+        self._stopping = False
+        self._loaded_errno = errno  # what the loaded program's refusal_errno holds
+        self._changes_read: int | None = None  # the program's changes as the last dump saw them
         self._family_nrs = family_syscall_numbers()  # the order of tracer.bpf.c's family_set
 
     # -- life cycle ----------------------------------------------------------------------------
-    def plan(self) -> LoadPlan:
+    def plan(self, errno: int | None = None) -> LoadPlan:
         """The programs and map sizes of this mode; maps it does not fill get one entry."""
-        if not isinstance(self.errno, int) or isinstance(self.errno, bool) or \
-                not 1 <= self.errno <= 4095:
-            raise TracerError(f"errno {self.errno!r} is not a valid number (1-4095)")
         key = "record-count" if self.mode == "record" and self.count_calls else self.mode
         programs, filled = _PROGRAMS[key]
         sizes = {name: self.map_size if name in filled else 1 for name in MAPS}
         sizes.update({name: 1 for name in SHORTCUTS if name not in filled})
-        return LoadPlan(programs, sizes, struct.pack("=i", self.errno))
+        return LoadPlan(programs, sizes, _settings(self.errno if errno is None else errno))
 
     def start(self) -> None:
         """Load and attach the program, here (compiled the first time only: about 0.1 s) or in
         the helper container."""
-        plan = self.plan()
+        self._loaded_errno = errno = self.errno  # (settle() may change it meanwhile)
+        plan = self.plan(errno)
         if self.place is Place.HELPER:
             from .helper import HelperTracer
 
@@ -230,6 +263,11 @@ class Tracer:
                                         self.run_id)
         else:
             self._loaded = InProcess(check_prerequisites(), plan)
+
+    @property
+    def loading(self) -> bool:
+        """Loading or proving in the background, or loaded (start() or load_soon() ran)."""
+        return self._proving is not None or self._loaded is not None
 
     @property
     def started(self) -> bool:
@@ -255,23 +293,53 @@ class Tracer:
 
     def start_soon(self) -> None:
         """Load, attach and prove the program in the background, while pytest collects (the
-        load is libbpf reading the kernel's BTF: tens of ms); wait_ready() waits for it and
-        raises what went wrong."""
+        load is libbpf reading the kernel's BTF and the verifier: tens of ms); wait_ready()
+        waits for it and raises what went wrong."""
+        self.load_soon()
+        self.settle(self.errno)
+
+    def load_soon(self) -> None:
+        """Load and attach in the background now, before the errno is known (the engine is
+        still being asked for its default profile); the handshake follows settle()."""
         def start_and_prove() -> None:
             self.start()
+            self._settled.wait()
+            if self._stopping:
+                return
+            if self.errno != self._loaded_errno:  # (the helper starts once it is settled)
+                assert isinstance(self._loaded, InProcess)
+                self._loaded.set_errno(self.errno)
+                self._loaded_errno = self.errno
             self._handshake()
 
         self._in_background(start_and_prove)
 
+    def settle(self, errno: int) -> None:
+        """The errno a refusal returns is known (the engine's default profile says it): the
+        background load may write it and prove the program."""
+        _settings(errno)  # checked here, in the caller's thread
+        self.errno = errno
+        self._settled.set()
+
     def _in_background(self, work: Callable[[], None]) -> None:
         if self._ready or self._proving is not None:
             return
+
+        # Each of the work's steps (a libbpf call, the handshake's child) gives the GIL back to
+        # a main thread that imports and collects meanwhile, and waits up to the switch interval
+        # (5 ms) to get it again: a load of 20 ms took 150. While the work runs the interval is
+        # 0.5 ms, which costs the main thread nothing measurable.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, _BACKGROUND_SWITCH_INTERVAL))
 
         def run() -> None:
             try:
                 work()
             except BaseException as exc:  # handed to wait_ready, in the main thread
                 self._proof_error = exc
+            finally:
+                if sys.getswitchinterval() == min(interval, _BACKGROUND_SWITCH_INTERVAL):
+                    sys.setswitchinterval(interval)  # (unless someone else changed it since)
 
         self._proving = threading.Thread(target=run, name="pytest-seccomp-tracer", daemon=True)
         self._proving.start()
@@ -281,6 +349,8 @@ class Tracer:
         container is created before the tracer has seen its handshake."""
         proving = self._proving  # (a proxy thread and the main thread may both ask)
         if proving is not None:
+            if not self._settled.is_set():  # never settled: the errno given at construction
+                self.settle(self.errno)
             proving.join()
             self._proving = None
             error, self._proof_error = self._proof_error, None
@@ -329,6 +399,7 @@ class Tracer:
         if loaded is None:
             raise TracerError("the tracer was never started")
         counting = self.mode == "record" and self.count_calls
+        changes = loaded.changes()  # before the maps: a write it does not count is read again
         alive, tables = loaded.tables(("lost", "seen", *(("pending_calls",) if counting else ()),
                                        "calls", "families", "cgroup_paths", "refused",
                                        "compat_execs"))
@@ -388,15 +459,34 @@ class Tracer:
                 int.from_bytes(value, "little")
         compat = {int.from_bytes(k, "little"): int.from_bytes(v, "little")
                   for k, v in tables["compat_execs"]}
+        self._changes_read = changes
         return Snapshot(counts=counts, cgroup_paths=paths, refused=refused, compat_execs=compat,
                         runtime=frozenset(runtime))
 
+    def unchanged(self) -> bool:
+        """Nothing noted since the last dump: one read of a counter instead of every map (the
+        session asks at every test's edge). Never said of --seccomp-count-calls, whose counts
+        move without the counter, nor where the counter is not read (the helper)."""
+        loaded = self._loaded
+        if loaded is None or self._changes_read is None or \
+                (self.mode == "record" and self.count_calls):
+            return False
+        return loaded.changes() == self._changes_read
+
     def stop(self) -> None:
-        """Detach the program and free its maps (also done by the kernel if the process dies)."""
+        """Detach the program and free its maps (also done by the kernel if the process dies).
+        The tracer can then be started again, elsewhere (the session moves a load begun here
+        to the helper when the engine turns out to run on another kernel)."""
         proving = self._proving
         if proving is not None:  # never free the maps under the handshake's reads
+            self._stopping = True
+            self._settled.set()  # a load waiting for its errno ends without a handshake
             proving.join()
             self._proving = None
+            self._proof_error = None
+        self._stopping = False
+        self._settled = threading.Event()
+        self._ready = False
         if self._loaded is not None:
             self._loaded.close()
             self._loaded = None

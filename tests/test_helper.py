@@ -18,7 +18,8 @@ import docker
 import pytest
 
 from pytest_seccomp.engine_default import DOCKER_DEFAULT
-from pytest_seccomp.helper import LABEL_HELPER
+from pytest_seccomp.helper import LABEL_IMAGE, _image_tar, image_files, image_tag
+from pytest_seccomp.placement import LABEL_HELPER
 
 from .conftest import BUSYBOX, EXTRA_MARKER_INI, LS_THEN_MKDIR, OLD, allowed_names, old_profile
 
@@ -65,6 +66,34 @@ def test_the_helper_records_enforces_and_names_a_refusal(pytester, busybox_image
     assert no_helper_within(10), helpers()
 
 
+def test_an_engine_on_another_kernel_moves_the_early_load_to_the_helper(pytester, busybox_image):
+    """auto starts loading here before the engine has answered (root, a unix socket); when the
+    engine then reports another kernel release (Docker Desktop's VM), that load is dropped and
+    the helper traces. The other kernel is played by this process's uname."""
+    pytester.makeconftest("""
+import os
+
+real_uname = os.uname
+
+class _Other:
+    def __init__(self, real):
+        self._real = real
+        self.release = real.release + "-not-the-engines"
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+os.uname = lambda: _Other(real_uname())
+""")
+    pytester.makeini(INI)
+    pytester.makepyfile(test_app=TESTS)
+    record = pytester.runpytest_subprocess("--seccomp-record", "-m", "not extra")
+    record.assert_outcomes(passed=1, deselected=1)
+    record.stdout.fnmatch_lines(["seccomp: recording into * tracer: in a helper container)"])
+    profile = pytester.path / "seccomp-profiles" / "pytest-seccomp" / "busybox.json"
+    assert "getdents64" in allowed(profile) and "mkdir" not in allowed(profile)
+    assert no_helper_within(10), helpers()
+
+
 def test_xdist_workers_each_start_a_helper_and_none_is_taken_for_a_stranger(pytester,
                                                                              busybox_image):
     pytester.makepyfile(test_app=f"""
@@ -103,6 +132,30 @@ def test_ls_again():
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*the seccomp tracer's helper container (*) stopped*"])
     assert old.read_text() == OLD
+
+
+def test_an_image_two_sessions_imported_at_once_leaves_no_untagged_copy(pytester, busybox_image):
+    """xdist workers that both find no helper image import it twice; the first copy loses its
+    tag, and the next helper's sweep removes it (3 GB of them had piled up on a CI machine)."""
+    client = docker.from_env()
+    files = image_files(client.api.info()["Architecture"].replace("amd64", "x86_64"))
+    tag = image_tag(files)
+    for _ in range(2):  # what two racing imports do
+        client.api.import_image_from_data(_image_tar(files), repository=tag,
+                                          changes=[f"LABEL {LABEL_IMAGE}=test"])
+    untagged = {"dangling": True, "label": LABEL_IMAGE}
+    assert client.api.images(filters=untagged)
+    pytester.makepyfile(test_app=f"""
+import docker
+
+def test_ls():
+    docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
+""")
+    pytester.runpytest_subprocess("--seccomp-record", "--seccomp-tracer=helper").assert_outcomes(
+        passed=1)
+    assert not client.api.images(filters=untagged)
+    assert client.api.images(name=tag)
+    client.close()
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])

@@ -17,7 +17,8 @@ from typing import Any
 import docker
 import pytest
 
-from pytest_seccomp.proxy import EngineProxy, user_engine
+from pytest_seccomp.engine import user_engine
+from pytest_seccomp.proxy import EngineProxy
 
 from .conftest import BUSYBOX
 

@@ -175,6 +175,59 @@ def test_label():
         Tracer("enforce", errno='1; system("id")').start()  # type: ignore[arg-type]
 
 
+def test_the_change_counter_says_unchanged_only_when_no_map_moved():
+    """Test edges skip the read of every map when the program's change counter has not moved:
+    a new syscall, cgroup or refusal moves it; --seccomp-count-calls never skips."""
+    tracer = Tracer("record")
+    tracer.start()
+    try:
+        tracer.wait_ready()
+        tracer.dump()
+        assert tracer.unchanged()
+        tracer.dump()
+        assert tracer.unchanged()
+        assert tracer._loaded is not None  # a confined child in a new cgroup, read by no dump
+        tracer._loaded.run_handshake(f"pytest-seccomp-test-changes-{os.getpid()}", 1)
+        assert not tracer.unchanged()
+        tracer.dump()
+        assert tracer.unchanged()
+    finally:
+        tracer.stop()
+    counting = Tracer("record", count_calls=True)
+    counting.start()
+    try:
+        counting.wait_ready()
+        counting.dump()
+        assert not counting.unchanged()
+    finally:
+        counting.stop()
+
+
+def test_a_tracer_detached_mid_session_fails_it_though_nothing_moved_since(pytester,
+                                                                          busybox_image):
+    """The change counter stops when the program is detached; the session's last read reads
+    every map anyway, and so notices."""
+    old = old_profile(pytester.path / "seccomp-profiles")
+    pytester.makepyfile(test_app=f"""
+import os, docker
+
+def test_ls():
+    docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
+
+def test_detach_the_tracer():
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{{fd}}") == "anon_inode:bpf_link":
+                os.close(int(fd))
+        except OSError:
+            pass
+""")
+    result = pytester.runpytest_subprocess("--seccomp-record", "--seccomp-tracer=local")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*the seccomp tracer is no longer attached*"])
+    assert old.read_text() == OLD
+
+
 def test_32_bit_programs_fail_the_recording_instead_of_being_misnamed(pytester, busybox_image):
     pytester.makepyfile(test_compat="""
 import docker

@@ -298,16 +298,16 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	size_t rodata_size = 0;
-	struct bpf_map *rodata = bpf_object__find_map_by_name(obj, ".rodata");
-	char *settings = rodata ? (char *)bpf_map__initial_value(rodata, &rodata_size) : NULL;
-	if (!settings || strlen(argv[2]) != rodata_size * 2) {
-		fail("the tracer's settings are %zu bytes, not %zu", rodata_size, strlen(argv[2]) / 2);
+	size_t settings_size = 0;
+	struct bpf_map *data = bpf_object__find_map_by_name(obj, ".data");
+	char *settings = data ? (char *)bpf_map__initial_value(data, &settings_size) : NULL;
+	if (!settings || strlen(argv[2]) != settings_size * 2) {
+		fail("the tracer's settings are %zu bytes, not %zu", settings_size, strlen(argv[2]) / 2);
 		return 1;
 	}
-	for (size_t i = 0; i < rodata_size; i++)
+	for (size_t i = 0; i < settings_size; i++)
 		settings[i] = (char)(hex_value(argv[2][2 * i]) << 4 | hex_value(argv[2][2 * i + 1]));
-	memcpy(&refusal_errno, settings, sizeof(int) <= rodata_size ? sizeof(int) : 0);
+	memcpy(&refusal_errno, settings, sizeof(int) <= settings_size ? sizeof(int) : 0);
 	if (bpf_object__load(obj)) {
 		fail("the kernel refused the tracer's eBPF program");
 		return 1;

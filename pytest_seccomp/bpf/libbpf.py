@@ -7,6 +7,7 @@ compiled CO-RE object against the kernel's BTF, so the object is built once and 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -20,10 +21,13 @@ _VPRINTF = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.
 _LEVEL_DEBUG = 2
 # BPF_MAP_TYPE_PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH: user space reads a value per CPU
 _PER_CPU_TYPES = (5, 6, 10)
+SETTINGS = ".data"  # the program's settings: refusal_errno
 
 
 class _Lib:
-    """libbpf.so.1 and libc, loaded on first use; libbpf's messages are kept for error reports."""
+    """libbpf.so.1 and libc, loaded on first use. libbpf is silent unless messages_kept(): it
+    calls its print hook for each of its ~200 debug lines of a load, and each call into Python
+    waits for the GIL, which a busy main thread holds for up to 5 ms at a time."""
 
     def __init__(self) -> None:
         name = ctypes.util.find_library("bpf") or "libbpf.so.1"
@@ -70,7 +74,17 @@ class _Lib:
         ):
             func = getattr(b, fn)
             func.restype, func.argtypes = res, args
-        b.libbpf_set_print(ctypes.cast(self._printer, p))
+        b.libbpf_set_print(None)
+
+    @contextlib.contextmanager
+    def messages_kept(self) -> Iterator[None]:
+        """libbpf's warnings kept while the block runs, for an error report (the caller repeats
+        a failed step inside this block to learn what libbpf said)."""
+        self.bpf.libbpf_set_print(ctypes.cast(self._printer, ctypes.c_void_p))
+        try:
+            yield
+        finally:
+            self.bpf.libbpf_set_print(None)
 
     def _print(self, level: int, fmt: bytes, args: int) -> int:
         if level < _LEVEL_DEBUG:
@@ -153,7 +167,7 @@ class BpfMap:
             previous = key
 
     def update(self, key: bytes, value: bytes) -> None:
-        """Write one entry (the benchmarks fill maps to show lookups stay flat)."""
+        """Write one entry (the settings; the benchmarks fill maps to show lookups stay flat)."""
         if lib().bpf.bpf_map_update_elem(self.fd, ctypes.c_char_p(key), ctypes.c_char_p(value),
                                          0) != 0:
             raise _fail("a map update failed", ctypes.get_errno())
@@ -197,15 +211,23 @@ class BpfObject:
         if err:
             raise _fail(f"the tracer's map {map_name} cannot hold {entries} entries", err)
 
-    def set_rodata(self, data: bytes) -> None:
-        """Write the program's settings (its read-only data, writable until load); `data` must
-        cover the whole section, so a variable added to the source is never left unset."""
+    def set_settings(self, data: bytes) -> None:
+        """Set the program's settings (its .data section) for the load; `data` must cover the
+        whole section, so a variable added to the source is never left unset."""
         size = ctypes.c_size_t()
-        address = self._lib.bpf.bpf_map__initial_value(self._named("map", ".rodata"),
+        address = self._lib.bpf.bpf_map__initial_value(self._named("map", SETTINGS),
                                                        ctypes.byref(size))
         if not address or size.value != len(data):
             raise TracerError(f"the tracer's settings are {size.value} bytes, not {len(data)}")
         ctypes.memmove(address, data, len(data))
+
+    def write_settings(self, data: bytes) -> None:
+        """Change the loaded program's settings (the .data map's one entry), whole."""
+        settings = self.map(SETTINGS)
+        if settings.value_size != len(data):
+            raise TracerError(f"the tracer's settings are {settings.value_size} bytes, not "
+                              f"{len(data)}")
+        settings.update(bytes(settings.key_size), data)
 
     def load(self) -> None:
         err = self._lib.bpf.bpf_object__load(self._obj)

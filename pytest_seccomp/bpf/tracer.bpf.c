@@ -69,8 +69,21 @@ struct pt_regs { u64 orig_x0; int syscallno; } __attribute__((preserve_access_in
 #define PATH_LEN 512
 #define COMM_LEN 16
 
-/* Set by the loader before the program is loaded (.rodata). */
-const volatile int refusal_errno = 1; /* the profile's errno: EPERM for Docker, ENOSYS for Podman */
+/* The program's one setting (.data): the loader sets it before load, and may write it after
+ * (the tracer loads while the engine is still asked which default profile, so which errno, it
+ * has). Read with a plain load, as a constant would be. */
+int refusal_errno = 1; /* the profile's errno: EPERM for Docker, ENOSYS for Podman */
+
+/* Bumped after every write the reader has not seen yet, except --seccomp-count-calls' counts
+ * (.bss): the session reads the maps at every test's edges, and when this has not moved since
+ * its last read there is nothing new to read. Bumped after the write it announces, so a reader
+ * that sees the bump sees the write; a write whose bump comes after a read is in the next. */
+u64 changes;
+
+static __always_inline void changed(void)
+{
+	__sync_fetch_and_add(&changes, 1);
+}
 
 struct syscall_set {
 	u64 words[SYSCALL_BITS / 64];   /* the app's syscalls */
@@ -123,6 +136,7 @@ static __always_inline void note_lost(void)
 	u64 *n = bpf_map_lookup_elem(&lost, &zero);
 	if (n)
 		__sync_fetch_and_add(n, 1);
+	changed();
 }
 
 static __always_inline void add(void *map, const void *key)
@@ -201,8 +215,10 @@ static __always_inline void note_family(struct pt_regs *regs, long id, u64 cgrou
 	}
 	u64 *word = id == NR_SOCKET ? &set->socket : &set->socketpair;
 	u64 bit = family_bit(regs);
-	if (!(*word & bit))
+	if (!(*word & bit)) {
 		__sync_fetch_and_or(word, bit);
+		changed();
+	}
 }
 
 SEC("tp_btf/sys_enter")
@@ -217,6 +233,7 @@ int BPF_PROG(record_seen, struct pt_regs *regs, long id)
 	if ((unsigned long)id >= SYSCALL_BITS) { /* x32 or out of range: kept by number */
 		u64 key = cgroup << 32 | (u32)id;
 		add(&calls, &key);
+		changed();
 		return 0;
 	}
 	u32 slot = (u32)(cgroup * SYSCALL_BITS + id) & (SEEN_CACHE_SLOTS - 1);
@@ -226,7 +243,7 @@ int BPF_PROG(record_seen, struct pt_regs *regs, long id)
 		return 0; /* the steady state: no call at all */
 	struct syscall_set *set = bpf_map_lookup_elem(&seen, &cgroup);
 	if (!set) { /* the container's first syscall; another CPU may insert it meanwhile */
-		struct syscall_set empty = {}; /* on the stack: .rodata holds refusal_errno alone */
+		struct syscall_set empty = {}; /* on the stack: .data holds refusal_errno alone */
 		bpf_map_update_elem(&seen, &cgroup, &empty, BPF_NOEXIST);
 		set = bpf_map_lookup_elem(&seen, &cgroup);
 		if (!set) { /* the map is full */
@@ -240,11 +257,14 @@ int BPF_PROG(record_seen, struct pt_regs *regs, long id)
 	if (!(*word & bit)) {
 		if (in_runtime()) { /* the runtime's step: its own set, never cached */
 			word = &set->runtime[index];
-			if (!(*word & bit))
+			if (!(*word & bit)) {
 				__sync_fetch_and_or(word, bit);
+				changed();
+			}
 			return 0;
 		}
 		__sync_fetch_and_or(word, bit);
+		changed();
 	}
 	if (cached) /* the app's bit is set: from now on the shortcut answers */
 		*cached = tag;
@@ -299,6 +319,7 @@ int BPF_PROG(enforce_refused, struct pt_regs *regs, long ret)
 	}
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	add(&refused, &key);
+	changed();
 	return 0;
 }
 
@@ -320,6 +341,8 @@ int BPF_PROG(cgroup_made, struct cgroup *cgrp, const char *path)
 	bpf_probe_read_kernel_str(value->text, sizeof(value->text), path);
 	if (bpf_map_update_elem(&cgroup_paths, &id, value, BPF_ANY) != 0)
 		note_lost();
+	else
+		changed();
 	return 0;
 }
 
@@ -330,6 +353,7 @@ int BPF_PROG(exec_compat)
 	if (bpf_get_current_task_btf()->thread_info.status & TS_COMPAT) {
 		u64 cgroup = bpf_get_current_cgroup_id();
 		add(&compat_execs, &cgroup);
+		changed();
 	}
 #endif
 	return 0;
