@@ -147,12 +147,7 @@ class ContainerSession:
         start; an engine that then reports another kernel moves it to the helper."""
         self.upstream = engine.url
         self.tracer.engine, self.tracer.run_id = self.upstream, self.options.run_id
-        early = self.role is not Role.CONTROLLER and \
-            tracer_place(self.options.tracer, self.upstream, EngineInfo()) is Place.LOCAL
-        if early:
-            check_prerequisites()
-            self.tracer.place = Place.LOCAL
-            self.tracer.load_soon()
+        early = self.begin_loading()
         info, self.runtime = engine.result()
         place = tracer_place(self.options.tracer, self.upstream, info)
         if early and place is not Place.LOCAL:  # the engine runs on another kernel
@@ -168,6 +163,16 @@ class ContainerSession:
                 f"the seccomp profile directory {profile_dir} exists but is not a directory; "
                 "pass another --seccomp-profile-dir or remove that file."
             )
+
+    def begin_loading(self) -> bool:
+        """Start loading the tracer in this process, in the background, when it will likely run
+        here (the engine's kernel is not known yet); whether it did."""
+        if tracer_place(self.options.tracer, self.upstream, EngineInfo()) is not Place.LOCAL:
+            return False
+        check_prerequisites()
+        self.tracer.place = Place.LOCAL
+        self.tracer.load_soon()
+        return True
 
     def start(self) -> None:
         """Start the tracer (it becomes ready while collection runs) and the engine proxy, and
@@ -524,6 +529,10 @@ class Controller:
     (the workers have their own tracer and proxy); it absorbs each worker's output."""
 
     role: ClassVar[Role] = Role.CONTROLLER
+
+    def begin_loading(self) -> bool:
+        """No tracer to load."""
+        return False
 
     def start(self) -> None:
         """Nothing to start."""

@@ -14,7 +14,7 @@ def test_quick_benchmarks_run_and_print_their_tables(busybox_image):
     assert run.returncode == 0, run.stderr[-3000:]
     for heading in ("dd 2M syscalls, inside container", "fixed cost per container, record",
                     "tracer start-up to handshake", "RSS record",
-                    "webapp: plain | record | enforce", "8 tests -n 2: plain | record",
+                    "webapp: plain | floor | record | enforce", "8 tests -n 2: plain | record",
                     "host dd: none | empty prog | tracer", "ns per event",
                     "profile building and writing for 1,000 recorded containers",
                     "GET /containers/json", "tests sharing one module-scoped container",
