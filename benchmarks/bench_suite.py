@@ -3,8 +3,9 @@
 1. the realistic suite, examples/webapp (Python app + Redis + PostgreSQL): plain, plain with an
    empty program on sys_enter (the kernel's floor: every syscall on the machine pays it, the
    engine's and the containers' alike), record and enforce session wall time;
-2. pytest-xdist: an 8-test suite serial vs `-n 2`, plain and recording;
-3. untraced processes: a syscall-heavy process on the host (2,000,000 syscalls) while a
+2. a session's fixed cost: a one-test suite (one busybox container), plain, record, enforce;
+3. pytest-xdist: an 8-test suite serial vs `-n 2`, plain and recording;
+4. untraced processes: a syscall-heavy process on the host (2,000,000 syscalls) while a
    recording's tracer runs, against none and against an empty program on the same tracepoint
    (the kernel's own cost of dispatching to any program: the floor).
 
@@ -35,6 +36,14 @@ import docker, pytest
 ])
 def test_cmd(cmd):
     docker.from_env().containers.run("pytest-seccomp/busybox:latest", cmd, remove=True)
+'''
+
+
+ONE = '''
+import docker
+
+def test_one():
+    docker.from_env().containers.run("pytest-seccomp/busybox:latest", ["true"], remove=True)
 '''
 
 
@@ -86,6 +95,15 @@ def main(argv: list[str] | None = None) -> None:
                 suite["floor"].append(run_pytest(webapp))
             suite["record"].append(run_pytest(webapp, "--seccomp-record", "--seccomp-check"))
             suite["enforce"].append(run_pytest(webapp, "--seccomp-enforce"))
+        one = Path(tmp) / "one"
+        one.mkdir()
+        (one / "test_one.py").write_text(ONE)
+        run_pytest(one, "--seccomp-record")  # the profile enforce runs under
+        fixed = {m: [] for m in ("plain", "record", "enforce")}  # type: dict[str, list[float]]
+        for _ in range(args.rounds):
+            fixed["plain"].append(run_pytest(one))
+            fixed["record"].append(run_pytest(one, "--seccomp-record"))
+            fixed["enforce"].append(run_pytest(one, "--seccomp-enforce"))
         eight = Path(tmp) / "eight"
         eight.mkdir()
         (eight / "test_eight.py").write_text(EIGHT)
@@ -106,6 +124,13 @@ def main(argv: list[str] | None = None) -> None:
                                                                        "enforce")) +
         f"  (of plain); record {medians['record'] / medians['floor']:.3f}x, enforce "
         f"{medians['enforce'] / medians['floor']:.3f}x of the floor")
+    print(row("one container: plain | record | enforce", fixed["plain"], fixed["record"],
+              fixed["enforce"]))
+    print("a session's fixed cost (best): " + ", ".join(
+        f"{mode} +{1000 * (min(fixed[mode]) - min(fixed['plain'])):.0f} ms" for mode in
+        ("record", "enforce")) + ", median: " + ", ".join(
+        f"{mode} +{1000 * (statistics.median(fixed[mode]) - statistics.median(fixed['plain'])):.0f}"
+        " ms" for mode in ("record", "enforce")))
     print(row("8 tests serial: plain | record", xd["serial"], xd["serial+rec"]))
     print(row("8 tests -n 2: plain | record", xd["n2"], xd["n2+rec"]))
     print(row("-n 2 vs serial, recording", xd["serial+rec"], xd["n2+rec"]))

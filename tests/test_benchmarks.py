@@ -15,6 +15,7 @@ def test_quick_benchmarks_run_and_print_their_tables(busybox_image):
     for heading in ("dd 2M syscalls, inside container", "fixed cost per container, record",
                     "tracer start-up to handshake", "RSS record",
                     "webapp: plain | floor | record | enforce", "8 tests -n 2: plain | record",
+                    "one container: plain | record | enforce", "a session's fixed cost (best)",
                     "host dd: none | empty prog | tracer", "ns per event",
                     "profile building and writing for 1,000 recorded containers",
                     "GET /containers/json", "tests sharing one module-scoped container",

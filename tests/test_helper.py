@@ -21,7 +21,7 @@ from pytest_seccomp.engine_default import DOCKER_DEFAULT
 from pytest_seccomp.helper import LABEL_IMAGE, _image_tar, image_files, image_tag
 from pytest_seccomp.placement import LABEL_HELPER
 
-from .conftest import BUSYBOX, EXTRA_MARKER_INI, LS_THEN_MKDIR, OLD, allowed_names, old_profile
+from .conftest import BUSYBOX, EXTRA_MARKER_INI, LS_THEN_MKDIR, OLD, allowed_names, interruptible, old_profile
 
 TESTS, INI = LS_THEN_MKDIR, EXTRA_MARKER_INI
 USER = "seccomp-dev"
@@ -176,7 +176,7 @@ def test_slow():
     session = subprocess.Popen(
         ["python", "-m", "pytest", "-p", "no:cacheprovider", "--seccomp-record",
          "--seccomp-tracer=helper"], cwd=pytester.path, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True)
+        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=interruptible)
     try:
         deadline = time.monotonic() + 60
         while leftover["Id"] in helpers() or not helpers():  # swept, then its own started

@@ -17,7 +17,7 @@ from pytest_seccomp.errors import TracerError
 from pytest_seccomp.recording import ContainerRecord, Recording
 from pytest_seccomp.tracer import PROGRAMS, Tracer
 
-from .conftest import BUSYBOX, OLD, old_profile
+from .conftest import BUSYBOX, OLD, interruptible, old_profile
 
 LS = f"""
 import docker
@@ -124,7 +124,7 @@ def test_slow():
     old = old_profile(pytester.path / "seccomp-profiles")
     run = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                             "--seccomp-record"], cwd=pytester.path, stdout=subprocess.PIPE,
-                           text=True)
+                           text=True, preexec_fn=interruptible)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not subprocess.run(
