@@ -261,8 +261,9 @@ class HelperTracer:
     def changes(self) -> int | None:
         return None  # a round trip, as long as reading every map
 
-    def run_handshake(self, cgroup_name: str, errno: int) -> None:
+    def run_handshake(self, cgroup_name: str, errno: int) -> int | None:
         self._ask(b"H", cgroup_name.encode())
+        return None  # its confined child runs in the new cgroup
 
     def close(self) -> None:
         """Close the stream (the helper exits) and remove the container, gone or not."""

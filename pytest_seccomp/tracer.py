@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -143,8 +141,9 @@ class Loaded(Protocol):
         """The program's count of writes (tracer.bpf.c: changes), or None where reading it
         costs a round trip as long as reading every map (the helper)."""
 
-    def run_handshake(self, cgroup_name: str, errno: int) -> None:
-        """Run a seccomp-confined child that calls getppid in a new cgroup `cgroup_name`."""
+    def run_handshake(self, cgroup_name: str, errno: int) -> int | None:
+        """Make a new cgroup `cgroup_name` and a seccomp-confined task that calls getppid: the
+        id of the cgroup the task ran in, or None for the new one."""
 
     def close(self) -> None:
         """Detach everything and free the maps."""
@@ -205,13 +204,18 @@ class InProcess:
         value = self._counters.lookup(bytes(self._counters.key_size))
         return int.from_bytes(value, "little") if value is not None else None
 
-    def run_handshake(self, cgroup_name: str, errno: int) -> None:
-        cgroup = cgroup2_mount() / cgroup_name
+    def run_handshake(self, cgroup_name: str, errno: int) -> int | None:
+        """The new cgroup proves cgroup_made; a thread of this process confined by a filter of
+        its own (a filter binds one thread) proves the syscall programs, in this process's
+        cgroup: no fork of this process, whose page tables alone cost more than the rest."""
+        mount = cgroup2_mount()
+        cgroup = mount / cgroup_name
         cgroup.mkdir()
         try:
-            _run_confined_in(cgroup, errno)
+            _run_confined_thread(errno)
         finally:
             cgroup.rmdir()
+        return _own_cgroup_id(mount)
 
     def close(self) -> None:
         if not self.alive():  # someone closed our links: never close a reused descriptor
@@ -371,10 +375,11 @@ class Tracer:
         while time.monotonic() < deadline:
             attempt += 1
             name = f"pytest-seccomp-handshake-{os.getpid()}-{attempt}-{id(self) % 10000}"
-            self._loaded.run_handshake(name, self.errno)
+            confined_in = self._loaded.run_handshake(name, self.errno)
             snapshot = self.dump(_handshake=True)
             ids = [cg for cg, p in snapshot.cgroup_paths.items() if p == "/" + name]
-            if ids and self._handshake_seen(snapshot, ids[0]):
+            if ids and self._handshake_seen(snapshot, ids[0] if confined_in is None
+                                            else confined_in):
                 self._ready = True
                 return
             time.sleep(0.05)
@@ -492,20 +497,33 @@ class Tracer:
             self._loaded = None
 
 
-def _run_confined_in(cgroup: Path, errno: int) -> None:
-    """Run `true` inside `cgroup` under a seccomp filter (mode 2), as containers are; the filter
-    refuses getppid with `errno`, which the child calls once."""
+def _run_confined_thread(errno: int) -> None:
+    """A thread under a seccomp filter (mode 2, as containers are) that refuses getppid with
+    `errno` and calls it once: a filter loaded without TSYNC binds the loading thread alone, and
+    leaves with it."""
     import pyseccomp
 
-    procs = cgroup / "cgroup.procs"
+    failed: list[BaseException] = []
 
-    def enter() -> None:
-        with open(procs, "w", encoding="ascii") as handle:
-            handle.write("0")
-        handshake = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
-        handshake.add_rule(pyseccomp.ERRNO(errno), "getppid")  # a refusal, seen by enforce mode
-        handshake.load()
-        os.getppid()
+    def confined() -> None:
+        try:
+            handshake = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
+            handshake.add_rule(pyseccomp.ERRNO(errno), "getppid")  # a refusal, seen by enforce
+            handshake.load()
+            os.getppid()
+        except BaseException as exc:  # raised in the caller's thread
+            failed.append(exc)
 
-    # any PATH (a venv's bin alone, say): `true` is in /bin on every Linux
-    subprocess.run([shutil.which("true") or "/bin/true"], preexec_fn=enter, check=True)
+    thread = threading.Thread(target=confined, name="pytest-seccomp-handshake")
+    thread.start()
+    thread.join()
+    if failed:
+        raise TracerError(f"the tracer's handshake could not confine a thread ({failed[0]})")
+
+
+def _own_cgroup_id(mount: Path) -> int:
+    """This process's cgroup v2 id: the inode of its directory (kernfs ids are inode numbers)."""
+    with open("/proc/self/cgroup", encoding="utf-8") as cgroups:
+        path = next((line.rstrip("\n").split("::", 1)[1] for line in cgroups
+                     if line.startswith("0::")), "/")
+    return os.stat(mount / path.lstrip("/")).st_ino

@@ -203,6 +203,22 @@ def test_the_change_counter_says_unchanged_only_when_no_map_moved():
         counting.stop()
 
 
+@pytest.mark.parametrize("mode", ["record", "enforce"])
+def test_the_handshake_confines_a_thread_that_ends_never_the_process(mode):
+    """The handshake proves the programs with a seccomp filter on a thread of its own: after
+    it, no thread of the process is confined and getppid answers."""
+    tracer = Tracer(mode, errno=38)
+    tracer.start()
+    try:
+        tracer.wait_ready()
+    finally:
+        tracer.stop()
+    for task in os.listdir("/proc/self/task"):
+        status = Path(f"/proc/self/task/{task}/status").read_text()
+        assert "\nSeccomp:\t0\n" in status, (task, status)
+    assert os.getppid() > 0
+
+
 def test_a_tracer_detached_mid_session_fails_it_though_nothing_moved_since(pytester,
                                                                           busybox_image):
     """The change counter stops when the program is detached; the session's last read reads
