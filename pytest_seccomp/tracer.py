@@ -25,7 +25,7 @@ from typing import Protocol
 
 from .arguments import arg_key, family_syscall_numbers
 from .bpf.build import compiled_object
-from .bpf.libbpf import BpfMap, BpfObject, lib
+from .bpf.libbpf import COUNTERS, BpfMap, BpfObject, lib
 from .errors import TracerError
 from .modes import Place
 
@@ -161,7 +161,7 @@ class InProcess:
             with lib().messages_kept():
                 self.object = self._load(path, plan)
         self._links = _link_ids(self.object.link_fds())  # fd -> link id, to notice a detached program
-        self._counters = self.object.map(".bss")  # changes
+        self._counters = self.object.map(COUNTERS)
 
     @staticmethod
     def _load(path: Path, plan: LoadPlan) -> BpfObject:
@@ -247,13 +247,14 @@ class Tracer:
         self._family_nrs = family_syscall_numbers()  # the order of tracer.bpf.c's family_set
 
     # -- life cycle ----------------------------------------------------------------------------
-    def plan(self, errno: int | None = None) -> LoadPlan:
-        """The programs and map sizes of this mode; maps it does not fill get one entry."""
+    def plan(self, errno: int) -> LoadPlan:
+        """The programs and map sizes of this mode (maps it does not fill get one entry), and
+        `errno` as the program's setting."""
         key = "record-count" if self.mode == "record" and self.count_calls else self.mode
         programs, filled = _PROGRAMS[key]
         sizes = {name: self.map_size if name in filled else 1 for name in MAPS}
         sizes.update({name: 1 for name in SHORTCUTS if name not in filled})
-        return LoadPlan(programs, sizes, _settings(self.errno if errno is None else errno))
+        return LoadPlan(programs, sizes, _settings(errno))
 
     def start(self) -> None:
         """Load and attach the program, here (compiled the first time only: about 0.1 s) or in
@@ -289,11 +290,6 @@ class Tracer:
             f"the seccomp tracer {when}: its eBPF program was detached, so syscalls made since "
             "were not seen. The recording is incomplete, so no profile is written; run again."
         )
-
-    def prove_live_soon(self) -> None:
-        """Start the handshake in the background (it takes a few tens of ms: a child process),
-        so it overlaps test collection; wait_ready() waits for its verdict."""
-        self._in_background(self._handshake)
 
     def start_soon(self) -> None:
         """Load, attach and prove the program in the background, while pytest collects (the

@@ -70,6 +70,14 @@ def busybox_image() -> str:
     return BUSYBOX
 
 
+def require_image(client: docker.DockerClient, name: str) -> None:
+    """Fail the test at once, saying how to make it, when a test-only image is missing."""
+    try:
+        client.images.get(name)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"{name} is missing: run scripts/build-images.sh")
+
+
 @pytest.fixture(scope="session")
 def wheelhouse() -> Any:
     """The project's wheel (`python -m build`) and every dependency as a wheel, in a directory

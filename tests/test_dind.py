@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from .conftest import BUSYBOX, EXTRA_MARKER_INI, LS_THEN_MKDIR
+from .conftest import BUSYBOX, EXTRA_MARKER_INI, LS_THEN_MKDIR, require_image
 
 DIND = "pytest-seccomp/dind:latest"
 TESTS, INI = LS_THEN_MKDIR, EXTRA_MARKER_INI  # (busybox, no network: dind has no bridge)
@@ -44,10 +44,7 @@ def _bounding_capabilities() -> list[str]:
 def dind(busybox_image: str) -> Iterator[tuple[str, str]]:
     """(DOCKER_HOST of the inner engine, the outer container's id), the busybox image loaded."""
     client = docker.from_env()
-    try:
-        client.images.get(DIND)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"{DIND} is missing: run scripts/build-images.sh")
+    require_image(client, DIND)
     sockets = Path(tempfile.mkdtemp(prefix="pytest-seccomp-dind-"))
     settings = dict(detach=True, cgroupns="host", security_opt=["seccomp=unconfined",
                                                                  "apparmor=unconfined"],

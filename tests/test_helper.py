@@ -21,7 +21,16 @@ from pytest_seccomp.engine_default import DOCKER_DEFAULT
 from pytest_seccomp.helper import LABEL_IMAGE, _image_tar, image_files, image_tag
 from pytest_seccomp.placement import LABEL_HELPER
 
-from .conftest import BUSYBOX, EXTRA_MARKER_INI, LS_THEN_MKDIR, OLD, allowed_names, interruptible, old_profile
+from .conftest import (
+    BUSYBOX,
+    EXTRA_MARKER_INI,
+    LS_THEN_MKDIR,
+    OLD,
+    allowed_names,
+    interruptible,
+    old_profile,
+    require_image,
+)
 
 TESTS, INI = LS_THEN_MKDIR, EXTRA_MARKER_INI
 USER = "seccomp-dev"
@@ -245,10 +254,7 @@ def test_pytest_in_a_container_with_only_the_engines_socket_records_and_enforces
     """Test 2 of the issue: a devcontainer-like image, root inside but unprivileged (no BPF),
     the engine's socket mounted: auto picks the helper."""
     client = docker.from_env()
-    try:
-        client.images.get(DEVCONTAINER)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"{DEVCONTAINER} is missing: run scripts/build-images.sh")
+    require_image(client, DEVCONTAINER)
     project = Path(tempfile.mkdtemp(prefix="pytest-seccomp-devcontainer-"))
     (project / "pytest.ini").write_text(INI)
     (project / "test_app.py").write_text(TESTS)

@@ -22,6 +22,7 @@ _LEVEL_DEBUG = 2
 # BPF_MAP_TYPE_PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH: user space reads a value per CPU
 _PER_CPU_TYPES = (5, 6, 10)
 SETTINGS = ".data"  # the program's settings: refusal_errno
+COUNTERS = ".bss"  # the program's counters: changes
 
 
 class _Lib:
