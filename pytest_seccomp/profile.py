@@ -150,6 +150,23 @@ class Condition:
 _ARG_ORDER = ["index", "value", "valueTwo", "op"]
 
 
+def _rule_label(condition: Condition) -> str:
+    """How a diff names a conditioned rule: its conditions."""
+    return "if " + json.dumps({k: v for k, v in condition.to_json().items() if k != "action"},
+                              sort_keys=True)
+
+
+def _beyond(name: str, families: frozenset[int], kept: set[tuple[str, str]],
+            moved: set[tuple[str, str]]) -> None:
+    """One side allows `name` for every family, the other for `families` only: those families
+    are in both (not in `kept`), and what moved is the permission beyond them, labelled the same
+    both ways so that a diff and its reverse mirror each other."""
+    kept -= {(label(name, f), "allow") for f in families}
+    if (name, "allow") in moved:
+        moved.remove((name, "allow"))
+        moved.add((name, "any family beyond " + ", ".join(map(family_name, sorted(families)))))
+
+
 @dataclass(frozen=True)
 class ProfileDiff:
     """Names a newer profile allows in addition (a security review is due) or no longer."""
@@ -401,13 +418,20 @@ class Profile:
             before, after = old[0].get(key, set()), new[0].get(key, set())
             added.update((name, labels[key]) for name in after - before)
             removed.update((name, labels[key]) for name in before - after)
-        for name in FAMILY_SYSCALLS:
+        # socket allowed whatever its arguments is kept out of rules on its family (apps_first):
+        # moving between the two widens or narrows once, under "allow"
+        on_family = {_rule_label(c) for p in (self, newer) for c in p.rules
+                     if c.action == ALLOW and rule_family(c.args) is not None}
+        for side, plain in ((removed, new[0].get("allow", set())),
+                            (added, old[0].get("allow", set()))):
+            side -= {(name, why) for name, why in side
+                     if why in on_family and name in plain and name in FAMILY_SYSCALLS}
+        for name in FAMILY_SYSCALLS:  # every family <-> some: only the families beyond move
             was, now = self.families(name), newer.families(name)
             if was is None and now:  # narrowed to some families: nothing was added
-                added -= {(label(name, f), "allow") for f in now}
-                if (name, "allow") in removed:
-                    removed.remove((name, "allow"))
-                    removed.add((name, "now only " + ", ".join(map(family_name, sorted(now)))))
+                _beyond(name, now, kept=added, moved=removed)
+            elif now is None and was:  # widened from some families: nothing was removed
+                _beyond(name, was, kept=removed, moved=added)
         return ProfileDiff(added=tuple(sorted(added)), removed=tuple(sorted(removed)),
                            default_action=default_action)
 
@@ -429,8 +453,7 @@ class Profile:
             if condition.unconditional:
                 key = rule_label = "allow"
             else:
-                rule_label = "if " + json.dumps({k: v for k, v in condition.to_json().items()
-                                                 if k != "action"}, sort_keys=True)
+                rule_label = _rule_label(condition)
                 key = "rule_" + hashlib.sha256(rule_label.encode()).hexdigest()[:16]
             names.setdefault(key, set()).update(rule_names)
             labels[key] = rule_label
