@@ -5,10 +5,10 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from .profile import Profile, write_atomic
+from .profile import write_atomic
 from .purposes import group
 from .record import ProfileResult, RecordSession
-from .syscalls import syscall_number
+from .syscalls import existing
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 70em; }
@@ -18,11 +18,6 @@ th { background: #f3f3f3; }
 .added { color: #a00; } .removed { color: #070; } .figure { font-size: 1.3em; }
 code { font-size: 0.95em; }
 """
-
-
-def default_surface(default: Profile) -> set[str]:
-    """The names the engine's default allows that exist on this machine's architecture."""
-    return {name for name in default.allowed if syscall_number(name) is not None}
 
 
 def page_name(profile_name: str) -> str:
@@ -93,7 +88,7 @@ def _profile_page(session: RecordSession, result: ProfileResult, surface: set[st
 def write_html(session: RecordSession, directory: Path) -> None:
     """Index plus one page per profile; deterministic, written atomically."""
     assert session.default is not None
-    surface = default_surface(session.default.profile)
+    surface = existing(session.default.profile.allowed)
     rows = []
     for result in session.results:
         if result.profile is None:

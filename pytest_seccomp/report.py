@@ -6,14 +6,16 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .arguments import family_name
-from .enforce import EnforceSession
-from .html import default_surface
 from .naming import display_path
 from .profile import Profile, ProfileDiff, write_atomic
-from .record import ProfileResult, RecordSession
+from .syscalls import existing
+
+if TYPE_CHECKING:  # the sessions import this module lazily, at their end
+    from .enforce import EnforceSession
+    from .record import ProfileResult, RecordSession
 
 
 def _plural(count: int, word: str) -> str:
@@ -105,7 +107,7 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
 def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
     """The terminal summary: one line per profile with its change against the file on disk;
     in a drift check, one readable diff line per drifted profile; details with -v."""
-    surface = default_surface(session.default.profile) if session.default else set()
+    surface = existing(session.default.profile.allowed) if session.default else set()
     for result in session.results:
         tests = {c.test for c in result.containers}
         change = _change(result.diff)

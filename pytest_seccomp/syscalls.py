@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import platform
+from collections.abc import Iterable
 
 import pyseccomp
 
@@ -41,3 +42,9 @@ def syscall_number(name: str) -> int | None:
     except ValueError:
         return None
     return int(number) if int(number) >= 0 else None
+
+
+def existing(names: Iterable[str]) -> set[str]:
+    """The names this machine's architecture has: of a default profile's list, the attack
+    surface a recorded profile is measured against."""
+    return {name for name in names if syscall_number(name) is not None}
