@@ -113,14 +113,17 @@ class RecordSession(ContainerSession):
         self._write_reports()
 
     def _write_reports(self) -> None:
-        from .html import write_html
+        """The reports asked for (each writer is imported only then)."""
         from .naming import display_path
-        from .report import record_report, write_report
 
         if self.html is not None and self.failure is None:
+            from .html import write_html
+
             write_html(self, self.html)
             self.written.append(f"HTML report: {display_path(self.html / 'index.html')}")
         if self.options.report is not None:
+            from .report import record_report, write_report
+
             write_report(self.options.report, record_report(self))
             self.written.append(f"JSON report: {display_path(self.options.report)}")
 
