@@ -165,9 +165,12 @@ class EngineProxy:
         tags or health check); made on first use, so a gone engine fails no start-up."""
         import docker
 
+        from .engine import MIN_API_VERSION
+
         with self._lock:
-            if self._api is None:
-                self._api = docker.APIClient(base_url=self.upstream.url, timeout=30)
+            if self._api is None:  # (a version given: no GET /version, which runs runc)
+                self._api = docker.APIClient(base_url=self.upstream.url, timeout=30,
+                                             version=MIN_API_VERSION)
             return self._api
 
     @property
