@@ -16,7 +16,7 @@ from .naming import validate_profile_name
 from .windows import fixture_window
 from .xdist import XdistController, role, sender
 
-if TYPE_CHECKING:  # the sessions import docker, h11, pyseccomp, libbpf: only when asked for
+if TYPE_CHECKING:  # the sessions import docker, httptools, pyseccomp, libbpf: only when asked for
     from .fixture import SeccompFixture
     from .session import ContainerSession
 

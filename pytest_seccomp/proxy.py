@@ -8,9 +8,11 @@ answers (a container created, started, an exec created); everything else passes 
 unchanged: streamed bodies as they arrive, and hijacked connections (attach, exec start,
 BuildKit's session) as raw bytes both ways once the engine has switched protocols.
 
-HTTP/1.1 is parsed with h11. One thread per client connection (a stream such as `logs -f` may
-last the whole session, and a thread blocked on it costs nothing); every thread and socket is
-closed when its client goes away or when the proxy stops.
+HTTP/1.1 heads are parsed by llhttp (httptools, C) and forwarded as received unless rewritten;
+bodies pass as raw bytes, their end found by their length or by llhttp. One thread per client
+connection (a stream such as `logs -f` may last the whole session, and a thread blocked on it
+costs nothing); every thread and socket is closed when its client goes away or when the proxy
+stops.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-import h11
 import httptools
 
 from .errors import SeccompError
@@ -40,7 +41,7 @@ _BUILD = re.compile(_API + r"/build$")
 _HIJACKED_TYPES = ("application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream")
 _CHUNK = 1 << 20  # bytes per read: streams of hundreds of MiB in few Python steps
 _MAX_HEAD = 1 << 20
-_STREAM_MIN = 1 << 20  # bodies above this size (or chunked) pass as raw bytes
+_HEAD_END = b"\r\n\r\n"
 # what httptools is told before a body's raw bytes, so that it finds the body's end
 _CHUNKED_REQUEST = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
 _CHUNKED_RESPONSE = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -241,45 +242,138 @@ class EngineProxy:
 
 def _read_request_head(client: socket.socket, timeout: float = 2.0) -> None:
     """Read the client's request head (and what else arrives at once), giving up quietly."""
-    parser = h11.Connection(h11.SERVER)
+    received = b""
     client.settimeout(timeout)
     try:
-        while parser.next_event() is h11.NEED_DATA:
+        while _HEAD_END not in received and len(received) <= _MAX_HEAD:
             data = client.recv(_CHUNK)
-            parser.receive_data(data)
             if not data:
                 return
-    except (OSError, h11.RemoteProtocolError):
+            received += data
+    except OSError:
         return
     finally:
         client.settimeout(None)
 
 
-def _raw_response(status: int, reason: str, message: str) -> bytes:
-    """A complete JSON error answer, for when no parser state can be trusted any more."""
+def _raw_response(status: int, reason: str, message: str, close: bool = True) -> bytes:
+    """A complete JSON error answer of ours (the engine never saw the request)."""
     body = json.dumps({"message": message}).encode()
-    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+    head = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json",
+            f"Content-Length: {len(body)}", *(["Connection: close"] if close else [])]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
 class _ClientGone(Exception):
     pass
 
 
+class _Malformed(Exception):
+    pass
+
+
+@dataclass
+class _Head:
+    """A message head as received (forwarded as is unless rewritten) and what llhttp read in it."""
+
+    raw: bytes
+    headers: list[tuple[bytes, bytes]]
+    keep_alive: bool
+    method: bytes = b""  # requests
+    target: bytes = b""
+    status: int = 0  # responses
+    reason: bytes = b""
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def rewritten(self, drop: tuple[bytes, ...], add: list[tuple[bytes, bytes]]) -> bytes:
+        """The same start line, without the headers named in `drop`, with `add`."""
+        start = self.raw.split(b"\r\n", 1)[0]
+        lines = [start, *(k + b": " + v for k, v in self.headers if k.lower() not in drop),
+                 *(k + b": " + v for k, v in add)]
+        return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+class _HeadParts:
+    """httptools' callback object for a head: the target or reason, and the headers."""
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.status = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_status(self, status: bytes) -> None:
+        self.status += status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((bytes(name), bytes(value)))
+
+
+def _parse_head(raw: bytes, request: bool) -> _Head:
+    """One complete head (up to its blank line), parsed by llhttp; HttpParserError if it is
+    not HTTP/1.x."""
+    parts = _HeadParts()
+    parser: Any = (httptools.HttpRequestParser(parts) if request
+                   else httptools.HttpResponseParser(parts))
+    try:
+        parser.feed_data(raw)
+    except httptools.HttpParserUpgrade:
+        pass  # (the head is whole: what follows it is the caller's)
+    start = raw.split(b"\r\n", 1)[0]
+    version = (start.rsplit(b" ", 1)[-1] if request else start.split(b" ", 1)[0])
+    if request:
+        return _Head(raw, parts.headers, _keep_alive(version, parts.headers),
+                     method=parser.get_method(), target=parts.url)
+    return _Head(raw, parts.headers, _keep_alive(version, parts.headers),
+                 status=parser.get_status_code(), reason=parts.status)
+
+
+def _keep_alive(version: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the connection may carry another message after this one (RFC 9112 9.3); llhttp
+    cannot say once a message without a body has ended within its head."""
+    tokens = {token.strip().lower() for name, value in headers if name.lower() == b"connection"
+              for token in value.split(b",")}
+    if version.upper() == b"HTTP/1.0":
+        return b"keep-alive" in tokens
+    return b"close" not in tokens
+
+
+class _Side:
+    """One connection's socket and the bytes read from it that no message has used yet."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def take(self, size: int | None = None) -> bytes:
+        size = len(self.buffer) if size is None else min(size, len(self.buffer))
+        taken = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return taken
+
+
 class _Exchange:
     """One client connection and its engine connection: requests one after another
-    (keep-alive), each either passed through, rewritten (create) or hijacked."""
+    (keep-alive), each either passed through, rewritten (create) or hijacked. Heads are parsed
+    by llhttp (httptools) and forwarded as received unless rewritten; bodies pass as raw bytes,
+    their end found by their length or by llhttp."""
 
     def __init__(self, proxy: EngineProxy, client: socket.socket, upstream: socket.socket) -> None:
         self.proxy = proxy
         self.observer = proxy._observer
         self.client = client
         self.upstream = upstream
-        # build contexts carry registry credentials in a header: allow big heads
-        self.server = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
-        self.engine = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
+        self.from_client = _Side(client)
+        self.from_engine = _Side(upstream)
         self._selector: selectors.BaseSelector | None = None  # made at the first wait
-        self._closing = False  # a body went past h11: the connection ends after this answer
+        self._closing = False  # a chunked body's end was found by llhttp: close after the answer
 
     def close(self) -> None:
         if self._selector is not None:
@@ -288,41 +382,44 @@ class _Exchange:
     def run(self) -> None:
         while True:
             try:
-                request = self._client_event()
-            except h11.RemoteProtocolError as exc:
+                request = self._read_head(self.from_client, request=True)
+            except (httptools.HttpParserError, _Malformed) as exc:
                 self.client.sendall(_raw_response(400, "Bad Request",
                                                   f"pytest-seccomp: malformed request: {exc}"))
                 return
-            if not isinstance(request, h11.Request):
+            if request is None:
                 return  # the client closed the connection
-            if not self._handle(request):
+            if not self._handle(request) or self._closing or not request.keep_alive:
                 return
-            if not _finished(self.server):
-                return
-            self.server.start_next_cycle()
-            if _finished(self.engine):
-                self.engine.start_next_cycle()
-            elif self.engine.states != {h11.CLIENT: h11.IDLE, h11.SERVER: h11.IDLE}:
-                return  # the engine's side is mid-message: this connection cannot go on
 
     # -- reading -------------------------------------------------------------------------------
-    def _client_event(self) -> Any:
+    def _read_head(self, side: _Side, request: bool) -> _Head | None:
+        """The next head from this side (None if it closed first)."""
         while True:
-            event = self.server.next_event()
-            if event is h11.NEED_DATA:
-                data = self.client.recv(_CHUNK)
-                self.server.receive_data(data)
-                continue
-            return event
+            if request:
+                while side.buffer[:2] == b"\r\n":  # empty lines between requests are allowed
+                    del side.buffer[:2]
+            end = side.buffer.find(_HEAD_END)
+            if end >= 0:
+                return _parse_head(side.take(end + len(_HEAD_END)), request)
+            if len(side.buffer) > _MAX_HEAD:
+                raise _Malformed(f"a head longer than {_MAX_HEAD} bytes")
+            data = self._receive(side)
+            if not data:
+                return None
+            side.buffer += data
 
-    def _engine_event(self) -> Any:
-        """The engine's next event; meanwhile a client that hangs up ends the exchange."""
-        while True:
-            event = self.engine.next_event()
-            if event is not h11.NEED_DATA:
-                return event
+    def _receive(self, side: _Side) -> bytes:
+        """The next bytes from a side (b"" when it closed); from the engine, watching for the
+        client hanging up only while the engine is quiet (no extra syscall while a stream
+        flows)."""
+        if side is self.from_client:
+            return self.client.recv(_CHUNK)
+        try:
+            return self.upstream.recv(_CHUNK, socket.MSG_DONTWAIT)
+        except BlockingIOError:
             self._wait_for_engine()
-            self.engine.receive_data(self.upstream.recv(_CHUNK))
+            return self.upstream.recv(_CHUNK)
 
     def _wait_for_engine(self) -> None:
         """Block until the engine sends; a client that hangs up meanwhile ends the exchange
@@ -339,17 +436,41 @@ class _Exchange:
                 data = self.client.recv(_CHUNK)
                 if not data:
                     raise _ClientGone
-                self.server.receive_data(data)  # pipelined: kept for its turn
+                self.from_client.buffer += data  # pipelined: kept for its turn
                 self._selector.unregister(self.client)  # from now on, only the engine
 
-    def _request_body(self) -> bytes:
-        return _whole_body(self._client_event)
-
-    def _response_body(self) -> bytes:
-        return _whole_body(self._engine_event)
+    def _whole_body(self, side: _Side, head: _Head, request: bool) -> bytes:
+        """A (small) message body, whole: a container's configuration, an API answer."""
+        kind, length = _framing(head.headers)
+        if kind == "length":
+            while len(side.buffer) < length:
+                data = self._receive(side)
+                if not data:
+                    raise _ClientGone
+                side.buffer += data
+            return side.take(length)
+        if kind == "chunked":
+            end = _BodyEnd(keep=True)
+            parser: Any = (httptools.HttpRequestParser(end) if request
+                           else httptools.HttpResponseParser(end))
+            parser.feed_data(_CHUNKED_REQUEST if request else _CHUNKED_RESPONSE)
+            while not end.done:
+                data = side.take() or self._receive(side)
+                if not data:
+                    raise _ClientGone
+                parser.feed_data(data)
+            self._closing = True  # (whatever came after the body went to the parser)
+            return b"".join(end.parts or ())
+        if request:
+            return b""
+        chunks = [side.take()]  # an answer without framing: to the engine's end of it
+        while data := self._receive(side):
+            chunks.append(data)
+        self._closing = True
+        return b"".join(chunks)
 
     # -- one request -----------------------------------------------------------------------------
-    def _handle(self, request: h11.Request) -> bool:
+    def _handle(self, request: _Head) -> bool:
         target = request.target.decode("latin-1")
         path = urlsplit(target).path
         method = request.method.decode("latin-1")
@@ -365,98 +486,79 @@ class _Exchange:
                 self.observer.building(False)
         return self._pass(request)
 
-    def _send_engine(self, *events: Any) -> None:
-        for event in events:
-            data = self.engine.send(event)
-            if data:
-                self.upstream.sendall(data)
-
-    def _send_client(self, *events: Any) -> None:
-        for event in events:
-            data = self.server.send(event)
-            if data:
-                self.client.sendall(data)
-
-    def _pass(self, request: h11.Request) -> bool:
+    def _pass(self, request: _Head) -> bool:
         """Untouched: the request and its body as they arrive, then the answer likewise."""
-        self._send_engine(h11.Request(method=request.method, target=request.target,
-                                      headers=request.headers.raw_items()))
+        self.upstream.sendall(request.raw)
         framing = _framing(request.headers)
-        if _streamed(framing):
-            # a big body (docker cp in, a build context): its raw bytes as they come, the
-            # parser (C) only finding its end; this connection then closes after the answer
-            self._raw_body(self.server, self.client, self.upstream, framing, request=True)
-            self._closing = True
-            self._relay_response(request)
-            return False
-        if not _relay_body(self._client_event, self._send_engine):
-            return False
+        if framing[0] is not None:
+            self._raw_body(self.from_client, self.upstream, framing, request=True)
         return self._relay_response(request)
 
-    def _relay_response(self, request: h11.Request) -> bool:
-        response = self._engine_event()
-        while isinstance(response, h11.InformationalResponse) and response.status_code != 101:
-            self._send_client(response)
-            response = self._engine_event()
-        if isinstance(response, h11.InformationalResponse):  # 101: attach, exec, /session
-            self._send_client(h11.InformationalResponse(
-                status_code=101, headers=response.headers.raw_items(), reason=response.reason))
-            self._splice(self.engine.trailing_data[0], self.server.trailing_data[0])
+    def _relay_response(self, request: _Head) -> bool:
+        """The engine's answer to `request`, forwarded; False when the connection ends with it."""
+        response = self._read_head(self.from_engine, request=False)
+        while response is not None and 100 <= response.status < 200 and response.status != 101:
+            self.client.sendall(response.raw)
+            response = self._read_head(self.from_engine, request=False)
+        if response is None:
             return False
-        if not isinstance(response, h11.Response):
+        if response.status == 101:  # attach, exec, /session: raw bytes both ways from here
+            self.client.sendall(response.raw)
+            self._splice(self.from_engine.take(), self.from_client.take())
             return False
-        content_type = dict(response.headers).get(b"content-type", b"").decode("latin-1")
-        if content_type in _HIJACKED_TYPES and not _has_body_framing(response):
-            # the legacy hijack: 200 and raw bytes from here on, no framing
-            head = [f"HTTP/1.1 {response.status_code} {response.reason.decode('latin-1')}\r\n"]
-            head += [f"{k.decode('latin-1')}: {v.decode('latin-1')}\r\n"
-                     for k, v in response.headers.raw_items()]
-            self.client.sendall("".join(head).encode("latin-1") + b"\r\n")
-            pending = b""
-            event = self.engine.next_event()  # the raw stream h11 already read, as body data
-            while isinstance(event, h11.Data):
-                pending += bytes(event.data)
-                event = self.engine.next_event()
-            self._splice(pending, _drain(self.server))
-            return False
+        content_type = (response.header(b"content-type") or b"").decode("latin-1")
         framing = _framing(response.headers)
-        has_body = request.method != b"HEAD" and response.status_code not in (204, 304)
-        headers = response.headers.raw_items()
-        if self._closing or (has_body and _streamed(framing)):
-            # the client is told this connection closes after this answer
-            headers = [(k, v) for k, v in headers if k.lower() != b"connection"]
-            headers.append((b"Connection", b"close"))
-        if has_body and framing[0] is not None and (self._closing or _streamed(framing)):
-            # a stream (logs, cp out, events): byte for byte as it comes, the parser (C) only
-            # finding its end
-            self._send_client(h11.Response(status_code=response.status_code, headers=headers,
-                                           reason=response.reason))
-            self._raw_body(self.engine, self.upstream, self.client, framing, request=False)
+        if content_type in _HIJACKED_TYPES and framing[0] is None:
+            # the legacy hijack: 200 and raw bytes from here on, no framing
+            self.client.sendall(response.raw)
+            self._splice(self.from_engine.take(), self.from_client.take())
             return False
-        self._send_client(h11.Response(status_code=response.status_code, headers=headers,
-                                       reason=response.reason))
-        return _relay_body(self._engine_event, self._send_client)
+        has_body = request.method != b"HEAD" and response.status not in (204, 304)
+        if not has_body:
+            self.client.sendall(response.raw)
+            return response.keep_alive
+        if framing[0] == "length" and not self._closing:
+            self.client.sendall(response.raw)
+            self._raw_body(self.from_engine, self.client, framing, request=False)
+            return response.keep_alive
+        # a chunked stream (logs, events, a build's progress) or an answer to the engine's end:
+        # byte for byte as it comes, and the client told this connection closes after it
+        self.client.sendall(response.rewritten(drop=(b"connection",),
+                                               add=[(b"Connection", b"close")]))
+        self._raw_body(self.from_engine, self.client, framing, request=False)
+        return False
 
-    def _raw_body(self, parsed_by: h11.Connection, source: socket.socket, sink: socket.socket,
-                  framing: tuple[str | None, int], request: bool) -> None:
-        """Forward one message body's raw bytes from `source` to `sink`: what h11 has already
-        read past the head first, then the socket's; httptools (llhttp, C) finds a chunked
-        body's end without a Python step per chunk."""
-        pending = _drain(parsed_by)
+    def _raw_body(self, source: _Side, sink: socket.socket, framing: tuple[str | None, int],
+                  request: bool) -> None:
+        """Forward one message body's raw bytes from `source` to `sink`: what was read past
+        the head first, then the socket's; llhttp (C) finds a chunked body's end without a
+        Python step per chunk."""
         kind, length = framing
         if kind == "length":
             remaining = length
             while remaining > 0:
-                if not pending:
-                    pending = self._receive(source, request)
-                piece, pending = pending[:remaining], b""
+                piece = source.take(remaining)
+                if not piece:
+                    piece = self._receive(source)
+                    if not piece:
+                        raise _ClientGone
+                    if len(piece) > remaining:  # the next message's first bytes: kept
+                        source.buffer += piece[remaining:]
+                        piece = piece[:remaining]
                 sink.sendall(piece)
                 remaining -= len(piece)
             return
+        if kind is None:  # (answers only) to the engine's end of it
+            pending = source.take()
+            while pending:
+                sink.sendall(pending)
+                pending = self._receive(source)
+            return
         end = _BodyEnd()
-        parser = (httptools.HttpRequestParser(end) if request
-                  else httptools.HttpResponseParser(end))
+        parser: Any = (httptools.HttpRequestParser(end) if request
+                       else httptools.HttpResponseParser(end))
         parser.feed_data(_CHUNKED_REQUEST if request else _CHUNKED_RESPONSE)
+        pending = source.take()
         while True:
             if pending:
                 sink.sendall(pending)
@@ -465,29 +567,16 @@ class _Exchange:
                 except httptools.HttpParserError:
                     raise _ClientGone from None  # a broken body: end this connection
                 if end.done:
+                    if request:
+                        self._closing = True  # (bytes past its end, if any, were sent on)
                     return
-            pending = self._receive(source, request)
-
-    def _receive(self, source: socket.socket, request: bool) -> bytes:
-        """The next bytes of a body; from the engine, watching for the client hanging up
-        only while the engine is quiet (no extra syscall per read while a stream flows)."""
-        if not request:
-            try:
-                data = source.recv(_CHUNK, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                self._wait_for_engine()
-                data = source.recv(_CHUNK)
-            if not data:
+            pending = self._receive(source)
+            if not pending:
                 raise _ClientGone
-            return data
-        data = source.recv(_CHUNK)
-        if not data:
-            raise _ClientGone
-        return data
 
-    def _create(self, request: h11.Request, target: str) -> bool:
+    def _create(self, request: _Head, target: str) -> bool:
         """The one rewrite: the observer decides labels and security options."""
-        body = self._request_body()
+        body = self._whole_body(self.from_client, request, request=True)
         names = parse_qs(urlsplit(target).query).get("name") or []
         name = names[0] if names else None
         try:
@@ -496,90 +585,84 @@ class _Exchange:
                 raise ValueError("not an object")
         except ValueError as exc:
             self._answer(400, f"pytest-seccomp: the container's configuration is not JSON ({exc})")
-            return True
+            return request.keep_alive
         try:
             self.observer.before_create(self.proxy.api, config, name)
         except SeccompError as exc:
             self._answer(403, f"pytest-seccomp: {exc}")
-            return True
+            return request.keep_alive
         rewritten = json.dumps(config).encode()
-        headers = [(k, v) for k, v in request.headers.raw_items()
-                   if k.lower() not in (b"content-length", b"transfer-encoding")]
-        headers.append((b"Content-Length", str(len(rewritten)).encode()))
-        self._send_engine(h11.Request(method=request.method, target=request.target,
-                                      headers=headers),
-                          h11.Data(data=rewritten), h11.EndOfMessage())
-        status, answer = self._buffered_answer()
-        if 200 <= status < 300:
+        self.upstream.sendall(request.rewritten(
+            drop=(b"content-length", b"transfer-encoding"),
+            add=[(b"Content-Length", str(len(rewritten)).encode())]) + rewritten)
+        response, answer = self._buffered_answer(request)
+        if 200 <= response.status < 300:
             try:
-                container_id = str(json.loads(answer[1]).get("Id", ""))
+                container_id = str(json.loads(answer).get("Id", ""))
             except ValueError:
                 container_id = ""
             if container_id:
                 self.observer.after_create(self.proxy.api, container_id, config, name)
         else:
-            answer = self._explained(None, status, answer)
-        self._send_answer(*answer)
-        return True
+            answer = self._explained(None, response.status, answer)
+        self._send_answer(response, answer)
+        return response.keep_alive
 
-    def _noted(self, request: h11.Request, path: str) -> bool:
+    def _noted(self, request: _Head, path: str) -> bool:
         """start and exec create: passed through, then the answer is noted."""
-        body = self._request_body()
-        self._send_engine(h11.Request(method=request.method, target=request.target,
-                                      headers=request.headers.raw_items()),
-                          h11.Data(data=body), h11.EndOfMessage())
-        status, answer = self._buffered_answer()
+        body = self._whole_body(self.from_client, request, request=True)
+        self.upstream.sendall(request.rewritten(
+            drop=(b"content-length", b"transfer-encoding"),
+            add=[(b"Content-Length", str(len(body)).encode())]) + body)
+        response, answer = self._buffered_answer(request)
         start, exec_ = _START.match(path), _EXEC.match(path)
         matched = start or exec_
         reference = matched.group(1) if matched else ""
-        if 200 <= status < 300 and start:
+        if 200 <= response.status < 300 and start:
             self.observer.after_start(reference)
-        elif 200 <= status < 300 and exec_:
+        elif 200 <= response.status < 300 and exec_:
             try:
                 cmd = json.loads(body or b"{}").get("Cmd") or []
             except (ValueError, AttributeError):
                 cmd = []
             self.observer.after_exec_create(reference, cmd)
-        elif status >= 400:
-            answer = self._explained(reference, status, answer)
-        self._send_answer(*answer)
-        return True
+        elif response.status >= 400:
+            answer = self._explained(reference, response.status, answer)
+        self._send_answer(response, answer)
+        return response.keep_alive
 
-    def _buffered_answer(self) -> tuple[int, tuple[h11.Response, bytes]]:
-        response = self._engine_event()
-        while isinstance(response, h11.InformationalResponse):
-            response = self._engine_event()
-        if not isinstance(response, h11.Response):
+    def _buffered_answer(self, request: _Head) -> tuple[_Head, bytes]:
+        response = self._read_head(self.from_engine, request=False)
+        while response is not None and 100 <= response.status < 200:
+            response = self._read_head(self.from_engine, request=False)
+        if response is None:
             raise _ClientGone
-        return response.status_code, (response, self._response_body())
+        if request.method == b"HEAD" or response.status in (204, 304):
+            return response, b""
+        return response, self._whole_body(self.from_engine, response, request=False)
 
-    def _explained(self, container: str | None, status: int,
-                   answer: tuple[h11.Response, bytes]) -> tuple[h11.Response, bytes]:
+    def _explained(self, container: str | None, status: int, body: bytes) -> bytes:
         """An engine error the session can say more about (which profile it refused)."""
-        response, body = answer
         try:
             message = str(json.loads(body).get("message", ""))
         except (ValueError, AttributeError):
-            return answer
+            return body
         better = self.observer.explain_failure(container, EngineError(status, message))
         if better is None:
-            return answer
-        return response, json.dumps({"message": f"pytest-seccomp: {better}"}).encode()
+            return body
+        return json.dumps({"message": f"pytest-seccomp: {better}"}).encode()
 
-    def _send_answer(self, response: h11.Response, body: bytes) -> None:
-        headers = [(k, v) for k, v in response.headers.raw_items()
-                   if k.lower() not in (b"content-length", b"transfer-encoding")]
-        headers.append((b"Content-Length", str(len(body)).encode()))
-        self._send_client(h11.Response(status_code=response.status_code, headers=headers,
-                                       reason=response.reason),
-                          h11.Data(data=body), h11.EndOfMessage())
+    def _send_answer(self, response: _Head, body: bytes) -> None:
+        add = [(b"Content-Length", str(len(body)).encode())]
+        if self._closing:
+            add.append((b"Connection", b"close"))
+        self.client.sendall(response.rewritten(
+            drop=(b"content-length", b"transfer-encoding",
+                  *((b"connection",) if self._closing else ())), add=add) + body)
 
     def _answer(self, status: int, message: str) -> None:
-        body = json.dumps({"message": message}).encode()
-        reason = {400: b"Bad Request", 403: b"Forbidden"}.get(status, b"")
-        self._send_client(h11.Response(status_code=status, reason=reason, headers=[
-            (b"Content-Type", b"application/json"), (b"Content-Length", str(len(body)).encode())]),
-            h11.Data(data=body), h11.EndOfMessage())
+        reason = {400: "Bad Request", 403: "Forbidden"}.get(status, "")
+        self.client.sendall(_raw_response(status, reason, message, close=False))
 
     def _splice(self, to_client: bytes, to_engine: bytes) -> None:
         """A hijacked connection: raw bytes both ways until both sides have closed; a side
@@ -612,71 +695,30 @@ class _Exchange:
                         return
 
 
-def _has_body_framing(response: h11.Response) -> bool:
-    names = {k.lower() for k, _ in response.headers}
-    return b"content-length" in names or b"transfer-encoding" in names
-
-
-def _relay_body(next_event: Any, send: Any) -> bool:
-    """A (small) message body, event by event through h11; False when the peer went away."""
-    while True:
-        event = next_event()
-        if isinstance(event, h11.Data):
-            send(h11.Data(data=event.data))
-        elif isinstance(event, h11.EndOfMessage):
-            send(h11.EndOfMessage(headers=event.headers.raw_items()))
-            return True
-        else:
-            return False
-
-
-def _whole_body(next_event: Any) -> bytes:
-    """A (small) message body, whole: a container's configuration, an API answer."""
-    chunks = []
-    while True:
-        event = next_event()
-        if isinstance(event, h11.Data):
-            chunks.append(bytes(event.data))
-        elif isinstance(event, h11.EndOfMessage):
-            return b"".join(chunks)
-        else:
-            raise _ClientGone
-
-
 class _BodyEnd:
-    """httptools' callback object: only the end of the message matters."""
+    """httptools' callback object for a body: its end, and its pieces when they are kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = False) -> None:
         self.done = False
+        self.parts: list[bytes] | None = [] if keep else None
+
+    def on_body(self, body: bytes) -> None:
+        if self.parts is not None:
+            self.parts.append(bytes(body))
 
     def on_message_complete(self) -> None:
         self.done = True
 
 
-def _framing(headers: Any) -> tuple[str | None, int]:
+def _framing(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, int]:
     """("chunked", 0), ("length", n) or (None, 0) from a message's headers."""
     for name, value in headers:
         if name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
             return "chunked", 0
     for name, value in headers:
         if name.lower() == b"content-length":
-            return "length", int(value)
+            try:
+                return "length", int(value)
+            except ValueError:
+                raise _Malformed(f"Content-Length {value!r}") from None
     return None, 0
-
-
-def _streamed(framing: tuple[str | None, int]) -> bool:
-    """Bodies worth passing as raw bytes: chunked (streams) or big."""
-    return framing[0] == "chunked" or (framing[0] == "length" and framing[1] > _STREAM_MIN)
-
-
-def _finished(connection: h11.Connection) -> bool:
-    """Both sides done with this request: the connection may carry the next one."""
-    return connection.our_state is h11.DONE and connection.their_state is h11.DONE
-
-
-def _drain(connection: h11.Connection) -> bytes:
-    """The raw bytes h11 has received but not parsed yet: a body that goes past it from here,
-    or what a client sent after a request the engine hijacked without switching protocols
-    (the legacy form). h11 offers them only once a connection switched protocols."""
-    buffer = getattr(connection, "_receive_buffer", b"")
-    return bytes(buffer)

@@ -26,7 +26,7 @@ from .recording import ContainerRecord, Recording
 from .tracer import Tracer, check_prerequisites
 from .windows import BEFORE_TESTS, between_tests
 
-if TYPE_CHECKING:  # h11 and httptools: imported once the session starts
+if TYPE_CHECKING:  # httptools: imported once the session starts
     from .proxy import EngineProxy
 
 LABEL_TEST = "io.pytest-seccomp.test"
