@@ -19,8 +19,10 @@ from .xdist import XdistController, role, sender
 if TYPE_CHECKING:  # the sessions import docker, httptools, pyseccomp, libbpf: only when asked for
     from .fixture import SeccompFixture
     from .session import ContainerSession
+    from .tracer import Tracer
 
 PLUGIN_NAME = "pytest-seccomp"
+EARLY_TRACER = pytest.StashKey["Tracer"]()  # loading since before the conftests (a key, no state)
 MISSING_CHOICES = tuple(m.value for m in Missing)
 
 
@@ -131,6 +133,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("seccomp_default_profile", "the engine's default seccomp profile", default=None)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Begin loading the tracer before pytest imports the conftests (a suite's conftest imports
+    the docker SDK, its fixtures' libraries...), which then hide the load: only for one mode in
+    this process, not for an xdist controller (it loads none); pytest_configure adopts it."""
+    known = early_config.known_args_namespace
+    record, enforce = known.seccomp_record, known.seccomp_enforce
+    if record == enforce or getattr(known, "numprocesses", None) or getattr(known, "tx", None) \
+            or getattr(known, "dist", "no") != "no":
+        return
+    place = known.seccomp_tracer or early_config.getini("seccomp_tracer") or "auto"
+    if place not in tuple(Place):
+        return  # (pytest_configure says what is wrong)
+    from .modes import Mode
+    from .placement import early_tracer
+
+    tracer = early_tracer(Mode.RECORD if record else Mode.ENFORCE,
+                          bool(known.seccomp_count_calls), known.seccomp_map_size, Place(place))
+    if tracer is not None:
+        early_config.stash[EARLY_TRACER] = tracer
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -138,6 +162,16 @@ def pytest_configure(config: pytest.Config) -> None:
         "this test starts under that profile name instead of their image's; skip: neither "
         "record nor enforce them (the reason is shown in the summary)",
     )
+    early = config.stash.get(EARLY_TRACER, None)
+    try:
+        _configure(config, early)
+    except BaseException:
+        if early is not None:
+            early.stop()
+        raise
+
+
+def _configure(config: pytest.Config, early: Tracer | None) -> None:
     record, enforce = config.getoption("seccomp_record"), config.getoption("seccomp_enforce")
     if record and enforce:
         raise pytest.UsageError(
@@ -154,6 +188,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except SeccompError as exc:
         raise pytest.UsageError(str(exc)) from None
     session = _make_session(config, record)
+    if early is not None:
+        session.adopt(early)
     try:
         session.check(engine)
     except SeccompError as exc:

@@ -140,6 +140,16 @@ class ContainerSession:
         self._image_healthchecks: dict[str, list[str] | None] = {}
 
     # -- life cycle ----------------------------------------------------------------------------
+    def adopt(self, early: Tracer) -> None:
+        """Take over the tracer the plugin began loading before the conftests, if it is the one
+        this session would load; else stop it."""
+        tracer = self.tracer
+        if (self.tracer.loading or (early.mode, early.count_calls, early.map_size)
+                != (tracer.mode, tracer.count_calls, tracer.map_size)):
+            early.stop()
+            return
+        self.tracer = early
+
     def check(self, engine: EngineAnswers) -> None:
         """Fail before any test runs when this mode cannot work here. A tracer likely to run in
         this process (asked to, or root with the engine on a local socket) starts loading before
@@ -168,7 +178,10 @@ class ContainerSession:
         """Start loading the tracer in this process, in the background, when it will likely run
         here (the engine's kernel is not known yet); whether it did."""
         if tracer_place(self.options.tracer, self.upstream, EngineInfo()) is not Place.LOCAL:
+            self.tracer.stop()  # (one adopted from before the conftests set DOCKER_HOST)
             return False
+        if self.tracer.loading:  # adopted: loading since before the conftests
+            return True
         check_prerequisites()
         self.tracer.place = Place.LOCAL
         self.tracer.load_soon()
@@ -529,6 +542,10 @@ class Controller:
     (the workers have their own tracer and proxy); it absorbs each worker's output."""
 
     role: ClassVar[Role] = Role.CONTROLLER
+
+    def adopt(self, early: Tracer) -> None:
+        """No tracer here: the one begun before the conftests stops."""
+        early.stop()
 
     def begin_loading(self) -> bool:
         """No tracer to load."""

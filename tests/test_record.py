@@ -222,6 +222,26 @@ def test_no_tracer_loaded():
     assert not Path(pytester.path / "seccomp-profiles").exists()
 
 
+def test_the_tracer_loads_before_the_conftests_and_the_session_adopts_it(record, pytester):
+    """The load begins in pytest_load_initial_conftests, so the conftests' imports hide it; the
+    session then traces with that tracer: one set of links, none left loading beside it."""
+    pytester.makeconftest("""
+import threading
+
+LOADING_AT_CONFTEST = [t.name for t in threading.enumerate() if t.name == "pytest-seccomp-tracer"]
+""")
+    pytester.makepyfile(test_ls=LS_TEST, test_early=BPF_LINKS + """
+def test_loading_began_before_the_conftest_and_one_tracer_runs():
+    from conftest import LOADING_AT_CONFTEST
+
+    assert LOADING_AT_CONFTEST == ["pytest-seccomp-tracer"]
+    assert len(bpf_links()) == 3  # record_seen, cgroup_made, exec_compat: one tracer's
+""")
+    run = record()
+    run.result.assert_outcomes(passed=2)
+    assert "getdents64" in run.allowed("pytest-seccomp/busybox")
+
+
 def test_bad_profile_dir_is_a_usage_error(pytester):
     (pytester.path / "afile").write_text("x")
     pytester.makepyfile(test_x="def test_x(): pass")
