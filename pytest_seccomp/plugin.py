@@ -17,12 +17,15 @@ from .windows import fixture_window
 from .xdist import XdistController, role, sender
 
 if TYPE_CHECKING:  # the sessions import docker, httptools, pyseccomp, libbpf: only when asked for
+    from .engine import EngineAnswers
     from .fixture import SeccompFixture
     from .session import ContainerSession
     from .tracer import Tracer
 
 PLUGIN_NAME = "pytest-seccomp"
-EARLY_TRACER = pytest.StashKey["Tracer"]()  # loading since before the conftests (a key, no state)
+# begun before the conftests, kept on the config until pytest_configure (keys, not state)
+EARLY_TRACER: pytest.StashKey[Tracer] = pytest.StashKey()
+EARLY_ANSWERS: pytest.StashKey[EngineAnswers] = pytest.StashKey()
 MISSING_CHOICES = tuple(m.value for m in Missing)
 
 
@@ -135,24 +138,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    """Begin loading the tracer before pytest imports the conftests (a suite's conftest imports
-    the docker SDK, its fixtures' libraries...), which then hide the load: only for one mode in
-    this process, not for an xdist controller (it loads none); pytest_configure adopts it."""
+    """Begin loading the tracer and asking the engine before pytest imports the conftests (a
+    suite's conftest imports the docker SDK, its fixtures' libraries...), which then hide both:
+    for one mode only, the tracer not for an xdist controller (it loads none). pytest_configure
+    adopts them, or stops the tracer and asks again (a conftest that moved DOCKER_HOST)."""
     known = early_config.known_args_namespace
     record, enforce = known.seccomp_record, known.seccomp_enforce
-    if record == enforce or getattr(known, "numprocesses", None) or getattr(known, "tx", None) \
-            or getattr(known, "dist", "no") != "no":
+    if record == enforce:
         return
     place = known.seccomp_tracer or early_config.getini("seccomp_tracer") or "auto"
-    if place not in tuple(Place):
-        return  # (pytest_configure says what is wrong)
-    from .modes import Mode
-    from .placement import early_tracer
+    controller = bool(getattr(known, "numprocesses", None) or getattr(known, "tx", None)
+                      or getattr(known, "dist", "no") != "no")
+    if place in tuple(Place) and not controller:  # (else pytest_configure says what is wrong)
+        from .modes import Mode
+        from .placement import early_tracer
 
-    tracer = early_tracer(Mode.RECORD if record else Mode.ENFORCE,
-                          bool(known.seccomp_count_calls), known.seccomp_map_size, Place(place))
-    if tracer is not None:
-        early_config.stash[EARLY_TRACER] = tracer
+        tracer = early_tracer(Mode.RECORD if record else Mode.ENFORCE,
+                              bool(known.seccomp_count_calls), known.seccomp_map_size,
+                              Place(place))
+        if tracer is not None:
+            early_config.stash[EARLY_TRACER] = tracer
+    from .engine import EngineAnswers
+
+    try:
+        early_config.stash[EARLY_ANSWERS] = EngineAnswers()
+    except SeccompError:
+        pass  # (pytest_configure asks again and says what is wrong)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -181,10 +192,12 @@ def _configure(config: pytest.Config, early: Tracer | None) -> None:
     _refuse_options_without_effect(config, record, enforce)
     if not (record or enforce):
         return
-    from .engine import EngineAnswers
+    from .engine import EngineAnswers, user_engine
 
+    early_answers = config.stash.get(EARLY_ANSWERS, None)
     try:  # asked first: the engine answers while the sessions' modules are imported
-        engine = EngineAnswers()
+        engine = early_answers if early_answers is not None and \
+            early_answers.url == user_engine() else EngineAnswers()
     except SeccompError as exc:
         raise pytest.UsageError(str(exc)) from None
     session = _make_session(config, record)
