@@ -16,6 +16,7 @@ import bench_helper
 import bench_overhead
 import bench_pieces
 import bench_proxy
+import bench_session
 import bench_soak
 import bench_stability
 import bench_suite
@@ -33,6 +34,8 @@ def main() -> None:
     bench_soak.main(["--containers", "1,3" if quick else "1,10,100,200"])
     print("\n== suites: examples/webapp, pytest-xdist, untraced host processes")
     bench_suite.main(["--rounds", "1" if quick else "15"])
+    print("\n== a session phase by phase: where its own time goes")
+    bench_session.main(["--rounds", "1", "--suite", "one"] if quick else ["--rounds", "11"])
     print("\n== the tracer's programs (kernel BPF stats) and profile writing at scale")
     bench_tracer.main()
     print("\n== the record program piece by piece, and the designs tried (kernel BPF stats)")
