@@ -44,6 +44,19 @@ def runtime_comment(runtime: str) -> str:
 
 
 ALWAYS_ALLOWED = frozenset({"exit", "exit_group", "rt_sigreturn", "restart_syscall", "sched_yield"})
+# runc is a Go program: between installing the filter and exec'ing the app its runtime may wait
+# on a futex or sleep, as scheduling has it (one start makes them, the next not: an enforce run
+# under Podman had runc's init refused both after a recording that never saw them)
+GO_RUNTIME_WAITS = {"runc": frozenset({"futex", "nanosleep"})}
+
+
+def runtime_steps(seen: Iterable[str], runtime: str) -> set[str]:
+    """The runtime's steps after installing the filter: those seen, and, when any were (the
+    filter came before its last steps), the waits its language's runtime may make in any start."""
+    steps = set(seen)
+    if steps:
+        steps |= GO_RUNTIME_WAITS.get(runtime.split(" ", 1)[0], frozenset())
+    return steps
 # The runtime's own setup: never a sign of what the app needs.
 RUNTIME_SETUP_SYSCALLS = frozenset(
     {"mount", "umount2", "pivot_root", "sethostname", "setdomainname", "unshare", "setns",

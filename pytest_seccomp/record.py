@@ -15,7 +15,7 @@ from .arguments import ArgumentRules, parse_label, split_labels
 from .errors import SeccompError
 from .modes import EXIT_PROFILES_DRIFTED, Mode
 from .ownership import make_dirs, owner_for
-from .profile import Profile, ProfileDiff, build_profile
+from .profile import Profile, ProfileDiff, build_profile, runtime_steps
 from .recording import ContainerRecord
 from .session import ContainerSession, Controller, Options, PhaseNotes, Worker
 from .windows import AFTER_TESTS
@@ -193,6 +193,7 @@ class RecordSession(ContainerSession):
                 for made, calls in self.recording.names(record.counts).items():
                     (syscalls if parse_label(made)[1] is None else arguments)[made] += calls
                 runtime |= set(self.recording.names(Counter(record.runtime)))
+            runtime = runtime_steps(runtime, self.runtime)
             families = split_labels(arguments)[1]
             try:
                 path = self.profile_path(name)

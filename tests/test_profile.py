@@ -302,3 +302,20 @@ def test_two_checks_of_one_argument_are_not_narrower():
                   {"index": 0, "value": 17, "op": "SCMP_CMP_EQ"}]}]})
     assert narrower.wider_than(default) == []
     assert ored.wider_than(default) == ["socket is allowed under other conditions than the default's"]
+
+
+def test_runc_s_rule_carries_its_go_runtime_s_waits_whether_or_not_they_were_seen():
+    """runc's init waits on a futex or sleeps after installing the filter as scheduling has it:
+    its rule allows both however few starts the recording saw; crun (C) makes no such waits,
+    and a recording with no post-filter steps (no-new-privileges) gets no runtime rule."""
+    from pytest_seccomp.profile import runtime_steps
+
+    assert runtime_steps({"setuid", "capset"}, "runc 1.1.5+ds1") == \
+        {"setuid", "capset", "futex", "nanosleep"}
+    assert runtime_steps({"setuid"}, "crun 1.8.1") == {"setuid"}
+    assert runtime_steps(set(), "runc 1.1.5+ds1") == set()
+    default = Profile.load(DOCKER_DEFAULT)
+    profile = build_profile(["read", "write"], default,
+                            runtime_syscalls=runtime_steps({"setuid"}, "runc 1.1.5"),
+                            runtime="runc 1.1.5", nnp=False)
+    assert {"futex", "nanosleep", "setuid"} <= profile.runtime_only
