@@ -144,7 +144,7 @@ class ContainerSession:
         """Take over the tracer the plugin began loading before the conftests, if it is the one
         this session would load; else stop it."""
         tracer = self.tracer
-        if (self.tracer.loading or (early.mode, early.count_calls, early.map_size)
+        if (tracer.loading or (early.mode, early.count_calls, early.map_size)
                 != (tracer.mode, tracer.count_calls, tracer.map_size)):
             early.stop()
             return
