@@ -421,6 +421,13 @@ class _Exchange:
             self._wait_for_engine()
             return self.upstream.recv(_CHUNK)
 
+    def _more(self, side: _Side) -> bytes:
+        """The next bytes of a message that is not over: a side that closed now ends it."""
+        data = self._receive(side)
+        if not data:
+            raise _ClientGone
+        return data
+
     def _wait_for_engine(self) -> None:
         """Block until the engine sends; a client that hangs up meanwhile ends the exchange
         (a quiet `logs -f` would otherwise hold its thread until the next line)."""
@@ -444,21 +451,13 @@ class _Exchange:
         kind, length = _framing(head.headers)
         if kind == "length":
             while len(side.buffer) < length:
-                data = self._receive(side)
-                if not data:
-                    raise _ClientGone
-                side.buffer += data
+                side.buffer += self._more(side)
             return side.take(length)
         if kind == "chunked":
             end = _BodyEnd(keep=True)
-            parser: Any = (httptools.HttpRequestParser(end) if request
-                           else httptools.HttpResponseParser(end))
-            parser.feed_data(_CHUNKED_REQUEST if request else _CHUNKED_RESPONSE)
+            parser = _chunked_body_parser(end, request)
             while not end.done:
-                data = side.take() or self._receive(side)
-                if not data:
-                    raise _ClientGone
-                parser.feed_data(data)
+                parser.feed_data(side.take() or self._more(side))
             self._closing = True  # (whatever came after the body went to the parser)
             return b"".join(end.parts or ())
         if request:
@@ -539,9 +538,7 @@ class _Exchange:
             while remaining > 0:
                 piece = source.take(remaining)
                 if not piece:
-                    piece = self._receive(source)
-                    if not piece:
-                        raise _ClientGone
+                    piece = self._more(source)
                     if len(piece) > remaining:  # the next message's first bytes: kept
                         source.buffer += piece[remaining:]
                         piece = piece[:remaining]
@@ -555,9 +552,7 @@ class _Exchange:
                 pending = self._receive(source)
             return
         end = _BodyEnd()
-        parser: Any = (httptools.HttpRequestParser(end) if request
-                       else httptools.HttpResponseParser(end))
-        parser.feed_data(_CHUNKED_REQUEST if request else _CHUNKED_RESPONSE)
+        parser = _chunked_body_parser(end, request)
         pending = source.take()
         while True:
             if pending:
@@ -570,9 +565,7 @@ class _Exchange:
                     if request:
                         self._closing = True  # (bytes past its end, if any, were sent on)
                     return
-            pending = self._receive(source)
-            if not pending:
-                raise _ClientGone
+            pending = self._more(source)
 
     def _create(self, request: _Head, target: str) -> bool:
         """The one rewrite: the observer decides labels and security options."""
@@ -708,6 +701,13 @@ class _BodyEnd:
 
     def on_message_complete(self) -> None:
         self.done = True
+
+
+def _chunked_body_parser(end: _BodyEnd, request: bool) -> Any:
+    """llhttp, told a chunked message's head, so that it finds the end of the body fed next."""
+    parser = httptools.HttpRequestParser(end) if request else httptools.HttpResponseParser(end)
+    parser.feed_data(_CHUNKED_REQUEST if request else _CHUNKED_RESPONSE)
+    return parser
 
 
 def _framing(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, int]:

@@ -144,8 +144,8 @@ class ContainerSession:
         """Take over the tracer the plugin began loading before the conftests, if it is the one
         this session would load; else stop it."""
         tracer = self.tracer
-        if (tracer.loading or (early.mode, early.count_calls, early.map_size)
-                != (tracer.mode, tracer.count_calls, tracer.map_size)):
+        if (early.mode, early.count_calls, early.map_size) != \
+                (tracer.mode, tracer.count_calls, tracer.map_size):
             early.stop()
             return
         self.tracer = early
