@@ -104,6 +104,12 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(report, indent=2, sort_keys=True) + "\n")
 
 
+def runtime_steps_clause(profile: Profile) -> str:
+    """What the runtime rule holds, in the mode the containers started in when it was recorded."""
+    mode = "under no-new-privileges" if profile.made_for_nnp else "without no-new-privileges"
+    return f"its steps after installing the filter, {mode}"
+
+
 def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
     """The terminal summary: one line per profile with its change against the file on disk;
     in a drift check, one readable diff line per drifted profile; details with -v."""
@@ -122,7 +128,7 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
         if result.profile and result.profile.runtime_only:
             yield (f"  the app needs the {len(result.syscalls)} above; the runtime "
                    f"({result.profile.runtime}) needs {' '.join(sorted(result.profile.runtime_only))}"
-                   " (its steps after installing the filter, without no-new-privileges)")
+                   f" ({runtime_steps_clause(result.profile)})")
         if session.check_drift and result.diff:
             yield "  " + drift_line(session, result)
         if verbose:

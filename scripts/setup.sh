@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+source scripts/lib/cgroups.sh
+
 log() { printf '[setup] %s\n' "$*"; }
 
 if [ "$(id -u)" != 0 ]; then
@@ -85,15 +87,9 @@ if ! curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>
     sleep 0.25
   done
 fi
-# crun refuses a hybrid cgroup layout whose unified hierarchy still holds controllers
-# ("drop all controllers from cgroupv2"): bind the only one there (hugetlb) to a v1 hierarchy.
-unified=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
-if [ -n "$unified" ] && [ "$unified" != /sys/fs/cgroup ] && [ -s "$unified/cgroup.controllers" ]; then
-  for controller in $(cat "$unified/cgroup.controllers"); do
-    mkdir -p "/sys/fs/cgroup/$controller"
-    mount -t cgroup -o "$controller" cgroup "/sys/fs/cgroup/$controller" 2>/dev/null || true
-  done
-fi
+# crun refuses a hybrid cgroup layout whose unified hierarchy still holds controllers: move them
+# to v1 hierarchies (scripts/lib/cgroups.sh; checked again below).
+release_unified_controllers || true
 # A second Podman service whose containers run under crun (the first one's use runc).
 export CONTAINERS_CONF_CRUN=/etc/pytest-seccomp/containers-crun.conf
 podman_conf crun "$CONTAINERS_CONF_CRUN"
@@ -110,12 +106,33 @@ for image in busybox bench; do
   podman image exists "pytest-seccomp/$image:latest" \
     || docker save "pytest-seccomp/$image:latest" | podman load -q >/dev/null
 done
+# Check each thing promised before saying ready; the first that fails stops setup, named with
+# its fix.
+fail() { printf 'setup: %s\n' "$*" >&2; exit 1; }
+docker info >/dev/null 2>&1 \
+  || fail "dockerd does not answer at /var/run/docker.sock; see /var/log/pytest-seccomp-dockerd.log, stop any dockerd left over (pkill -x dockerd) and run this script again."
 for pair in podman.sock:runc podman-crun.sock:crun; do
-  runtime=$(curl -sf --unix-socket "/run/podman/${pair%%:*}" http://d/info \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin).get("DefaultRuntime", ""))')
-  [ "$runtime" = "${pair##*:}" ] || {
-    echo "setup: /run/podman/${pair%%:*} runs containers under '$runtime', not ${pair##*:}: stop that service (pkill -f 'podman system service') and run this script again" >&2
-    exit 1
-  }
+  runtime=$(curl -sf --unix-socket "/run/podman/${pair%%:*}" http://d/info 2>/dev/null \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin).get("DefaultRuntime", ""))' 2>/dev/null \
+    || true)
+  [ -n "$runtime" ] \
+    || fail "the Podman service at /run/podman/${pair%%:*} does not answer; see /var/log/pytest-seccomp-podman*.log, stop it (pkill -f 'podman system service') and run this script again."
+  [ "$runtime" = "${pair##*:}" ] \
+    || fail "/run/podman/${pair%%:*} runs containers under '$runtime', not ${pair##*:}: stop that service (pkill -f 'podman system service') and run this script again."
+done
+held=$(unified_controllers | tr '\n' ' ')
+[ -z "${held// /}" ] \
+  || fail "the unified cgroup hierarchy $(unified_hierarchy) still holds the controller(s) ${held% }, so crun refuses every container (\"drop all controllers from cgroupv2\"); bind each to a v1 hierarchy (mount -t cgroup -o NAME cgroup /sys/fs/cgroup/NAME) and run this script again."
+missing=()
+for image in busybox bench hello32 redis postgres webapp devcontainer dind; do
+  docker image inspect "pytest-seccomp/$image:latest" >/dev/null 2>&1 || missing+=("$image")
+done
+docker image inspect pytest-seccomp/debian:bookworm >/dev/null 2>&1 || missing+=(debian:bookworm)
+[ ${#missing[@]} -eq 0 ] \
+  || fail "the engine lacks the image(s) ${missing[*]} (pytest-seccomp/...); run scripts/build-images.sh --rebuild and see /var/log/pytest-seccomp-build.log."
+for image in busybox bench; do
+  podman image exists "pytest-seccomp/$image:latest" \
+    || fail "Podman lacks pytest-seccomp/$image; load it with: docker save pytest-seccomp/$image:latest | podman load"
 done
 echo "[podman] ready at unix:///run/podman/podman.sock (runc) and podman-crun.sock (crun)"
+echo "[setup] ready: dockerd, both Podman services with their runtimes, no controller left in the unified cgroup hierarchy, the images"

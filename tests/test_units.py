@@ -13,6 +13,7 @@ from pytest_seccomp.engine_default import DOCKER_DEFAULT, EngineDefault
 from pytest_seccomp.profile import Profile, build_profile
 from pytest_seccomp.record import RecordController, RecordSession
 from pytest_seccomp.recording import ContainerRecord, Recording
+from pytest_seccomp.report import summary_lines
 from pytest_seccomp.session import Options
 from pytest_seccomp.syscalls import syscall_number
 from pytest_seccomp.tracer import Snapshot
@@ -88,6 +89,19 @@ def test_the_runtimes_steps_stay_apart_and_make_their_own_rule(tmp_path: Path):
     assert "read" in comments["pytest-seccomp: what the app needs; starts with or without "
                               "no-new-privileges"]
     assert Profile.load(tmp_path / "busybox.json").made_for_nnp is False
+    (line,) = [x for x in summary_lines(session, verbose=False) if "the runtime (" in x]
+    assert line.endswith("(its steps after installing the filter, without no-new-privileges)")
+
+
+def test_the_summary_says_the_runtimes_steps_were_recorded_in_the_mode_they_were(tmp_path: Path):
+    recording = recording_with_one_container()
+    recording.apply(snapshot("getdents64", "write", runtime=("capset",)), "t")
+    session = RecordSession(Options(profile_dir=tmp_path, nnp=True))
+    session.default = EngineDefault(DOCKER_DEFAULT, Profile.load(DOCKER_DEFAULT))
+    session.runtime, session.recording = "crun 1.8.1", recording
+    session.conclude()
+    (line,) = [x for x in summary_lines(session, verbose=False) if "the runtime (" in x]
+    assert line.endswith("(its steps after installing the filter, under no-new-privileges)"), line
 
 
 def test_enforce_names_refusals_the_profile_does_not_allow(tmp_path: Path):

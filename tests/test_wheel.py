@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import BUSYBOX
+from .conftest import BUSYBOX, ROOT
 
 LS = f"""
 import docker
@@ -52,3 +52,44 @@ def test_the_wheel_carries_the_tracer_for_both_machines_and_the_helper(wheelhous
     assert any(n.startswith("tracer-x86_64-") for n in prebuilt), prebuilt
     assert any(n.startswith("tracer-aarch64-") for n in prebuilt), prebuilt
     assert any(n.startswith(f"helper-{platform.machine()}-") for n in prebuilt), prebuilt
+
+
+def test_the_wheel_names_the_platform_of_its_native_loader(wheelhouse: Path):
+    """The helper's loader is a static executable for this machine: the wheel says so, and pip
+    on another machine (aarch64, macOS) takes the sdist instead of a loader it cannot run."""
+    import zipfile
+
+    (wheel,) = wheelhouse.glob("pytest_seccomp-*.whl")
+    machine = platform.machine()
+    assert wheel.name.endswith(f"-py3-none-manylinux_2_17_{machine}.manylinux2014_{machine}"
+                               f".musllinux_1_1_{machine}.whl"), wheel.name
+    metadata = zipfile.ZipFile(wheel).read("pytest_seccomp-0.1.0.dist-info/WHEEL").decode()
+    assert "Root-Is-Purelib: false" in metadata
+    assert f"Tag: py3-none-manylinux_2_17_{machine}" in metadata
+
+
+def test_a_wheel_built_without_compilers_is_pure_and_carries_no_loader(tmp_path: Path):
+    """Built where neither clang nor gcc is found (an sdist on any Linux): py3-none-any, with no
+    native file in it; the tracer and the helper are compiled on first use instead."""
+    import zipfile
+
+    source = tmp_path / "source"  # a copy: the checkout's build/ is the wheelhouse's
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "python3").symlink_to(sys.executable)
+    env = {"PATH": str(bare), "HOME": str(tmp_path)}
+    built = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path),
+                            str(source)],
+                           capture_output=True, text=True, check=False, env=env)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    (wheel,) = tmp_path.glob("pytest_seccomp-*.whl")
+    assert wheel.name.endswith("-py3-none-any.whl"), wheel.name
+    names = zipfile.ZipFile(wheel).namelist()
+    assert not [n for n in names if "/prebuilt/" in n], names
+    assert "is not in this build" in built.stderr
