@@ -19,6 +19,7 @@ from .export import KUBELET_DIR, load_any, pod_snippet, resolve, resource_name, 
 from .merge import merge_dirs
 from .profile import ALLOW, NATIVE_ARCH, Profile, write_atomic
 from .purposes import group
+from .runtimes import measured_table, missing_steps, version_tuple
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -44,11 +45,36 @@ def _check(args: argparse.Namespace) -> int:
             else "starts with or without no-new-privileges")
     print(f"  {mode}" + (f"; the runtime's own steps were recorded under {profile.runtime}"
                          if profile.runtime else ""))
-    if args.runtime and profile.runtime and not profile.runtime.startswith(args.runtime):
-        print(f"  note: deployed under {args.runtime}, it may need syscalls {profile.runtime} "
-              "does not make after installing the filter (see the README's Runtimes); record "
-              f"under {args.runtime} to be sure")
-    return 0
+    if profile.runtimes_covered:
+        print(f"  its runtime rule also covers {profile.runtimes_covered}")
+    return _check_runtime(profile, args.runtime) if args.runtime else 0
+
+
+def _check_runtime(profile: Profile, wanted: str) -> int:
+    """`--runtime runc@1.3.6` (or `runc`: every measured version): whether the profile holds
+    the runtime's measured steps after installing the filter, in each way it may start."""
+    name, _, version = wanted.replace(" ", "@").partition("@")
+    table = measured_table()
+    versions = [r for r in table.named(name)
+                if not version or version_tuple(r.version) == version_tuple(version)]
+    if not versions:
+        print(f"  {wanted}: not measured, so nothing can be said of it; the measured runtimes "
+              f"are {', '.join(r.label for r in table.runtimes)} (see the README's Runtimes)")
+        return 0
+    modes = [True] if profile.needs_nnp else [False, True]  # with and without NNP
+    failed = False
+    for runtime in versions:
+        for nnp in modes:
+            gap = missing_steps(profile.allowed, runtime.label, nnp, table) or frozenset()
+            how = "with no-new-privileges" if nnp else "without no-new-privileges"
+            if gap:
+                failed = True
+                print(f"  does NOT start under {runtime.label} {how}: it lacks "
+                      f"{' '.join(sorted(gap))}, which {runtime.label} makes after installing "
+                      f"the filter (measured under {runtime.engine})")
+            else:
+                print(f"  starts under {runtime.label} {how} (holds its measured steps)")
+    return 1 if failed else 0
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -140,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("profile")
     check.add_argument("--engine", choices=["docker", "podman"], default="docker")
     check.add_argument("--default", help="the engine's default profile (found if omitted)")
-    check.add_argument("--runtime", choices=["runc", "crun"],
-                       help="the OCI runtime you deploy on: says what may be missing")
+    check.add_argument("--runtime", metavar="NAME[@VERSION]",
+                       help="the OCI runtime you deploy on (runc@1.3.6, crun@1.28, or runc for "
+                            "every measured version): whether the profile starts there, from "
+                            "the measured table, and which runtime syscalls it lacks")
     check.set_defaults(run=_check)
     show = sub.add_parser("show", help=_show.__doc__)
     show.add_argument("profile")

@@ -18,6 +18,7 @@ from .modes import Missing, Mode
 from .naming import display_path
 from .profile import Profile
 from .recording import ContainerRecord
+from .runtimes import missing_steps
 from .session import (
     ContainerSession,
     Controller,
@@ -122,6 +123,39 @@ class EnforceSession(ContainerSession):
         options = self.with_nnp(options, loaded.profile.needs_nnp)
         return [o for o in options if not _is_seccomp(o)] + [f"seccomp={value}"]
 
+    def runtime_gap(self, profile: Profile) -> frozenset[str] | None:
+        """What this engine's runtime was measured to need after installing the filter that
+        `profile` does not allow, as the profile is started (None: the runtime was never
+        measured)."""
+        return missing_steps(profile.allowed, self.runtime, nnp=profile.needs_nnp)
+
+    def runtime_gaps(self) -> dict[Path, frozenset[str]]:
+        """The profiles on disk that lack some of this runtime's steps: said in the header,
+        before the first container starts under one."""
+        gaps: dict[Path, frozenset[str]] = {}
+        directory = self.options.profile_dir
+        for path in sorted(directory.rglob("*.json")) if directory.is_dir() else ():
+            try:
+                gap = self.runtime_gap(Profile.load(path))
+            except ProfileError:
+                continue  # (said when a container would start under it)
+            if gap:
+                gaps[path] = gap
+        return gaps
+
+    def header(self) -> str:
+        lines = [super().header()]
+        gaps = self.runtime_gaps()
+        if gaps:
+            lines.append(
+                f"seccomp: warning: {len(gaps)} of the profiles lack steps {self.runtime} makes "
+                "after installing the filter, so their containers may not start here: "
+                + "; ".join(f"{display_path(p)} lacks {' '.join(sorted(g))}"
+                            for p, g in gaps.items())
+                + ". Record them again without --seccomp-runtimes=recorded (the default "
+                "covers every measured runtime), or with one that names this runtime.")
+        return "\n".join(lines)
+
     def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:
         """Turn "OCI runtime create failed" into which profile and why."""
         super().explain_failure(container, exc)
@@ -132,11 +166,20 @@ class EnforceSession(ContainerSession):
         name = record.profile if record else self.current.profile or "?"
         loaded = self.loaded.get(name)
         where = f"profile {loaded.path}" if loaded else f"profile {name!r}"
+        profile = loaded.profile if loaded else None
+        gap = self.runtime_gap(profile) if profile else None
+        if profile and gap:
+            why = (f"the runtime ({self.runtime}) was measured to need {' '.join(sorted(gap))} "
+                   "after installing the filter, which the profile does not allow (it covers "
+                   f"{profile.runtimes_covered or profile.runtime or 'no runtime'}"
+                   "); record it again with `pytest --seccomp-record` (its default covers "
+                   f"every measured runtime) or `--seccomp-runtimes={self.runtime.split()[0]}`.")
+        else:
+            why = ("If the profile was recorded without no-new-privileges, or by hand, the "
+                   "runtime needs syscalls it does not allow; record it again with "
+                   "`pytest --seccomp-record`.")
         return SeccompError(
-            f"the engine refused to start a container under seccomp {where}: {message}. If the "
-            "profile was recorded without no-new-privileges, or by hand, the runtime needs "
-            "syscalls it does not allow; record it again with `pytest --seccomp-record`."
-        )
+            f"the engine refused to start a container under seccomp {where}: {message}. {why}")
 
     # -- refusals ------------------------------------------------------------------------------
     def end_test(self, failed: bool) -> None:

@@ -129,6 +129,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "a docker-group user, in a container with the engine's socket, against "
                          "docker-in-docker); 'auto' (the default) picks local when this process "
                          "can load BPF on the engine's kernel (ini: seccomp_tracer)")
+    group.addoption("--seccomp-runtimes", dest="seccomp_runtimes", default=None,
+                    metavar="all|recorded|SPEC",
+                    help="record: the OCI runtimes the profiles must start under: 'all' (the "
+                         "default) every runtime pytest-seccomp measured (runc 1.1-1.3, crun "
+                         "1.8-1.28); 'recorded' only the steps this recording saw; or terms "
+                         "such as 'runc>=1.1,crun>=1.8' (ini: seccomp_runtimes)")
+    parser.addini("seccomp_runtimes", "record: the runtimes the profiles must start under",
+                  default=None)
     parser.addini("seccomp_args", "record: argument rules (families or names)", default=None)
     parser.addini("seccomp_tracer", "where the tracer runs (auto, local or helper)", default=None)
     parser.addini("seccomp_nnp", "record under no-new-privileges", type="bool", default=False)
@@ -246,7 +254,15 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
         except ValueError:
             raise pytest.UsageError(f"seccomp_args = {arguments!r} in the ini file: "
                                     f"{_ARGS_HINT}") from None
+        from .runtimes import RuntimeSelection
+
+        try:
+            runtimes = RuntimeSelection.parse(config.getoption("seccomp_runtimes")
+                                              or config.getini("seccomp_runtimes") or None)
+        except SeccompError as exc:
+            raise pytest.UsageError(str(exc)) from None
         return recorder(options, merge=config.getoption("seccomp_merge"), arguments=rules,
+                        runtimes=runtimes,
                         check=config.getoption("seccomp_check"),
                         update=config.getoption("seccomp_update"),
                         html=Path(html) if html else None)
@@ -268,7 +284,7 @@ def _tracer_place(config: pytest.Config) -> Place:
 
 
 # Options that only one mode reads: given without that mode they would silently do nothing.
-_RECORD_ONLY = {"seccomp_args": "--seccomp-args",
+_RECORD_ONLY = {"seccomp_args": "--seccomp-args", "seccomp_runtimes": "--seccomp-runtimes",
                 "seccomp_report": "--seccomp-report", "seccomp_count_calls": "--seccomp-count-calls",
                 "seccomp_html": "--seccomp-html", "seccomp_check": "--seccomp-check",
                 "seccomp_update": "--seccomp-update", "seccomp_merge": "--seccomp-merge"}

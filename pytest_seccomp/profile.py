@@ -38,9 +38,15 @@ APP_COMMENT_NNP = "pytest-seccomp: what the app needs; made for no-new-privilege
 RUNTIME_COMMENT_PREFIX = "pytest-seccomp: what the runtime needs"
 
 
-def runtime_comment(runtime: str) -> str:
-    """The comment on the rule of the runtime's own steps after it installed the filter."""
-    return f"{RUNTIME_COMMENT_PREFIX} ({runtime}) after installing the filter, before the app"
+COVERS = "; covers "  # the runtime rule's comment: recorded under X; covers the runtimes Y
+
+
+def runtime_comment(runtime: str, covers: str = "") -> str:
+    """The comment on the rule of the runtime's own steps after it installed the filter: the
+    runtime recorded under, and the measured runtimes whose steps it holds too."""
+    covered = f"{COVERS}{covers}" if covers else ""
+    return (f"{RUNTIME_COMMENT_PREFIX} ({runtime}{covered}) after installing the filter, "
+            "before the app")
 
 
 ALWAYS_ALLOWED = frozenset({"exit", "exit_group", "rt_sigreturn", "restart_syscall", "sched_yield"})
@@ -332,13 +338,24 @@ class Profile:
         return frozenset().union(*(n for c, n in self.rules.items()
                                    if c.action == ALLOW and c.is_runtime))
 
-    @property
-    def runtime(self) -> str | None:
-        """The runtime (and version) the runtime rule was recorded under."""
+    def _runtime_label(self) -> str | None:
         for condition in self.rules:
             if condition.is_runtime and "(" in condition.comment:
                 return condition.comment.split("(", 1)[1].split(")", 1)[0]
         return None
+
+    @property
+    def runtime(self) -> str | None:
+        """The runtime (and version) the runtime rule was recorded under."""
+        label = self._runtime_label()
+        return label.split(COVERS, 1)[0] if label is not None else None
+
+    @property
+    def runtimes_covered(self) -> str | None:
+        """The measured runtimes whose steps the runtime rule holds (`runc 1.1.5-1.3.6, crun
+        1.8.1-1.28`); None when it holds only what its recording saw."""
+        label = self._runtime_label()
+        return label.split(COVERS, 1)[1] if label is not None and COVERS in label else None
 
     @property
     def is_resolved(self) -> bool:
@@ -601,7 +618,8 @@ def _by_family(condition: Condition, names: frozenset[str],
 def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None = None,
                   runtime_syscalls: Iterable[str] = (), runtime: str = "",
                   nnp: bool | None = None,
-                  families: Mapping[str, Iterable[int]] | None = None) -> Profile:
+                  families: Mapping[str, Iterable[int]] | None = None,
+                  runtimes_covered: str = "") -> Profile:
     """The least-privilege profile for `syscalls`, never wider than `default`.
 
     Each recorded name keeps the conditions under which the default allows it (argument checks,
@@ -611,6 +629,7 @@ def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None
     the names only the runtime's steps after installing the filter need (`runtime_syscalls`).
     `families`: socket's and socketpair's recorded address families; each such name is allowed
     for those only (a family of ANY_FAMILY, or none recorded, keeps the name unfiltered).
+    `runtimes_covered`: the measured runtimes whose steps `runtime_syscalls` holds as well.
     """
     pinned = {name: frozenset(values) for name, values in (families or {}).items()
               if name in FAMILY_SYSCALLS and values and ANY_FAMILY not in set(values)}
@@ -635,7 +654,8 @@ def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None
             mine = replace(plain, comment=app_comment) if plain.unconditional else plain
             split.update(_by_family(mine, names & wanted, pinned))
         if names & runtime_only:
-            theirs = replace(plain, comment=runtime_comment(runtime or "the runtime"))
+            theirs = replace(plain, comment=runtime_comment(runtime or "the runtime",
+                                                            runtimes_covered))
             split.update(_by_family(theirs, names & runtime_only, pinned))
         for condition_, names_ in split.items():
             rules[condition_] = rules.get(condition_, frozenset()) | names_

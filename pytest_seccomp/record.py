@@ -17,6 +17,7 @@ from .modes import EXIT_PROFILES_DRIFTED, Mode
 from .ownership import make_dirs, owner_for
 from .profile import Profile, ProfileDiff, build_profile, runtime_steps
 from .recording import ContainerRecord
+from .runtimes import RuntimeSelection, coverage_label, covered_steps
 from .session import ContainerSession, Controller, Options, PhaseNotes, Worker
 from .windows import AFTER_TESTS
 
@@ -72,8 +73,11 @@ class RecordSession(ContainerSession):
 
     def __init__(self, options: Options, merge: bool = False, check: bool = False,
                  update: bool = False, html: Path | None = None,
-                 arguments: ArgumentRules = ArgumentRules.FAMILIES) -> None:
+                 arguments: ArgumentRules = ArgumentRules.FAMILIES,
+                 runtimes: RuntimeSelection | None = None) -> None:
         super().__init__(options)
+        # --seccomp-runtimes: the measured runtimes whose steps every runtime rule holds too
+        self.runtimes = runtimes if runtimes is not None else RuntimeSelection()
         self.arguments = arguments  # --seccomp-args: socket families, or names only
         self.html = html  # --seccomp-html DIR
         self.written: list[str] = []  # the reports written, named at the end of the summary
@@ -82,6 +86,33 @@ class RecordSession(ContainerSession):
         self.write = update or not check
         self.full_run = True  # every collected test was selected: "unused" syscalls are real
         self.results: list[ProfileResult] = []
+
+    @property
+    def covered_steps(self) -> frozenset[str]:
+        """The chosen runtimes' steps after the filter, in this session's mode, as far as the
+        engine's default allows them (what it refuses no profile may allow)."""
+        steps, _ = covered_steps(self.runtimes, self.options.nnp)
+        assert self.default is not None
+        return frozenset(n for n in steps if self.default.profile.allow_conditions(n))
+
+    @property
+    def covers(self) -> str:
+        """The chosen runtimes, as the runtime rule's comment names them."""
+        return coverage_label(self.runtimes.chosen())
+
+    @property
+    def uncovered(self) -> dict[str, frozenset[str]]:
+        """The chosen runtimes whose steps the engine's default refuses in part (a profile
+        within it cannot start there), with what it refuses."""
+        assert self.default is not None
+        out = {}
+        for runtime in self.runtimes.chosen():
+            steps, _ = covered_steps(RuntimeSelection.parse(f"{runtime.name}=={runtime.version}"),
+                                     self.options.nnp)
+            refused = frozenset(n for n in steps if not self.default.profile.allow_conditions(n))
+            if refused:
+                out[runtime.label] = refused
+        return out
 
     def first_needed_by(self, nodeid: str) -> str:
         """The syscalls `nodeid` was the first test to need, space-separated (for JUnit XML)."""
@@ -193,7 +224,7 @@ class RecordSession(ContainerSession):
                 for made, calls in self.recording.names(record.counts).items():
                     (syscalls if parse_label(made)[1] is None else arguments)[made] += calls
                 runtime |= set(self.recording.names(Counter(record.runtime)))
-            runtime = runtime_steps(runtime, self.runtime)
+            runtime = runtime_steps(runtime, self.runtime) | self.covered_steps
             families = split_labels(arguments)[1]
             try:
                 path = self.profile_path(name)
@@ -205,7 +236,7 @@ class RecordSession(ContainerSession):
             try:
                 result.profile = build_profile(
                     syscalls, self.default.profile, runtime_syscalls=runtime,
-                    runtime=self.runtime, nnp=self.options.nnp,
+                    runtime=self.runtime, nnp=self.options.nnp, runtimes_covered=self.covers,
                     families=families if self.arguments is ArgumentRules.FAMILIES else None)
                 # only a run of every collected test may drop a syscall from a profile
                 if (self.merge or not self.full_run) and result.path.exists():

@@ -60,6 +60,8 @@ def record_report(session: RecordSession) -> dict[str, Any]:
                     "id": c.id, "name": c.name, "image": c.image, "test": c.test,
                     "execs": [{"test": t, "command": cmd} for t, cmd in c.execs],
                     "syscalls": calls(recording.names(c.counts)),
+                    # what the runtime did after installing the filter, whoever else needs it
+                    "runtime_steps": sorted(recording.names(Counter(c.runtime))),
                 }
                 for c in sorted(result.containers, key=lambda c: (c.test, c.name, c.id))
             ],
@@ -128,12 +130,19 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
         if result.profile and result.profile.runtime_only:
             yield (f"  the app needs the {len(result.syscalls)} above; the runtime "
                    f"({result.profile.runtime}) needs {' '.join(sorted(result.profile.runtime_only))}"
-                   f" ({runtime_steps_clause(result.profile)})")
+                   f" ({runtime_steps_clause(result.profile)})"
+                   + (f"; its rule also covers {result.profile.runtimes_covered}"
+                      if result.profile.runtimes_covered else ""))
         if session.check_drift and result.diff:
             yield "  " + drift_line(session, result)
         if verbose:
             yield "    " + " ".join(sorted(result.syscalls))
             yield from ("    " + line for line in result.diff.lines())
+    for runtime, refused in session.uncovered.items() if session.default else ():
+        yield (f"not covered: {runtime} needs {' '.join(sorted(refused))} after installing the "
+               "filter, which the engine's default refuses: these profiles cannot start under "
+               f"{runtime} (its default allows them, so record against that default: "
+               "--seccomp-default-profile)")
     for record in session.recording.containers.values():
         if record.left_out:
             yield (f"not recorded: container {record.name} ({record.image}) in {record.test}: "

@@ -3,13 +3,17 @@
 # An image that exists is kept (the engine's image store is the cache); pass --rebuild to redo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rebuild='' services_only=''
-for arg in "$@"; do
-  case "$arg" in
+rebuild='' services_only='' engines=()
+usage="usage: build-images.sh [--rebuild] [--services] [--engines | --engine trixie|sid]"
+while [ $# -gt 0 ]; do
+  case "$1" in
     --rebuild) rebuild=--rebuild ;;
     --services) services_only=1 ;;  # only the Debian base and the examples' services
-    *) echo "usage: build-images.sh [--rebuild] [--services]" >&2; exit 2 ;;
+    --engines) engines=(trixie sid) ;;  # the newer engines of the runtime matrix, too
+    --engine) shift; case "${1:-}" in trixie|sid) engines+=("$1") ;; *) echo "$usage" >&2; exit 2 ;; esac ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
+  shift
 done
 
 have() { [ "$rebuild" != --rebuild ] && docker image inspect "$1" >/dev/null 2>&1; }
@@ -48,20 +52,33 @@ if [ -z "$services_only" ] && ! have pytest-seccomp/hello32:latest; then
 fi
 
 # A Debian base from debootstrap (about half a minute), then the examples' services on top of it.
-if ! have pytest-seccomp/debian:bookworm; then
+debian_base() {  # suite
+  have "pytest-seccomp/debian:$1" && return 0
   # this machine's Debian mirror, if it is Debian (an Ubuntu runner has none: the default)
+  local mirror root
   mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1 || true)
   root=$(mktemp -d)
-  debootstrap --variant=minbase bookworm "$root" "${mirror:-http://deb.debian.org/debian}" \
-    >/var/log/pytest-seccomp-debootstrap.log 2>&1
-  tar -C "$root" -c . | docker import - pytest-seccomp/debian:bookworm >/dev/null
+  debootstrap --variant=minbase "$1" "$root" "${mirror:-http://deb.debian.org/debian}" \
+    >/var/log/pytest-seccomp-debootstrap.log 2>&1 \
+    || { tail -20 /var/log/pytest-seccomp-debootstrap.log >&2; exit 1; }
+  tar -C "$root" -c . | docker import - "pytest-seccomp/debian:$1" >/dev/null
   rm -rf "$root"
-  echo "[images] built pytest-seccomp/debian:bookworm"
-fi
+  echo "[images] built pytest-seccomp/debian:$1"
+}
+debian_base bookworm
 services=(redis postgres webapp)
 [ -n "$services_only" ] || services+=(devcontainer dind)  # the tests' own
 for service in "${services[@]}"; do
   have "pytest-seccomp/$service:latest" || build "pytest-seccomp/$service:latest" "images/$service"
+done
+# The newer engines of the runtime matrix (a few minutes each, once): only when asked for.
+for suite in "${engines[@]}"; do
+  have "pytest-seccomp/engine:$suite" && continue
+  debian_base "$suite"
+  DOCKER_BUILDKIT=0 docker build -q --build-arg "SUITE=$suite" -t "pytest-seccomp/engine:$suite" \
+    images/engine >/var/log/pytest-seccomp-build.log 2>&1 \
+    || { cat /var/log/pytest-seccomp-build.log >&2; exit 1; }
+  echo "[images] built pytest-seccomp/engine:$suite"
 done
 if [ -n "$services_only" ]; then
   echo "[images] ready: debian, ${services[*]}"

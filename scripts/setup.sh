@@ -6,6 +6,15 @@ cd "$(dirname "$0")/.."
 
 source scripts/lib/cgroups.sh
 
+# --engine SUITE (trixie, sid): also the newer engine the runtime tests deploy on (built once)
+engines=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --engine) engines+=("$2"); shift 2 ;;
+    *) echo "usage: setup.sh [--engine trixie|sid]..." >&2; exit 2 ;;
+  esac
+done
+
 log() { printf '[setup] %s\n' "$*"; }
 
 if [ "$(id -u)" != 0 ]; then
@@ -65,7 +74,7 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/pytest-seccomp-dockerd.log" >&2; exit 1; }
 fi
 
-bash scripts/build-images.sh
+bash scripts/build-images.sh ${engines[@]/#/--engine }
 
 # Podman, the second engine, through its Docker-compatible socket. These machines lack
 # CAP_SYS_RESOURCE, so Podman's default rlimits would fail every container: lower them.
@@ -128,6 +137,9 @@ for image in busybox bench hello32 redis postgres webapp devcontainer dind; do
   docker image inspect "pytest-seccomp/$image:latest" >/dev/null 2>&1 || missing+=("$image")
 done
 docker image inspect pytest-seccomp/debian:bookworm >/dev/null 2>&1 || missing+=(debian:bookworm)
+for suite in "${engines[@]}"; do
+  docker image inspect "pytest-seccomp/engine:$suite" >/dev/null 2>&1 || missing+=("engine:$suite")
+done
 [ ${#missing[@]} -eq 0 ] \
   || fail "the engine lacks the image(s) ${missing[*]} (pytest-seccomp/...); run scripts/build-images.sh --rebuild and see /var/log/pytest-seccomp-build.log."
 for image in busybox bench; do

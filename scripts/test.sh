@@ -2,7 +2,7 @@
 # The project's test command: set up, then ruff, mypy and the whole pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --engine sid  # the newer engine tests/test_runtimes.py deploys on
 python3 -m ruff check pytest_seccomp tests examples benchmarks
 python3 -m mypy
 python3 -m pytest tests "$@"

@@ -18,28 +18,13 @@ from pathlib import Path
 import docker
 import pytest
 
-from .conftest import BUSYBOX, EXTRA_MARKER_INI, LS_THEN_MKDIR, require_image
+from .conftest import BUSYBOX, EXTRA_MARKER_INI, LS_THEN_MKDIR, ROOT, require_image
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from engines import run_privileged
 
 DIND = "pytest-seccomp/dind:latest"
 TESTS, INI = LS_THEN_MKDIR, EXTRA_MARKER_INI  # (busybox, no network: dind has no bridge)
-# what --privileged would add, short of capabilities this engine's own bounding set may lack
-# (a dockerd that itself runs in a container cannot grant CAP_SYS_RESOURCE, say)
-_CAPABILITY_NAMES = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL",
-                     "SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE",
-                     "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-                     "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
-                     "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME",
-                     "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-                     "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND",
-                     "AUDIT_READ"]
-
-
-def _bounding_capabilities() -> list[str]:
-    with open("/proc/self/status", encoding="ascii") as status:
-        bounding = next(int(line.split()[1], 16) for line in status if line.startswith("CapBnd:"))
-    return [name for bit, name in enumerate(_CAPABILITY_NAMES) if bounding >> bit & 1]
-
-
 @pytest.fixture(scope="module")
 def dind(busybox_image: str) -> Iterator[tuple[str, str]]:
     """(DOCKER_HOST of the inner engine, the outer container's id), the busybox image loaded."""
@@ -51,15 +36,7 @@ def dind(busybox_image: str) -> Iterator[tuple[str, str]]:
                     volumes={str(sockets): {"bind": "/run/dind", "mode": "rw"},
                              "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
                     labels={"io.pytest-seccomp.test-dind": "1"})
-    try:
-        outer = client.containers.run(DIND, privileged=True, **settings)
-    except docker.errors.APIError as exc:
-        if "caps" not in str(exc):
-            raise
-        for leftover in client.containers.list(all=True, filters={
-                "label": "io.pytest-seccomp.test-dind"}):
-            leftover.remove(force=True, v=True)
-        outer = client.containers.run(DIND, cap_add=_bounding_capabilities(), **settings)
+    outer = run_privileged(client, DIND, "io.pytest-seccomp.test-dind", **settings)
     url = f"unix://{sockets}/docker.sock"
     try:
         deadline = time.monotonic() + 90

@@ -1,0 +1,307 @@
+"""Do recorded profiles start where users deploy them? The matrix: the host's Docker 20.10
+(runc) and Podman (runc, crun), and Debian trixie's and sid's Docker (26.1, 28.5) with their runc
+and crun, run as docker-in-docker (`scripts/build-images.sh --engines`).
+
+    python3 benchmarks/bench_runtimes.py [--starts 20] [--suites trixie,sid]
+        records examples/listing and examples/webapp on the host engine in both modes (the
+        default portable runtime rule), then starts each profile N times under every engine of
+        the matrix, as users deploy it (`docker run --security-opt seccomp=...`: busybox `ls /`,
+        redis and postgres until ready, the webapp answering one request and stopping cleanly),
+        one row per engine and mode; exits 1 if any cell has a failed start.
+
+    python3 benchmarks/bench_runtimes.py --measure [--starts 8]
+        measures each runtime's own steps after installing the filter: busybox started under six
+        container configurations (user, workdir, tty, read-only, no capabilities), N times each,
+        quiet and beside a CPU hog, recorded with --seccomp-runtimes=recorded in both modes; writes
+        pytest_seccomp/data/runtime-steps.json (the table the package ships) and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import machine_facts
+from engines import SUITES, Engine, dind_engine, have_image, host_engines, sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = ROOT / "pytest_seccomp" / "data" / "runtime-steps.json"
+MODES = ("default", "nnp")
+SERVICES = ("pytest-seccomp/redis:latest", "pytest-seccomp/postgres:latest",
+            "pytest-seccomp/webapp:latest")
+
+# the measuring project: every container configuration whose runtime steps may differ
+MEASURE = '''
+import os
+
+import docker
+import pytest
+
+CONFIGS = {
+    "plain": {},
+    "user": {"user": "1000:1000", "group_add": ["5"]},
+    "workdir": {"working_dir": "/tmp"},
+    "tty": {"tty": True},
+    "read_only": {"read_only": True},
+    "no_caps": {"cap_drop": ["ALL"]},
+}
+
+
+@pytest.mark.parametrize("start", range(int(os.environ["STARTS"])))
+@pytest.mark.parametrize("config", CONFIGS)
+def test_start(config, start):
+    client = docker.from_env()
+    container = client.containers.run("pytest-seccomp/busybox:latest", ["ls", "/"],
+                                      detach=True, network_mode="none", **CONFIGS[config])
+    assert container.wait(timeout=60)["StatusCode"] == 0
+    container.remove()
+    client.close()
+'''
+
+
+@contextmanager
+def cpu_hog(on: bool) -> Iterator[None]:
+    """Every core busy (the runtimes' Go and C steps then meet preemption and slow paths)."""
+    hogs = [subprocess.Popen(["sha256sum", "/dev/zero"]) for _ in range(os.cpu_count() or 2)] \
+        if on else []
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def measure_one(engine: Engine, starts: int, tmp: Path) -> dict[str, set[str]]:
+    """The runtime's steps after the filter in each mode: the union over every container."""
+    project = tmp / "measure"
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "test_starts.py").write_text(MEASURE)
+    steps: dict[str, set[str]] = {mode: set() for mode in MODES}
+    env = {**os.environ, "DOCKER_HOST": engine.url, "STARTS": str(starts)}
+    for mode in MODES:
+        for loaded in (False, True):
+            report = tmp / f"report-{mode}-{loaded}.json"
+            flags = ["--seccomp-nnp"] if mode == "nnp" else []
+            if engine.default_profile:
+                flags += ["--seccomp-default-profile", str(engine.default_profile)]
+            with cpu_hog(loaded):
+                run = subprocess.run(
+                    [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                     "-p", "no:randomly", "--seccomp-record", "--seccomp-runtimes=recorded",
+                     "--seccomp-profile-dir", str(tmp / f"profiles-{mode}"),
+                     "--seccomp-report", str(report), *flags],
+                    cwd=project, env=env, capture_output=True, text=True, check=False)
+            if run.returncode != 0:
+                raise SystemExit(f"measuring {engine.label} ({mode}) failed:\n"
+                                 + run.stdout[-3000:] + run.stderr[-2000:])
+            for profile in json.loads(report.read_text())["profiles"].values():
+                for container in profile["containers"]:
+                    steps[mode] |= set(container["runtime_steps"])
+    return steps
+
+
+def engines(suites: list[str], images: tuple[str, ...]) -> Iterator[tuple[Engine, str]]:
+    """Every engine of the matrix, each with where it came from."""
+    yield from ((engine, "host") for engine in host_engines())
+    for suite in suites:
+        if not have_image(suite):
+            raise SystemExit(f"pytest-seccomp/engine:{suite} is missing: run "
+                             f"scripts/build-images.sh --engine {suite}")
+        for runtime in ("runc", "crun"):
+            with dind_engine(suite, runtime, images) as engine:
+                yield engine, f"Debian {suite}"
+
+
+def measure(args: argparse.Namespace) -> None:
+    found: dict[tuple[str, str], dict[str, object]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for engine, origin in engines(args.suites, ("pytest-seccomp/busybox:latest",)):
+            began = time.monotonic()
+            steps = measure_one(engine, args.starts, Path(tmp) / engine.label.replace(" ", "-"))
+            name, version = engine.runtime.split(" ", 1)
+            version = version.split("+", 1)[0]
+            entry = found.setdefault((name, version), {
+                "runtime": name, "version": version, "engine": [], "starts": 0,
+                "steps": {mode: [] for mode in MODES}})
+            entry["engine"].append(f"{engine.name} ({origin})")  # type: ignore[attr-defined]
+            entry["starts"] = int(entry["starts"]) + 6 * args.starts * 2  # type: ignore[call-overload]
+            for mode in MODES:
+                entry["steps"][mode] = sorted(set(entry["steps"][mode]) | steps[mode])  # type: ignore[index]
+            print(f"{engine.label:<32} measured in {time.monotonic() - began:.0f} s")
+    runtimes = []
+    for entry in sorted(found.values(), key=lambda e: (e["runtime"], e["version"])):
+        entry["engine"] = ", ".join(entry["engine"])  # type: ignore[arg-type]
+        runtimes.append(entry)
+    table = {
+        "made_by": (f"python3 benchmarks/bench_runtimes.py --measure --starts {args.starts} "
+                    f"--suites {','.join(args.suites)}: busybox in 6 configurations x "
+                    f"{args.starts} starts, quiet and beside a CPU hog, per mode; "
+                    + "; ".join(machine_facts()[:2])),
+        "runtimes": runtimes,
+    }
+    TABLE.parent.mkdir(exist_ok=True)
+    TABLE.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+    print(f"\nwrote {TABLE.relative_to(ROOT)}: each runtime's steps after installing the filter")
+    for entry in runtimes:
+        for mode in MODES:
+            print(f"{entry['runtime']} {entry['version']:<8} {mode:<8} "
+                  f"{' '.join(entry['steps'][mode])}")  # type: ignore[index]
+
+
+# -- the start matrix ---------------------------------------------------------------------------
+def record(mode: str, into: Path) -> Path:
+    """Record examples/listing and examples/webapp on the host engine in `mode` (the default
+    runtime rule: every measured runtime); returns the profile directory."""
+    profiles = into / f"profiles-{mode}"
+    flags = ["--seccomp-nnp"] if mode == "nnp" else []
+    for example in ("listing", "webapp"):
+        project = into / f"{example}-{mode}"
+        shutil.copytree(ROOT / "examples" / example, project,
+                        ignore=shutil.ignore_patterns("seccomp-profiles*", "__pycache__", "html"))
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
+                              "--seccomp-record", *flags, "--seccomp-profile-dir", str(profiles)],
+                             cwd=project, capture_output=True, text=True, check=False)
+        if run.returncode != 0:
+            raise SystemExit(f"recording {example} ({mode}) failed:\n{run.stdout[-3000:]}")
+    return profiles
+
+
+# image -> (profile under the profile directory, command, what "up" means)
+SUBJECTS = {
+    "busybox": ("listing.json", "pytest-seccomp/busybox:latest", ["ls", "/"], "exit 0"),
+    "redis": ("pytest-seccomp/redis.json", "pytest-seccomp/redis:latest", [],
+              "Ready to accept connections"),
+    "postgres": ("pytest-seccomp/postgres.json", "pytest-seccomp/postgres:latest", [],
+                 "ready to accept connections"),
+    "webapp": ("pytest-seccomp/webapp.json", "pytest-seccomp/webapp:latest", [], "/health"),
+}
+
+
+def _docker(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
+    """The engine's own CLI (Podman's compatible API takes a profile's path, not its JSON)."""
+    client = ["podman", "--remote", "--url", engine.url] if engine.name.startswith("Podman") \
+        else ["docker", "-H", engine.url]
+    return subprocess.run([*client, *args], capture_output=True, text=True, check=False,
+                          timeout=120)
+
+
+def _address(engine: Engine) -> str:
+    """Where the engine's host-network containers listen, as seen from here."""
+    if engine.container is None:
+        return "127.0.0.1"
+    out = subprocess.run(["docker", "inspect", "--format",
+                          "{{.NetworkSettings.IPAddress}}", engine.container],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return out
+
+
+def one_start(engine: Engine, profile: Path, image: str, command: list[str], ready: str,
+              nnp: bool) -> str | None:
+    """None when the container came up (and, for a service, stopped cleanly); else why not."""
+    opts = ["--security-opt", f"seccomp={profile}"]
+    if nnp:
+        opts += ["--security-opt", "no-new-privileges"]
+    network = ["--network", "host"] if ready == "/health" else ["--network", "none"]
+    run = _docker(engine, "run", "-d", *network, *opts, image, *command)
+    container = run.stdout.strip()
+    try:
+        if run.returncode != 0:
+            return run.stderr.strip()[-300:]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = _docker(engine, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}",
+                            container).stdout.split()
+            if not state:
+                return "the container vanished"
+            if ready == "exit 0":
+                if state[0] == "exited":
+                    return None if state[1] == "0" else f"exit {state[1]}: " + \
+                        _docker(engine, "logs", container).stderr[-300:]
+            elif state[0] != "running":
+                logs = _docker(engine, "logs", container)
+                return f"{state[0]} (exit {state[1]}): {(logs.stdout + logs.stderr)[-300:]}"
+            elif ready == "/health":
+                try:
+                    with urllib.request.urlopen(f"http://{_address(engine)}:8000/health",
+                                                timeout=1):
+                        break
+                except OSError:
+                    pass
+            else:
+                logs = _docker(engine, "logs", container)
+                if ready in logs.stdout + logs.stderr:
+                    break
+            time.sleep(0.1)
+        else:
+            return "not up within 60 s"
+        if ready == "exit 0":
+            return None
+        _docker(engine, "stop", "-t", "10", container)
+        code = _docker(engine, "inspect", "--format", "{{.State.ExitCode}}", container).stdout
+        return None if code.strip() in ("0", "143") else f"stopped with exit {code.strip()}"
+    finally:
+        if container:
+            _docker(engine, "rm", "-f", container)
+
+
+def matrix(args: argparse.Namespace) -> int:
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = {mode: record(mode, Path(tmp)) for mode in MODES}
+        print(f"\nstarts that came up, of {args.starts} per image, under profiles recorded on "
+              "the host engine (busybox ls, redis, postgres, webapp):")
+        for engine, origin in engines(args.suites, ("pytest-seccomp/busybox:latest", *SERVICES)):
+            for mode in MODES:
+                good, total, why = 0, 0, []
+                for name, (file, image, command, ready) in SUBJECTS.items():
+                    if engine.name.startswith("Podman") and name != "busybox":
+                        continue  # (setup loads busybox into Podman's store, not the services)
+                    for _ in range(args.starts):
+                        total += 1
+                        problem = one_start(engine, dirs[mode] / file, image, command, ready,
+                                            nnp=mode == "nnp")
+                        if problem is None:
+                            good += 1
+                        elif len(why) < 3:
+                            why.append(f"{name}: {problem}")
+                verdict = "OK" if good == total else "FAILED"
+                failed += good != total
+                print(f"{engine.label + f' ({origin})':<46} {mode:<8} {good}/{total} {verdict}")
+                for reason in why:
+                    print(f"    {reason}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--starts", type=int, default=None)
+    parser.add_argument("--suites", default=",".join(SUITES),
+                        help="the newer engines: trixie,sid (or one of them, or '')")
+    parser.add_argument("--measure", action="store_true")
+    args = parser.parse_args(argv)
+    args.suites = [s for s in args.suites.split(",") if s]
+    for fact in machine_facts():
+        print(fact)
+    sweep()
+    if args.measure:
+        args.starts = args.starts or 8
+        measure(args)
+        return 0
+    args.starts = args.starts or 20
+    return matrix(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
