@@ -85,7 +85,7 @@ def test_the_default_profile_starts_under_runc_and_crun_of_sid_in_both_ways(sid,
     profile = _recorded(tmp_path, "default")
     checked = cli("check", str(profile), "--runtime", "runc@1.3.6")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "its runtime rule also covers runc 1.1.5-1.3.6, crun 1.8.1-1.28" in checked.stdout
+    assert "its runtime rule also covers crun 1.8.1-1.28, runc 1.1.5-1.3.6" in checked.stdout
     for extra in ([], ["--security-opt", "no-new-privileges"], ["--runtime", "crun"],
                   ["--runtime", "crun", "--security-opt", "no-new-privileges"]):
         for _ in range(3):
