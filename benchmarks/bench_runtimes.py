@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_stability import record  # the examples recorded in a mode, as there
 from common import machine_facts
 from engines import SUITES, Engine, dind_engine, have_image, host_engines, sweep
 
@@ -161,23 +161,6 @@ def measure(args: argparse.Namespace) -> None:
 
 
 # -- the start matrix ---------------------------------------------------------------------------
-def record(mode: str, into: Path) -> Path:
-    """Record examples/listing and examples/webapp on the host engine in `mode` (the default
-    runtime rule: every measured runtime); returns the profile directory."""
-    profiles = into / f"profiles-{mode}"
-    flags = ["--seccomp-nnp"] if mode == "nnp" else []
-    for example in ("listing", "webapp"):
-        project = into / f"{example}-{mode}"
-        shutil.copytree(ROOT / "examples" / example, project,
-                        ignore=shutil.ignore_patterns("seccomp-profiles*", "__pycache__", "html"))
-        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
-                              "--seccomp-record", *flags, "--seccomp-profile-dir", str(profiles)],
-                             cwd=project, capture_output=True, text=True, check=False)
-        if run.returncode != 0:
-            raise SystemExit(f"recording {example} ({mode}) failed:\n{run.stdout[-3000:]}")
-    return profiles
-
-
 # image -> (profile under the profile directory, command, what "up" means)
 SUBJECTS = {
     "busybox": ("listing.json", "pytest-seccomp/busybox:latest", ["ls", "/"], "exit 0"),
