@@ -1,12 +1,18 @@
-"""Argument rules, before adopting them: what reading socket's family costs the recording, and
-whether the families the examples' tests use are the same in every run.
+"""Argument rules, before adopting them: what reading socket's arguments costs the recording,
+whether the families and netlink protocols the examples' tests use are the same in every run, and
+the same for the next candidates (ioctl requests, prctl options, clone flags, setsockopt levels,
+PROT_EXEC in mmap/mprotect, socket types), which the tracer does not read yet.
 
-1. Cost, in one run: the kernel's BPF statistics (ns per event) of record_seen as it is now and
-   as it was before it read any argument (the source of commit BEFORE, built beside it), side by
-   side on the same dd container (every other syscall pays one comparison), alternating, best of N.
+1. Cost, in one run: the kernel's BPF statistics (ns per event) of record_seen as it is now, as
+   it was when it read socket's family alone (commit FAMILIES_ONLY) and before it read any
+   argument (commit BEFORE), each source built beside the others, on the same dd container
+   (every other syscall pays one comparison), alternating, best of N.
 2. Stability: examples/webapp and examples/listing recorded R times each into scratch
-   directories; the families of every profile in each run. A set that varies between runs
-   would make profiles flaky: such a name is to be widened back to a name-only rule.
+   directories; the socket families (and protocols) of every profile in each run. A set that
+   varies between runs would make profiles flaky: such a name is to be widened back.
+3. The census of the other candidates, taken during the same recordings by a program of its own
+   (benchmarks/bpf/census.bpf.c, attached beside the tracer): per process, the values each
+   argument took in each recording; "stable" when every recording saw the same set.
 
     python3 benchmarks/bench_arguments.py [--rounds 5] [--records 5]
 """
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import struct
 import subprocess
 import sys
 import tempfile
@@ -26,34 +33,104 @@ from common import machine_facts
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = "pytest_seccomp/bpf/tracer.bpf.c"
+CENSUS = Path(__file__).parent / "bpf" / "census.bpf.c"
+FAMILIES_ONLY = "8226a32"  # the last tracer that read socket's family and no protocol
+# the census' candidates: x86_64 numbers -> what the value is (census.bpf.c)
+CANDIDATES = {16: "ioctl request", 157: "prctl option", 56: "clone flags",
+              54: "setsockopt level:name", 9: "mmap PROT_EXEC", 10: "mprotect PROT_EXEC",
+              41: "socket family:type:protocol"}
 def cost(rounds: int) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
-        before = Path(tmp) / "tracer-before.bpf.c"
-        old = subprocess.run(["git", "show", f"{BEFORE}:{SOURCE}"], cwd=ROOT,
-                             capture_output=True, check=False)
-        if old.returncode != 0:
-            return [f"  (commit {BEFORE} is not here: no comparison)"]
-        before.write_bytes(old.stdout)
-        now = ROOT / SOURCE
-        figures: dict[str, list[float]] = {"before (names only)": [], "now (families)": []}
+        sources = {}
+        for label, commit in (("names only", BEFORE), ("families", FAMILIES_ONLY)):
+            old = subprocess.run(["git", "show", f"{commit}:{SOURCE}"], cwd=ROOT,
+                                 capture_output=True, check=False)
+            if old.returncode != 0:
+                return [f"  (commit {commit} is not here: no comparison)"]
+            sources[label] = Path(tmp) / f"tracer-{commit}.bpf.c"
+            sources[label].write_bytes(old.stdout)
+        sources["now (families + netlink protocols)"] = ROOT / SOURCE
+        figures: dict[str, list[float]] = {label: [] for label in sources}
         for _ in range(rounds):
-            figures["before (names only)"].append(ns_per_event(before, "record_seen"))
-            figures["now (families)"].append(ns_per_event(now, "record_seen"))
-    return [f"  {label:<22} best {min(v):6.1f}  median {sorted(v)[len(v) // 2]:6.1f} ns per event"
+            for label, source in sources.items():
+                figures[label].append(ns_per_event(source, "record_seen"))
+    return [f"  {label:<36} best {min(v):6.1f}  median {sorted(v)[len(v) // 2]:6.1f} ns per event"
             for label, v in figures.items()]
 
 
-def stability(records: int) -> list[str]:
+class Census:
+    """census.bpf.c attached for one recording: (syscall, value, process) seen."""
+
+    def __enter__(self) -> Census:
+        from pytest_seccomp.bpf.build import compiled_object
+        from pytest_seccomp.bpf.libbpf import BpfObject
+
+        self.obj = BpfObject(compiled_object(source_path=CENSUS))
+        self.obj.load()
+        self.obj.attach("argument_census")
+        return self
+
+    def seen(self) -> set[tuple[int, int, str]]:
+        out = set()
+        for key, _ in self.obj.map("census").items():
+            nr, _pad, value, comm = struct.unpack("=IIQ16s", key)
+            out.add((nr, value, comm.split(b"\0", 1)[0].decode(errors="replace")))
+        return out
+
+    def __exit__(self, *exc: object) -> None:
+        self.obj.close()
+
+
+def _value(nr: int, value: int) -> str:
+    if nr in (9, 10):
+        return "PROT_EXEC" if value else "-"
+    if nr == 54:
+        return f"{value >> 32}:{value & 0xFFFFFFFF}"
+    if nr == 41:
+        return f"{value >> 32}:{value >> 16 & 0xFFFF}:{value & 0xFFFF}"
+    return hex(value)
+
+
+def _program(comm: str) -> str:
+    """Threads of one program under one name: runc's init stages, postgres' workers."""
+    if comm.startswith("runc:"):
+        return "runc:[2:INIT]"
+    return "postgres" if comm.startswith("postgres") or comm == "postmaster" else comm
+
+
+def census_table(runs: list[set[tuple[int, int, str]]]) -> list[str]:
+    per: dict[tuple[int, str], list[frozenset[str]]] = {}
+    for run in runs:
+        grouped: dict[tuple[int, str], set[str]] = {}
+        for nr, value, comm in run:
+            grouped.setdefault((nr, _program(comm)), set()).add(_value(nr, value))
+        for key in grouped.keys() | per.keys():
+            per.setdefault(key, []).append(frozenset(grouped.get(key, ())))
     out = []
+    for (nr, program), sets in sorted(per.items(), key=lambda kv: (CANDIDATES[kv[0][0]], kv[0][1])):
+        sets += [frozenset()] * (len(runs) - len(sets))
+        union = sorted(frozenset().union(*sets))
+        verdict = "stable" if len(set(sets)) == 1 else \
+            f"VARIES ({min(map(len, sets))}-{max(map(len, sets))} values)"
+        out.append(f"  {CANDIDATES[nr]:<28} {program:<16} {' '.join(union)[:90]}  "
+                   f"({verdict}, {len(runs)} recordings)")
+    return out
+
+
+def stability(records: int) -> tuple[list[str], list[str]]:
+    out = []
+    census: list[str] = []
     for example in ("webapp", "listing"):
         seen: dict[str, set[tuple[str, ...] | None]] = {}
+        runs = []
         for _ in range(records):
-            with tempfile.TemporaryDirectory() as tmp:
+            with tempfile.TemporaryDirectory() as tmp, Census() as counted:
                 report = Path(tmp) / "report.json"
                 subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                 "--seccomp-record", f"--seccomp-profile-dir={tmp}/profiles",
                                 f"--seccomp-report={report}", "-m", "not demo"],
                                cwd=ROOT / "examples" / example, check=True, capture_output=True)
+                runs.append(counted.seen())
                 for name, profile in json.loads(report.read_text())["profiles"].items():
                     families = profile["socket_families"]
                     seen.setdefault(name, set()).add(tuple(families) if families else None)
@@ -62,7 +139,8 @@ def stability(records: int) -> list[str]:
                                sorted(variants, key=lambda v: v or ()))
             verdict = "stable" if len(variants) == 1 else "VARIES"
             out.append(f"  {example}: {name}: {shown}  ({verdict} over {records} recordings)")
-    return out
+        census += [f" {example}:", *census_table(runs)]
+    return out, census
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,8 +151,11 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(machine_facts()))
     print(f"1. record_seen on a 1,000,000-syscall dd container, {args.rounds} rounds alternating:")
     print("\n".join(cost(args.rounds)))
+    families, census = stability(args.records)
     print(f"2. socket families per profile, {args.records} recordings of each example:")
-    print("\n".join(stability(args.records)))
+    print("\n".join(families))
+    print("3. the other candidates, per process, in the same recordings (census.bpf.c):")
+    print("\n".join(census))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,12 @@ a refused syscall is one that returned EPERM in a container whose profile does n
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .arguments import family_name, key_label, split_key
+from .arguments import family_name, key_label, socket_family, split_key
 from .errors import ProfileError, SeccompError
 from .modes import Missing, Mode
 from .naming import display_path
@@ -30,6 +30,9 @@ from .session import (
 )
 from .syscalls import syscall_name
 from .windows import AFTER_TESTS, outside_tests
+
+if TYPE_CHECKING:
+    from .github import CiReport
 
 MISSING_CHOICES = tuple(m.value for m in Missing)
 
@@ -242,6 +245,31 @@ class EnforceSession(ContainerSession):
 
         return list(enforce_summary_lines(self, verbose))
 
+    def ci_report(self, environ: Mapping[str, str]) -> CiReport:
+        """The step summary's table (one row per profile) and an annotation on the test file
+        for each refusal: an error where it failed the test (or under --seccomp-strict)."""
+        from .github import Annotation, CiReport, Level, test_file
+
+        refused: Counter[str] = Counter()
+        report = CiReport("pytest-seccomp: enforced profiles",
+                          ("profile", "containers", "refusals"))
+        for window, refusals in sorted(self.refusals.items()):
+            for refusal in refusals:
+                refused[refusal.container.profile] += 1
+                failing = self.strict or window in self.failed_with
+                report.annotations.append(Annotation(
+                    Level.ERROR if failing else Level.WARNING, "seccomp refusal",
+                    f"{refusal.syscall} refused x{refusal.calls} in {window}: process "
+                    f"'{refusal.comm}', container {_label(refusal.container)}, image "
+                    f"{refusal.container.image}"
+                    + (f" ({refusal.note})" if refusal.note else ""), test_file(window)))
+                report.notes.append(f"refused in {window}: {refusal.syscall} ({refusal.comm})")
+        for name, count in sorted(self.enforced().items()):
+            report.rows.append((f"`{name}`", str(count), str(refused.get(name, 0))))
+        for name, images in sorted(self.missing_images.items()):
+            report.notes.append(f"no profile for {', '.join(sorted(images))} ({name}.json)")
+        return report
+
     def phase_notes(self, nodeid: str, when: str) -> PhaseNotes:
         """This phase's refusals as a report section; at teardown the JUnit property, and
         under --seccomp-strict an error for a test that had any."""
@@ -315,8 +343,8 @@ def _refused_by_filter(profile: Profile, key: int) -> str | None:
         families = profile.families(name)
         if families is None and any(c.unconditional for c in conditions):
             return None
-        if families and family in families:
-            return None
+        if families and (family in families or socket_family(family) in families):
+            return None  # (a family allowed whatever the protocol)
         if families:
             return f"the profile allows {name} for {', '.join(map(family_name, sorted(families)))} only"
     if any(c.unconditional for c in conditions):

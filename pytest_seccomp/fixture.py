@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from .arguments import ArgumentRules, key_label, split_key, split_labels
+from .arguments import key_label, split_key
 from .enforce import EnforceSession
 from .errors import SeccompError
-from .profile import Profile, build_profile
+from .profile import Profile
 from .record import RecordSession
 from .recording import ContainerRecord
 from .session import ContainerSession
@@ -52,13 +52,8 @@ class SeccompFixture:
             return loaded.profile
         assert isinstance(session, RecordSession) and session.default is not None
         session.fold()
-        labels: set[str] = set()
-        for record in session.recording.containers.values():
-            if record.profile == name and not record.left_out:
-                labels |= set(session.recording.names(record.counts))
-        names, families = split_labels(labels)
-        return build_profile(names, session.default.profile, families=families
-                             if session.arguments is ArgumentRules.FAMILIES else None)
+        return session.profile_for(record for record in session.recording.containers.values()
+                                   if record.profile == name and not record.left_out)
 
     def syscalls(self, container: Any) -> set[str]:
         """Record mode: the syscalls `container` made while this test ran (so far)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from .arguments import FAMILY_SYSCALLS, family_name, parse_label, socket_family, socket_protocol
+from .picture import Surface, bar_svg, contributions, surface_svg
 from .profile import write_atomic
 from .purposes import group
 from .record import ProfileResult, RecordSession
@@ -17,6 +19,8 @@ td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertic
 th { background: #f3f3f3; }
 .added { color: #a00; } .removed { color: #070; } .figure { font-size: 1.3em; }
 code { font-size: 0.95em; }
+svg { display: block; margin: 0.5em 0 1.5em; } td svg { margin: 0; }
+@media print { body { max-width: none; } }
 """
 
 
@@ -28,6 +32,15 @@ def _page(title: str, body: str) -> str:
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n"
             f"<body>\n{body}\n</body></html>\n")
+
+
+def _protocols_clause(values: frozenset[int]) -> str:
+    """`, AF_NETLINK for NETLINK_ROUTE only`: the families pinned to some of their protocols."""
+    pinned = sorted(v for v in values if socket_protocol(v) is not None
+                    and socket_family(v) not in values)
+    if not pinned:
+        return ""
+    return ", " + ", ".join(html.escape(family_name(v)) for v in pinned) + " only"
 
 
 def _profile_page(session: RecordSession, result: ProfileResult, surface: set[str]) -> str:
@@ -45,6 +58,23 @@ def _profile_page(session: RecordSession, result: ProfileResult, surface: set[st
         + "</p>",
     ]
     added, removed = result.diff.added_names, result.diff.removed_names
+    runtime_only = result.profile.runtime_only
+    tests = {name: test for name, (test, _) in first.items()}
+    parts.append("<h2>The attack surface</h2><p>every syscall the engine's default allows here, "
+                 "by purpose (the figure is what this profile keeps of each group); hover a mark "
+                 "for the syscall and the test that first needed it</p>")
+    parts.append(surface_svg(Surface(
+        default=frozenset(surface), app=frozenset(allowed - runtime_only),
+        runtime=frozenset(runtime_only),
+        argument_limited=frozenset(n for n in FAMILY_SYSCALLS if result.profile.families(n)),
+        added=frozenset(parse_label(n)[0] for n in added) if result.existed else frozenset(),
+        dropped=frozenset(parse_label(n)[0] for n in removed) - allowed,
+        first_needed=tests)))
+    brought = contributions(tests, allowed - runtime_only)
+    parts.append("<h2 id=\"contributions\">What each test brought</h2><table><tr><th>test</th>"
+                 "<th>syscalls it needed first</th></tr>" + "".join(
+                     f"<tr><td>{esc(test)}</td><td>{' '.join(f'<code>{esc(n)}</code>' for n in names)}"
+                     "</td></tr>" for test, names in brought.items()) + "</table>")
     parts.append("<h2>Against the committed profile</h2>")
     if not result.existed:
         parts.append("<p id=\"changes\">new: there was no committed profile to compare with; "
@@ -55,7 +85,6 @@ def _profile_page(session: RecordSession, result: ProfileResult, surface: set[st
             f"<li class=\"removed\">-{esc(n)}</li>" for n in removed) + "</ul>")
     else:
         parts.append("<p id=\"changes\">no change</p>")
-    runtime_only = result.profile.runtime_only
     parts.append("<h2>What the app needs, by purpose</h2>")
     for purpose, names in group(allowed - runtime_only).items():
         rows = []
@@ -74,8 +103,9 @@ def _profile_page(session: RecordSession, result: ProfileResult, surface: set[st
             for label in sorted(result.arguments))
         parts.append(
             f"<h2 id=\"families\">Socket families</h2><p>socket and socketpair are allowed for "
-            f"<b id=\"family-count\">{len(families)}</b> of the default's "
-            f"{len(default_families)} address families; any other family is refused (EPERM)."
+            f"<b id=\"family-count\">{len({socket_family(f) for f in families})}</b> of the "
+            f"default's {len(default_families)} address families"
+            f"{_protocols_clause(families)}; any other is refused (EPERM)."
             f"</p><table><tr><th>call</th><th>first needed by</th></tr>{family_rows}</table>")
     if runtime_only:
         parts.append(f"<h2 id=\"runtime\">What the runtime needs ({esc(result.profile.runtime or '')})"
@@ -90,18 +120,27 @@ def write_html(session: RecordSession, directory: Path) -> None:
     assert session.default is not None
     surface = existing(session.default.profile.allowed)
     rows = []
+    totals = [0, 0]
     for result in session.results:
         if result.profile is None:
             continue
         write_atomic(directory / page_name(result.name),
                      _profile_page(session, result, surface))
-        allowed = result.profile.allowed
+        allowed = result.profile.allowed & surface
+        runtime = result.profile.runtime_only & surface
+        totals[0] += len(allowed)
+        totals[1] += len(surface - allowed)
         rows.append(
             f"<tr><td><a href=\"{page_name(result.name)}\">{html.escape(result.name)}</a></td>"
+            f"<td>{bar_svg(len(allowed), len(runtime), len(surface))}</td>"
             f"<td>{len(allowed)}</td><td>{len(surface - allowed)}</td>"
             f"<td>{html.escape(result.status)}</td></tr>")
+    count = len(rows)
     body = (f"<h1>seccomp profiles</h1><p>ceiling: <code>{html.escape(str(session.default.path))}"
             f"</code>, {len(surface)} syscalls allowed by the engine's default here</p>"
-            "<table><tr><th>profile</th><th>allowed</th><th>removed vs default</th><th>status</th>"
-            f"</tr>{''.join(rows)}</table>")
+            "<table><tr><th>profile</th><th>of the default: app, runtime, removed</th>"
+            "<th>allowed</th><th>removed vs default</th><th>status</th>"
+            f"</tr>{''.join(rows)}<tr id=\"totals\"><th>{count} profiles</th><th></th>"
+            f"<th>{totals[0] // max(count, 1)} on average</th>"
+            f"<th>{totals[1] // max(count, 1)} on average</th><th></th></tr></table>")
     write_atomic(directory / "index.html", _page("seccomp profiles", body))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import uuid
 from collections.abc import Generator
 from pathlib import Path
@@ -39,12 +40,15 @@ def _missing_choice(value: str) -> str:
     return value
 
 
-ARGUMENT_CHOICES = ("families", "names")
+ARGUMENT_CHOICES = ("sockets", "families", "all", "names")
 _TRACER_HINT = ("give 'auto' (the default), 'local' (load the tracer in this process: root on "
                 "the engine's host) or 'helper' (load it in a helper container through the "
                 "engine).")
-_ARGS_HINT = ("give 'families' (socket and socketpair allowed only for the address families the "
-              "tests used) or 'names' (every recorded syscall allowed whatever its arguments)")
+_ARGS_HINT = ("give 'sockets' (the default: socket and socketpair allowed only for the address "
+              "families the tests used, and AF_NETLINK only for their netlink protocols), "
+              "'families' (families only), 'all' (every argument rule measured stable: today "
+              "the same as 'sockets') or 'names' (every recorded syscall allowed whatever its "
+              "arguments)")
 
 
 def _arguments_choice(value: str) -> str:
@@ -118,10 +122,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "Security Standard); by default profiles start with or without it "
                          "(ini: seccomp_nnp)")
     group.addoption("--seccomp-args", dest="seccomp_args", default=None, type=_arguments_choice,
-                    metavar="families|names",
-                    help="record: 'families' (the default) allows socket and socketpair only for "
-                         "the address families the tests used; 'names' writes syscall names "
-                         "only (ini: seccomp_args)")
+                    metavar="sockets|families|all|names",
+                    help="record: 'sockets' (the default) allows socket and socketpair only for "
+                         "the address families the tests used, and AF_NETLINK only for the "
+                         "netlink protocols they used; 'families' for the families whatever the "
+                         "protocol; 'all' every argument rule measured stable (today: sockets); "
+                         "'names' writes syscall names only (ini: seccomp_args)")
     group.addoption("--seccomp-tracer", dest="seccomp_tracer", default=None, type=_tracer_choice,
                     metavar="auto|local|helper",
                     help="where the eBPF tracer runs: 'local' in this process (root on the "
@@ -137,7 +143,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "such as 'runc>=1.1,crun>=1.8' (ini: seccomp_runtimes)")
     parser.addini("seccomp_runtimes", "record: the runtimes the profiles must start under",
                   default=None)
-    parser.addini("seccomp_args", "record: argument rules (families or names)", default=None)
+    parser.addini("seccomp_args", "record: argument rules (sockets, families, all or names)",
+                  default=None)
     parser.addini("seccomp_tracer", "where the tracer runs (auto, local or helper)", default=None)
     parser.addini("seccomp_nnp", "record under no-new-privileges", type="bool", default=False)
     parser.addini("seccomp_profile_dir", "directory for seccomp profiles", default=None)
@@ -248,7 +255,7 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
 
         recorder = {Role.LOCAL: RecordSession, Role.WORKER: RecordWorker,
                     Role.CONTROLLER: RecordController}[role(config)]
-        arguments = config.getoption("seccomp_args") or config.getini("seccomp_args") or "families"
+        arguments = config.getoption("seccomp_args") or config.getini("seccomp_args") or "sockets"
         try:
             rules = ArgumentRules(arguments)
         except ValueError:
@@ -428,6 +435,10 @@ class SeccompPlugin:
             terminalreporter.write_line(line, red=red, yellow=line.startswith("no profile"))
         if ours.failure is not None:
             terminalreporter.write_line(f"ERROR: {ours.failure}", red=True, bold=True)
+        if ours.reports_to_ci and ({"GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS"} & os.environ.keys()):
+            from .github import publish
+
+            publish(ours.ci_report(os.environ), os.environ, terminalreporter.write_line)
 
     def pytest_unconfigure(self) -> None:
         self.session.stop()

@@ -20,10 +20,13 @@ from .arguments import (
     ANY_FAMILY,
     FAMILIES,
     FAMILY_SYSCALLS,
-    family_arg,
+    PROTOCOL_STRIDE,
     family_name,
     label,
     rule_family,
+    socket_args,
+    socket_family,
+    subsumed,
 )
 from .errors import ProfileError
 from .ownership import make_dirs, owner_for
@@ -184,6 +187,21 @@ def _beyond(name: str, families: frozenset[int], kept: set[tuple[str, str]],
     if (name, "allow") in moved:
         moved.remove((name, "allow"))
         moved.add((name, "any family beyond " + ", ".join(map(family_name, sorted(families)))))
+
+
+def _protocols_beyond(name: str, wide: frozenset[int], narrow: frozenset[int],
+                      kept: set[tuple[str, str]], moved: set[tuple[str, str]]) -> None:
+    """`wide` allows `name` for a family whatever its protocol, `narrow` for some protocols of
+    it only: those are in both, and what moved is the family's other protocols."""
+    for family in wide & {socket_family(v) for v in narrow} - narrow:
+        protocols = sorted(v for v in narrow if v >= PROTOCOL_STRIDE and socket_family(v) == family)
+        if not protocols:
+            continue
+        kept -= {(label(name, v), "allow") for v in protocols}
+        if (label(name, family), "allow") in moved:
+            moved.remove((label(name, family), "allow"))
+            moved.add((label(name, family), "any protocol beyond "
+                       + ", ".join(map(family_name, protocols))))
 
 
 @dataclass(frozen=True)
@@ -462,6 +480,9 @@ class Profile:
                 _beyond(name, now, kept=added, moved=removed)
             elif now is None and was:  # widened from some families: nothing was removed
                 _beyond(name, was, kept=removed, moved=added)
+            elif was and now:  # a family <-> some of its protocols: the protocols beyond move
+                _protocols_beyond(name, was, now, kept=added, moved=removed)
+                _protocols_beyond(name, now, was, kept=removed, moved=added)
         return ProfileDiff(added=tuple(sorted(added)), removed=tuple(sorted(removed)),
                            default_action=default_action)
 
@@ -584,14 +605,23 @@ ARCH_ALIASES = {scmp: alias for scmp, alias in NATIVE_ARCH.values()}
 def apps_first(rules: Mapping[Condition, frozenset[str]]) -> dict[Condition, frozenset[str]]:
     """A name the app needs is in the app's rule, not also in the runtime's; a name some plain
     rule allows for every family needs no rule per family (a union of a name-only profile
-    with one of families is the name-only one)."""
+    with one of families is the name-only one), and a name allowed for a family needs no rule
+    per protocol of it (likewise for a profile of families with one of protocols)."""
     app = frozenset().union(*(n for c, n in rules.items() if c.action == ALLOW and not c.is_runtime))
     plain = frozenset().union(*(n for c, n in rules.items() if c.action == ALLOW and c.unconditional))
+    any_protocol = {(replace(c, comment=""), name) for c, names in rules.items()
+                    if c.action == ALLOW and (v := rule_family(c.args)) is not None
+                    and v < PROTOCOL_STRIDE for name in names}
     out = {}
     for condition, names in rules.items():
         keep = names - app if condition.is_runtime else names
-        if condition.action == ALLOW and rule_family(condition.args) is not None:
+        value = rule_family(condition.args) if condition.action == ALLOW else None
+        if value is not None:
             keep = keep - (plain & frozenset(FAMILY_SYSCALLS))
+        if value is not None and value >= PROTOCOL_STRIDE:
+            family_rule = replace(condition, comment="", args=tuple(
+                a for a in condition.args if dict(a).get("index") != 2))
+            keep = frozenset(n for n in keep if (family_rule, n) not in any_protocol)
         if keep:
             out[condition] = keep
     return out
@@ -610,7 +640,8 @@ def _by_family(condition: Condition, names: frozenset[str],
         out[condition] = rest
     for name in sorted(names & families.keys()):
         for family in families[name]:
-            narrower = replace(condition, args=tuple(sorted((*condition.args, family_arg(family)))))
+            narrower = replace(condition, args=tuple(sorted((*condition.args,
+                                                             *socket_args(family)))))
             out[narrower] = out.get(narrower, frozenset()) | {name}
     return out
 
@@ -631,7 +662,7 @@ def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None
     for those only (a family of ANY_FAMILY, or none recorded, keeps the name unfiltered).
     `runtimes_covered`: the measured runtimes whose steps `runtime_syscalls` holds as well.
     """
-    pinned = {name: frozenset(values) for name, values in (families or {}).items()
+    pinned = {name: subsumed(values) for name, values in (families or {}).items()
               if name in FAMILY_SYSCALLS and values and ANY_FAMILY not in set(values)}
     wanted = set(syscalls) | ALWAYS_ALLOWED
     runtime_only = set(runtime_syscalls) - wanted

@@ -5,11 +5,11 @@ from __future__ import annotations
 import fcntl
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .arguments import ArgumentRules, parse_label, split_labels
 from .errors import SeccompError
@@ -20,6 +20,9 @@ from .recording import ContainerRecord
 from .runtimes import RuntimeSelection, coverage_label, covered_steps
 from .session import ContainerSession, Controller, Options, PhaseNotes, Worker
 from .windows import AFTER_TESTS
+
+if TYPE_CHECKING:
+    from .github import CiReport
 
 
 @dataclass
@@ -73,7 +76,7 @@ class RecordSession(ContainerSession):
 
     def __init__(self, options: Options, merge: bool = False, check: bool = False,
                  update: bool = False, html: Path | None = None,
-                 arguments: ArgumentRules = ArgumentRules.FAMILIES,
+                 arguments: ArgumentRules = ArgumentRules.SOCKETS,
                  runtimes: RuntimeSelection | None = None) -> None:
         super().__init__(options)
         # --seccomp-runtimes: the measured runtimes whose steps every runtime rule holds too
@@ -169,6 +172,38 @@ class RecordSession(ContainerSession):
 
         return [*summary_lines(self, verbose), *self.written]
 
+    def ci_report(self, environ: Mapping[str, str]) -> CiReport:
+        """The step summary's table (one row per profile) and an annotation on the profile file
+        for each syscall a drift adds."""
+        from .github import Annotation, CiReport, Level, repository_path
+        from .syscalls import existing
+
+        surface = existing(self.default.profile.allowed) if self.default else set()
+        report = CiReport("pytest-seccomp: recorded profiles",
+                          ("profile", "allowed", "removed vs the default", "drift", "status"))
+        for result in self.results:
+            allowed = result.profile.allowed if result.profile else frozenset()
+            change = " ".join([*(f"+{n}" for n in result.diff.added_names),
+                               *(f"-{n}" for n in result.diff.removed_names)])
+            report.rows.append((f"`{result.name}`", str(len(allowed)),
+                                str(len(surface - allowed)),
+                                "new" if not result.existed else change or "none",
+                                result.error or result.status))
+            if not (self.check_drift and result.diff.widens):
+                continue
+            first = self.recording.first_needed({c.id for c in result.containers})
+            for name in result.diff.added_names:
+                test, container = first.get(name, ("an earlier test", None))
+                where = f" (container {container.name})" if container else ""
+                report.annotations.append(Annotation(
+                    Level.ERROR if self.drifted else Level.WARNING, "seccomp drift",
+                    f"{result.name}: +{name} needed by {test}{where}; review it, then "
+                    "`pytest --seccomp-record --seccomp-update` accepts it",
+                    repository_path(result.path, environ)))
+        if self.drifted:
+            report.notes.append("drift: profiles would gain syscalls nobody reviewed")
+        return report
+
     def collect(self) -> None:
         """The last read of the maps; the tracer stops; what cannot be trusted is noted."""
         try:
@@ -208,6 +243,31 @@ class RecordSession(ContainerSession):
                 result.status = "not written"
         return self.results
 
+    def _made(self, containers: Iterable[ContainerRecord]) -> tuple[Counter[str], Counter[str]]:
+        """What `containers` made: syscall names and argument labels (`socket(AF_INET)`), with
+        their calls."""
+        syscalls: Counter[str] = Counter()
+        arguments: Counter[str] = Counter()
+        for record in containers:
+            for made, calls in self.recording.names(record.counts).items():
+                (syscalls if parse_label(made)[1] is None else arguments)[made] += calls
+        return syscalls, arguments
+
+    def profile_for(self, containers: Iterable[ContainerRecord]) -> Profile:
+        """The profile `containers` recorded, as it is written (the runtime's rule, the mode,
+        the argument rules): one place, for the files and for the seccomp fixture alike."""
+        assert self.default is not None
+        containers = list(containers)
+        syscalls, arguments = self._made(containers)
+        runtime: set[str] = set()
+        for record in containers:
+            runtime |= set(self.recording.names(Counter(record.runtime)))
+        return build_profile(
+            syscalls, self.default.profile,
+            runtime_syscalls=runtime_steps(runtime, self.runtime) | self.covered_steps,
+            runtime=self.runtime, nnp=self.options.nnp, runtimes_covered=self.covers,
+            families=self.arguments.pinned(split_labels(arguments)[1]))
+
     def _build(self) -> list[ProfileResult]:
         assert self.default is not None
         grouped: dict[str, list[ContainerRecord]] = {}
@@ -217,15 +277,7 @@ class RecordSession(ContainerSession):
         results = []
         for name in sorted(grouped):
             containers = grouped[name]
-            syscalls: Counter[str] = Counter()
-            arguments: Counter[str] = Counter()
-            runtime: set[str] = set()
-            for record in containers:
-                for made, calls in self.recording.names(record.counts).items():
-                    (syscalls if parse_label(made)[1] is None else arguments)[made] += calls
-                runtime |= set(self.recording.names(Counter(record.runtime)))
-            runtime = runtime_steps(runtime, self.runtime) | self.covered_steps
-            families = split_labels(arguments)[1]
+            syscalls, arguments = self._made(containers)
             try:
                 path = self.profile_path(name)
             except SeccompError as exc:
@@ -234,10 +286,7 @@ class RecordSession(ContainerSession):
                 continue
             result = ProfileResult(name, path, containers, syscalls, arguments=arguments)
             try:
-                result.profile = build_profile(
-                    syscalls, self.default.profile, runtime_syscalls=runtime,
-                    runtime=self.runtime, nnp=self.options.nnp, runtimes_covered=self.covers,
-                    families=families if self.arguments is ArgumentRules.FAMILIES else None)
+                result.profile = self.profile_for(containers)
                 # only a run of every collected test may drop a syscall from a profile
                 if (self.merge or not self.full_run) and result.path.exists():
                     result.profile = self._merged(result.path, result.profile)

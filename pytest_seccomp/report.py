@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .arguments import family_name
+from .arguments import family_name, socket_family
 from .naming import display_path
 from .profile import Profile, ProfileDiff, write_atomic
 from .syscalls import existing
@@ -93,12 +93,13 @@ def _family_names(profile: Profile | None) -> list[str] | None:
 
 
 def families_clause(profile: Profile, default: Profile) -> str:
-    """` and 2 of its 45 socket families (AF_INET AF_UNIX)`, or nothing when socket is not
-    filtered by family (or not allowed at all)."""
+    """` and 2 of its 45 socket families (AF_INET AF_NETLINK(NETLINK_ROUTE))`, or nothing when
+    socket is not filtered by family (or not allowed at all)."""
     families = profile.socket_families
     if not families:
         return ""
-    return (f" and {len(families)} of its {len(default.default_families())} socket families "
+    count = len({socket_family(f) for f in families})
+    return (f" and {count} of its {len(default.default_families())} socket families "
             f"({' '.join(map(family_name, sorted(families)))})")
 
 

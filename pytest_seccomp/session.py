@@ -10,7 +10,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -27,6 +27,7 @@ from .tracer import Tracer, check_prerequisites
 from .windows import BEFORE_TESTS, between_tests
 
 if TYPE_CHECKING:  # httptools: imported once the session starts
+    from .github import CiReport
     from .proxy import EngineProxy
 
 LABEL_TEST = "io.pytest-seccomp.test"
@@ -115,6 +116,11 @@ class ContainerSession:
     mode: ClassVar[Mode] = Mode.RECORD
     role: ClassVar[Role] = Role.LOCAL
     title = "seccomp profiles"
+
+    reports_to_ci: ClassVar[bool] = True  # a worker's reach CI's summary through the controller
+
+    def ci_report(self, environ: Mapping[str, str]) -> CiReport:
+        raise NotImplementedError
 
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -532,6 +538,7 @@ class Worker:
     decides the run's status."""
 
     role: ClassVar[Role] = Role.WORKER
+    reports_to_ci: ClassVar[bool] = False
 
     def exit_status(self, current: int, interrupted: bool) -> int:
         return current

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .arguments import arg_key, family_syscall_numbers
+from .arguments import AF_NETLINK, arg_key, family_syscall_numbers, socket_value
 from .bpf.build import compiled_object
 from .bpf.libbpf import COUNTERS, BpfMap, BpfObject, lib
 from .errors import TracerError
@@ -443,13 +443,20 @@ class Tracer:
                 runtime.add((cgroup, nr & ~RUNTIME_FLAG))
             else:
                 counts[(cgroup, nr)] = count
+        socket_nr = self._family_nrs[0]
         for key, value in tables["families"]:
             cgroup = int.from_bytes(key, "little")
-            for nr, word in zip(self._family_nrs, struct.unpack("=QQ", value), strict=True):
+            *words, netlink = struct.unpack("=QQQ", value)  # tracer.bpf.c's family_set
+            for nr, word in zip(self._family_nrs, words, strict=True):
                 while word:
                     low = word & -word
                     counts[(cgroup, arg_key(nr, low.bit_length() - 1))] = 1
                     word ^= low
+            while netlink:
+                low = netlink & -netlink
+                value_ = socket_value(AF_NETLINK, low.bit_length() - 1)
+                counts[(cgroup, arg_key(socket_nr, value_))] = 1
+                netlink ^= low
         paths = {int.from_bytes(k, "little"): v.split(b"\0", 1)[0].decode(errors="replace")
                  for k, v in tables["cgroup_paths"]}
         refused = {}

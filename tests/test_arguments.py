@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import subprocess
 
-from .conftest import BUSYBOX, cli
+from .conftest import BUSYBOX, cli, require_image
+
+WEBAPP = "pytest-seccomp/webapp:latest"  # Debian's python3: glibc's getaddrinfo
 
 NETWORK = f"""
 import docker
@@ -95,5 +97,84 @@ def test_names_only_when_asked(record, pytester):
     narrower = record("--seccomp-check")
     assert narrower.result.ret == 0, narrower.result.stdout.str()
     narrower.result.stdout.fnmatch_lines(["*narrower*"])
-    bad = pytester.runpytest_subprocess("--seccomp-record", "--seccomp-args=all")
-    assert bad.ret == 4 and "'all' is not a choice" in bad.stderr.str()
+    bad = pytester.runpytest_subprocess("--seccomp-record", "--seccomp-args=everything")
+    assert bad.ret == 4 and "'everything' is not a choice" in bad.stderr.str()
+
+
+
+RESOLVE = f"""
+import docker
+
+def run(code):
+    return docker.from_env().containers.run("{WEBAPP}", ["python3", "-c", code],
+                                            remove=True).decode()
+
+def test_resolves_a_name():
+    out = run("import socket; print(socket.getaddrinfo('localhost', 80, "
+              "flags=socket.AI_ADDRCONFIG, type=socket.SOCK_STREAM))")
+    assert "127.0.0.1" in out
+"""
+# socket(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER): the way in of the nf_tables exploits
+NETFILTER_SOCKET = ("import socket\ntry:\n    socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)"
+                    "\n    print('opened')\nexcept OSError as exc:\n    print('refused', exc.errno)")
+NETFILTER = f"""
+
+def test_netfilter():
+    out = run({NETFILTER_SOCKET!r})
+    print(out)
+    assert "refused 1" in out  # EPERM: the filter's answer
+"""
+
+
+def test_netlink_is_allowed_only_for_the_protocols_the_tests_used(record, pytester):
+    """glibc's getaddrinfo opens socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE): a suite that only
+    resolves names gets a profile where NETLINK_NETFILTER is refused, in enforce and where the
+    user deploys."""
+    import docker
+
+    require_image(docker.from_env(), WEBAPP)
+    pytester.makepyfile(test_resolve=RESOLVE)
+    recorded = record()
+    recorded.result.assert_outcomes(passed=1)
+    rules = [r["args"] for r in recorded.profile("pytest-seccomp/webapp")["syscalls"]
+             if r["names"] == ["socket"]]
+    assert [{"index": 0, "value": 16, "op": "SCMP_CMP_EQ"},
+            {"index": 2, "value": 0, "op": "SCMP_CMP_EQ"}] in rules, rules
+    assert [{"index": 0, "value": 16, "op": "SCMP_CMP_EQ"}] not in rules
+    report = recorded.report["profiles"]["pytest-seccomp/webapp"]
+    assert "AF_NETLINK(NETLINK_ROUTE)" in report["socket_families"]
+    assert "socket(AF_NETLINK, NETLINK_ROUTE)" in report["first_needed_by"]
+    path = recorded.profile_dir / "pytest-seccomp" / "webapp.json"
+    assert "AF_NETLINK(NETLINK_ROUTE)" in cli("show", str(path)).stdout
+    assert "OK (" in cli("check", str(path)).stdout
+
+    # enforce: names still resolve; NETLINK_NETFILTER is refused, and named with its protocol
+    pytester.makepyfile(test_resolve=RESOLVE + NETFILTER)
+    enforced = pytester.runpytest_subprocess("--seccomp-enforce", "-p", "no:cacheprovider", "-rA")
+    enforced.assert_outcomes(passed=2)
+    enforced.stdout.fnmatch_lines([
+        "*socket(AF_NETLINK, NETLINK_NETFILTER)  x1  by process 'python3' (the profile allows "
+        "socket for *AF_NETLINK(NETLINK_ROUTE) only)",
+    ])
+    # as a user deploys it: the same
+    for code, expected in (("import socket; print(socket.getaddrinfo('localhost', 80, "
+                            "flags=socket.AI_ADDRCONFIG))", "127.0.0.1"),
+                           (NETFILTER_SOCKET, "refused 1")):
+        deployed = subprocess.run(["docker", "run", "--rm", "--security-opt", f"seccomp={path}",
+                                   WEBAPP, "python3", "-c", code],
+                                  capture_output=True, text=True, check=False)
+        assert expected in deployed.stdout, deployed.stdout + deployed.stderr
+    # under the engine's default it opens: no capability is needed, only the profile stops it
+    plain = subprocess.run(["docker", "run", "--rm", WEBAPP, "python3", "-c", NETFILTER_SOCKET],
+                           capture_output=True, text=True, check=False)
+    assert "opened" in plain.stdout, plain.stdout + plain.stderr
+
+    # --seccomp-args=families: AF_NETLINK whatever the protocol; back to protocols narrows
+    pytester.makepyfile(test_resolve=RESOLVE)
+    wide = record("--seccomp-args=families")
+    assert [{"index": 0, "value": 16, "op": "SCMP_CMP_EQ"}] in [
+        r["args"] for r in wide.profile("pytest-seccomp/webapp")["syscalls"]
+        if r["names"] == ["socket"]]
+    narrower = record("--seccomp-check")
+    assert narrower.result.ret == 0, narrower.result.stdout.str()
+    narrower.result.stdout.fnmatch_lines(["*narrower*"])

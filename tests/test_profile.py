@@ -237,9 +237,23 @@ def test_the_cli_on_any_mutation_of_a_recorded_profile_answers_without_a_traceba
             assert code == 2 and "OK (" not in out.getvalue()
 
 
-# -- argument rules: socket families ------------------------------------------------------------
+# -- argument rules: socket families and netlink protocols --------------------------------------
+# a socket value: a family, or AF_NETLINK with one of its protocols (socket's argument 2)
+socket_values = st.one_of(st.integers(1, 45),
+                          st.integers(0, 22).map(lambda p: 16 + 64 * (p + 1)))
 families = st.dictionaries(st.sampled_from(["socket", "socketpair"]),
-                           st.sets(st.integers(1, 45), min_size=1, max_size=4))
+                           st.sets(socket_values, min_size=1, max_size=4))
+
+
+@given(st.sampled_from(["socket", "socketpair"]), st.integers(0, 62),
+       st.one_of(st.none(), st.integers(0, 62)))
+def test_socket_values_round_trip_through_labels_and_rules(name, family, protocol):
+    from pytest_seccomp.arguments import label, parse_label, rule_family, socket_args, socket_value
+
+    value = socket_value(family, protocol)
+    assert parse_label(label(name, value)) == (name, value)
+    assert rule_family(socket_args(value)) == value
+    assert len(socket_args(value)) == (1 if protocol is None else 2)
 
 
 @given(st.sampled_from(["socket", "socketpair"]), st.integers(0, 63), st.integers(0, 500))
@@ -253,16 +267,18 @@ def test_argument_labels_round_trip(name, family, nr):
 
 @given(families, families)
 def test_family_rules_are_within_the_default_and_union_as_sets(a, b):
+    from pytest_seccomp.arguments import subsumed
+
     default = Profile.load(DOCKER_DEFAULT)
     first = build_profile({"read", *a}, default, families=a)
     second = build_profile({"read", *b}, default, families=b)
     for profile, chosen in ((first, a), (second, b)):
         assert profile.wider_than(default) == []
         for name in ("socket", "socketpair"):
-            assert profile.families(name) == frozenset(chosen.get(name, ()))
+            assert profile.families(name) == subsumed(chosen.get(name, ()))
     merged = first.union(second)
-    for name in ("socket", "socketpair"):
-        assert merged.families(name) == frozenset(a.get(name, set()) | b.get(name, set()))
+    for name in ("socket", "socketpair"):  # a family allowed for any protocol takes in its protocols
+        assert merged.families(name) == subsumed(a.get(name, set()) | b.get(name, set()))
     grown = first.diff(merged)
     assert grown.widens == (merged.dumps() != first.dumps())
     # a name-only profile allows every family: union with it is it, and going to families
@@ -284,6 +300,29 @@ def test_a_new_family_reads_as_a_permission_of_its_own():
     rules = [r for r in after.to_json()["syscalls"] if r["names"] == ["socket"]]
     assert [r["args"] for r in rules] == [[{"index": 0, "value": v, "op": "SCMP_CMP_EQ"}]
                                           for v in (1, 2, 16)]
+
+
+def test_netlink_pinned_to_its_protocols_is_one_rule_and_a_narrowing():
+    default = Profile.load(DOCKER_DEFAULT)
+    route = 16 + 64 * (0 + 1)  # socket(AF_NETLINK, NETLINK_ROUTE): what getaddrinfo opens
+    family = build_profile({"socket"}, default, families={"socket": {1, 16}})
+    protocol = build_profile({"socket"}, default, families={"socket": {1, route}})
+    rules = [r["args"] for r in protocol.to_json()["syscalls"] if r["names"] == ["socket"]]
+    assert rules == [[{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}],
+                     [{"index": 0, "value": 16, "op": "SCMP_CMP_EQ"},
+                      {"index": 2, "value": 0, "op": "SCMP_CMP_EQ"}]]
+    assert protocol.wider_than(default) == [] and protocol.families("socket") == {1, route}
+    narrowed = family.diff(protocol)
+    assert not narrowed.widens
+    assert narrowed.lines() == ["-socket(AF_NETLINK) [any protocol beyond AF_NETLINK(NETLINK_ROUTE)]"]
+    widened = protocol.diff(family)
+    assert widened.lines() == ["+socket(AF_NETLINK) [any protocol beyond AF_NETLINK(NETLINK_ROUTE)]"]
+    # a second protocol is a permission of its own; a union with the family alone is the family
+    audit = build_profile({"socket"}, default, families={"socket": {1, route, 16 + 64 * 10}})
+    assert protocol.diff(audit).lines() == ["+socket(AF_NETLINK, NETLINK_AUDIT)"]
+    assert protocol.union(family).dumps() == family.dumps()
+    assert build_profile({"socket"}, default, families={"socket": {16, route}}).dumps() == \
+        build_profile({"socket"}, default, families={"socket": {16}}).dumps()
 
 
 def test_two_checks_of_one_argument_are_not_narrower():

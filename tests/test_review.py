@@ -122,6 +122,24 @@ def test_fixture_in_record_and_enforce_and_skipped_otherwise(pytester, busybox_i
     plain.stdout.fnmatch_lines(["*needs --seccomp-record or --seccomp-enforce*"])
 
 
+def test_the_fixture_s_profile_is_the_file_the_session_writes(pytester, busybox_image):
+    """seccomp.profile() is built where the files are: the runtime's rule and the mode too."""
+    pytester.makepyfile(test_fx=f"""
+import docker
+from pathlib import Path
+
+def test_fixture(seccomp):
+    docker.from_env().containers.run("{BUSYBOX}", ["ls", "/"], remove=True)
+    Path("fixture.json").write_text(seccomp.profile("pytest-seccomp/busybox").dumps())
+""")
+    for mode in ((), ("--seccomp-nnp",)):
+        pytester.runpytest_subprocess("--seccomp-record", *mode).assert_outcomes(passed=1)
+        written = (pytester.path / "seccomp-profiles" / "pytest-seccomp" / "busybox.json")
+        assert (pytester.path / "fixture.json").read_text() == written.read_text()
+        assert "what the runtime needs" in written.read_text()
+        written.unlink()
+
+
 def test_junit_xml_carries_what_each_test_first_needed(committed):
     result = committed.runpytest_subprocess("--seccomp-record", "--junitxml=out.xml")
     result.assert_outcomes(passed=2)

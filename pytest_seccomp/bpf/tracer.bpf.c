@@ -15,8 +15,9 @@
  * - The runtime's own steps after it installed the filter (runc's init, crun, before they exec
  *   the container's program) are kept apart from the app's, in a second set: they are told by
  *   the task's name, read (a plain load) only when the app's bit is not set yet.
- * - socket and socketpair also note their address family (argument 0), a bit per family; no
- *   other syscall's arguments are read.
+ * - socket and socketpair also note their address family (argument 0), a bit per family, and
+ *   socket(AF_NETLINK) its protocol (argument 2), a bit per protocol; no other syscall's
+ *   arguments are read, so every other syscall pays one comparison, as before.
  * - Nothing is lost silently: a full map bumps a counter the reader checks.
  *
  * CO-RE: the few kernel structures used are declared here with preserve_access_index, so libbpf
@@ -46,15 +47,18 @@ struct task_struct {
 } __attribute__((preserve_access_index));
 /* The syscall's number and its first argument, as saved at entry (still there at exit). */
 #if defined(__TARGET_ARCH_x86)
-struct pt_regs { unsigned long orig_ax; unsigned long di; } __attribute__((preserve_access_index));
+struct pt_regs { unsigned long orig_ax; unsigned long di; unsigned long dx; }
+	__attribute__((preserve_access_index));
 #define SYSCALL_NR(regs) ((regs)->orig_ax)
 #define ARG0(regs) ((regs)->di)
+#define ARG2(regs) ((regs)->dx)
 #define NR_SOCKET 41
 #define NR_SOCKETPAIR 53
 #elif defined(__TARGET_ARCH_arm64)
-struct pt_regs { u64 orig_x0; int syscallno; } __attribute__((preserve_access_index));
+struct pt_regs { u64 regs[31]; u64 orig_x0; int syscallno; } __attribute__((preserve_access_index));
 #define SYSCALL_NR(regs) ((regs)->syscallno)
 #define ARG0(regs) ((regs)->orig_x0) /* x0 itself holds the return value at exit */
+#define ARG2(regs) ((regs)->regs[2])
 #define NR_SOCKET 198
 #define NR_SOCKETPAIR 199
 #else
@@ -89,12 +93,18 @@ struct syscall_set {
 	u64 words[SYSCALL_BITS / 64];   /* the app's syscalls */
 	u64 runtime[SYSCALL_BITS / 64]; /* the runtime's, before it exec'd the app */
 };
-/* arg: for socket and socketpair, 1 + the address family; 0 for every other syscall */
+/* arg: for socket and socketpair, 1 + the socket value (the address family, plus
+ * PROTOCOL_STRIDE * (protocol + 1) for socket(AF_NETLINK)); 0 for every other syscall */
 struct refusal { u64 cgroup; u32 nr; u32 arg; char comm[COMM_LEN]; }; /* no hidden padding */
 /* The address families (argument 0) a container passed to socket and socketpair: a bit each.
  * Families above 62 (none exists; the call fails) fold into bit 63, "any family". */
 #define ANY_FAMILY 63
-struct family_set { u64 socket; u64 socketpair; };
+/* socket(AF_NETLINK)'s protocols (argument 2), a bit each: NETLINK_ROUTE is what getaddrinfo
+ * opens, NETLINK_NETFILTER the nf_tables exploits'. Protocols >= 63 fold into bit 63. */
+#define AF_NETLINK 16
+#define ANY_PROTOCOL 63
+#define PROTOCOL_STRIDE 64 /* arguments.py: a socket value's protocol part */
+struct family_set { u64 socket; u64 socketpair; u64 netlink; };
 struct path { char text[PATH_LEN]; };
 
 /* Sizes are set by the loader (--seccomp-map-size). Hash maps are not preallocated: entries
@@ -200,6 +210,12 @@ static __always_inline u64 family_bit(struct pt_regs *regs)
 	return 1ULL << (family < ANY_FAMILY ? family : ANY_FAMILY);
 }
 
+static __always_inline u64 netlink_protocol(struct pt_regs *regs)
+{
+	u64 protocol = ARG2(regs);
+	return protocol < ANY_PROTOCOL ? protocol : ANY_PROTOCOL;
+}
+
 /* Only socket and socketpair get here: every other syscall pays one comparison. */
 static __always_inline void note_family(struct pt_regs *regs, long id, u64 cgroup)
 {
@@ -215,6 +231,10 @@ static __always_inline void note_family(struct pt_regs *regs, long id, u64 cgrou
 	}
 	u64 *word = id == NR_SOCKET ? &set->socket : &set->socketpair;
 	u64 bit = family_bit(regs);
+	if (id == NR_SOCKET && ARG0(regs) == AF_NETLINK) { /* which netlink protocol */
+		word = &set->netlink;
+		bit = 1ULL << netlink_protocol(regs);
+	}
 	if (!(*word & bit)) {
 		__sync_fetch_and_or(word, bit);
 		changed();
@@ -316,6 +336,8 @@ int BPF_PROG(enforce_refused, struct pt_regs *regs, long ret)
 	if (nr == NR_SOCKET || nr == NR_SOCKETPAIR) { /* which family was refused */
 		u64 family = ARG0(regs);
 		key.arg = 1 + (family < ANY_FAMILY ? family : ANY_FAMILY);
+		if (nr == NR_SOCKET && family == AF_NETLINK && netlink_protocol(regs) < ANY_PROTOCOL)
+			key.arg += PROTOCOL_STRIDE * (netlink_protocol(regs) + 1);
 	}
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	add(&refused, &key);
