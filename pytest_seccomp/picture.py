@@ -19,7 +19,7 @@ from .purposes import group
 
 MARK = 14  # a mark's cell, in px
 PER_ROW = 24  # marks per line of a purpose's group
-LABEL_WIDTH = 150
+LABEL_WIDTH = 190  # the longest purpose with its figure: "time and scheduling (52/52)"
 LINE = MARK + 4
 
 
