@@ -182,3 +182,17 @@ def test_enforce_tells_a_refused_family_from_the_kernels_own_eperm():
     names_only = build_profile({"socket"}, default)
     assert _refused_by_filter(names_only, arg_key(socket, 17)) is None  # CAP_NET_RAW missing
     assert _refused_by_filter(profile, nr("mkdir")) == ""
+
+
+def test_github_annotations_and_summary_are_escaped_as_the_toolkit_does(tmp_path):
+    from pytest_seccomp.github import Annotation, CiReport, Level, publish
+
+    note = Annotation(Level.ERROR, "seccomp: drift", "a,b: 100%\nnext", "dir/x,y.json")
+    assert note.command() == "::error file=dir/x%2Cy.json,title=seccomp%3A drift::a,b: 100%25%0Anext"
+    report = CiReport("h", ("profile", "drift"), rows=[("a|b", "+mkdir")], annotations=[note])
+    printed: list[str] = []
+    summary = tmp_path / "summary.md"
+    publish(report, {"GITHUB_STEP_SUMMARY": str(summary)}, printed.append)
+    assert printed == [] and "| a\\|b | +mkdir |" in summary.read_text()
+    publish(report, {"GITHUB_ACTIONS": "true"}, printed.append)
+    assert printed == [note.command()]
