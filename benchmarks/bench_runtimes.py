@@ -14,6 +14,13 @@ and crun, run as docker-in-docker (`scripts/build-images.sh --engines`).
         container configurations (user, workdir, tty, read-only, no capabilities), N times each,
         quiet and beside a CPU hog, recorded with --seccomp-runtimes=recorded in both modes; writes
         pytest_seccomp/data/runtime-steps.json (the table the package ships) and prints it.
+
+    python3 benchmarks/bench_runtimes.py --defaults [--suites trixie,sid]
+        copies each newer Docker's builtin default profile, as it applies to a container with
+        the default capabilities here (read from the OCI config it wrote), into
+        pytest_seccomp/data/engine-defaults/ (what `pytest-seccomp check --engine-version`
+        checks against), and says what each allows that the host's 20.10 default does not, and
+        the reverse.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from engines import SUITES, Engine, dind_engine, have_image, host_engines, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "pytest_seccomp" / "data" / "runtime-steps.json"
+DEFAULTS = ROOT / "pytest_seccomp" / "data" / "engine-defaults"
 MODES = ("default", "nnp")
 SERVICES = ("pytest-seccomp/redis:latest", "pytest-seccomp/postgres:latest",
             "pytest-seccomp/webapp:latest")
@@ -160,6 +168,36 @@ def measure(args: argparse.Namespace) -> None:
                   f"{' '.join(entry['steps'][mode])}")  # type: ignore[index]
 
 
+def defaults(args: argparse.Namespace) -> None:
+    """Ship each newer engine's applied default, and show how far the ceilings moved."""
+    sys.path.insert(0, str(ROOT))
+    from pytest_seccomp.engine_default import DOCKER_DEFAULT
+    from pytest_seccomp.export import resolve
+    from pytest_seccomp.profile import Profile
+
+    host = resolve(Profile.load(DOCKER_DEFAULT), "x86_64")
+    index_path = DEFAULTS / "index.json"
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    DEFAULTS.mkdir(parents=True, exist_ok=True)
+    for suite in args.suites:
+        with dind_engine(suite, "runc") as engine:
+            version = engine.name.split()[1].split("+", 1)[0]
+            target = DEFAULTS / f"docker-{version}.json"
+            profile = Profile.load(engine.default_profile)  # type: ignore[arg-type]
+            profile.save(target)
+            index[version] = {
+                "file": target.name,
+                "engine": f"{engine.name} (Debian {suite}'s docker.io)",
+                "applies_to": "x86_64, the default capabilities",
+                "made_by": f"python3 benchmarks/bench_runtimes.py --defaults --suites {suite}",
+            }
+            print(f"{engine.name}: {len(profile.allowed)} names (host's 20.10: "
+                  f"{len(host.allowed)}); wrote {target.relative_to(ROOT)}")
+            print(f"  allows, 20.10 does not: {' '.join(sorted(profile.allowed - host.allowed))}")
+            print(f"  20.10 allows, it does not: {' '.join(sorted(host.allowed - profile.allowed))}")
+    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+
 # -- the start matrix ---------------------------------------------------------------------------
 # image -> (profile under the profile directory, command, what "up" means)
 SUBJECTS = {
@@ -239,6 +277,24 @@ def one_start(engine: Engine, profile: Path, image: str, command: list[str], rea
             _docker(engine, "rm", "-f", container)
 
 
+def within_ceiling(engine: Engine, dirs: dict[str, Path]) -> bool:
+    """Every profile recorded on the host is within this engine's own default (as it applies
+    here with the default capabilities): the ceiling where it is deployed."""
+    if engine.default_profile is None:
+        return True  # (the host's own: the recording's ceiling)
+    sys.path.insert(0, str(ROOT))
+    from pytest_seccomp.export import resolve
+    from pytest_seccomp.profile import Profile
+
+    ceiling = Profile.load(engine.default_profile)
+    wider = {f"{mode}/{file}": problems for mode, folder in dirs.items()
+             for file, *_ in SUBJECTS.values()
+             if (problems := resolve(Profile.load(folder / file)).wider_than(ceiling))}
+    print(f"{engine.label:<46} ceiling  "
+          + ("every profile within its default" if not wider else f"WIDER: {wider}"))
+    return not wider
+
+
 def matrix(args: argparse.Namespace) -> int:
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -246,6 +302,7 @@ def matrix(args: argparse.Namespace) -> int:
         print(f"\nstarts that came up, of {args.starts} per image, under profiles recorded on "
               "the host engine (busybox ls, redis, postgres, webapp):")
         for engine, origin in engines(args.suites, ("pytest-seccomp/busybox:latest", *SERVICES)):
+            failed += not within_ceiling(engine, dirs)
             for mode in MODES:
                 good, total, why = 0, 0, []
                 for name, (file, image, command, ready) in SUBJECTS.items():
@@ -273,11 +330,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suites", default=",".join(SUITES),
                         help="the newer engines: trixie,sid (or one of them, or '')")
     parser.add_argument("--measure", action="store_true")
+    parser.add_argument("--defaults", action="store_true")
     args = parser.parse_args(argv)
     args.suites = [s for s in args.suites.split(",") if s]
     for fact in machine_facts():
         print(fact)
     sweep()
+    if args.defaults:
+        defaults(args)
+        return 0
     if args.measure:
         args.starts = args.starts or 8
         measure(args)

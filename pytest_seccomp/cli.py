@@ -13,7 +13,7 @@ import yaml
 
 from .arguments import FAMILY_SYSCALLS, family_name, rule_family
 from .compose import write_compose_override
-from .engine_default import find_default
+from .engine_default import find_default, version_default
 from .errors import SeccompError
 from .export import KUBELET_DIR, load_any, pod_snippet, resolve, resource_name, to_spo
 from .merge import merge_dirs
@@ -25,15 +25,23 @@ from .runtimes import measured_table, missing_steps, version_tuple
 def _check(args: argparse.Namespace) -> int:
     """valid, deny by default, not wider than the engine's default, no runtime set-up syscalls"""
     profile = load_any(args.profile)
-    default = find_default(args.engine, args.default)
-    ceiling, against = default.profile, str(default.path)
+    if args.engine_version:
+        default, against = version_default(args.engine_version)
+    else:
+        default = find_default(args.engine, args.default)
+        against = str(default.path)
+    ceiling = default.profile
     if profile.is_resolved and not default.profile.is_resolved:
         # A file without includes/excludes (a Kubernetes export) is checked against the
         # default as it applies to that file's architecture with the default capabilities.
         machine = profile.machine or "x86_64"
         ceiling = resolve(default.profile, machine)
         against += f" as it applies on {machine} with the default capabilities"
-    problems = profile.check(ceiling)
+    checked = profile
+    if default.profile.is_resolved and not profile.is_resolved:
+        # an engine's default as it applies (the shipped newer ones): the profile likewise
+        checked = resolve(profile, profile.machine or "x86_64")
+    problems = checked.check(ceiling)
     if problems:
         print(f"{args.profile}: NOT OK")
         for problem in problems:
@@ -166,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("profile")
     check.add_argument("--engine", choices=["docker", "podman"], default="docker")
     check.add_argument("--default", help="the engine's default profile (found if omitted)")
+    check.add_argument("--engine-version", metavar="VERSION",
+                       help="check against the default of the Docker you deploy on (28.5.2, "
+                            "26.1, or any release: shipped for Debian's 26.1.5 and 28.5.2, "
+                            "else moby's file for it) instead of the one here")
     check.add_argument("--runtime", metavar="NAME[@VERSION]",
                        help="the OCI runtime you deploy on (runc@1.3.6, crun@1.28, or runc for "
                             "every measured version): whether the profile starts there, from "

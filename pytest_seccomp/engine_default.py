@@ -96,6 +96,35 @@ def builtin_default(version: str) -> EngineDefault:
     return EngineDefault(path=target.resolve(), profile=found.profile)
 
 
+SHIPPED = Path(__file__).parent / "data" / "engine-defaults"
+
+
+def version_default(version: str) -> tuple[EngineDefault, str]:
+    """Docker `version`'s builtin default and what it is: a copy this package ships (newer
+    Debian engines' defaults as they apply on x86_64 with the default capabilities, made by
+    `bench_runtimes.py --defaults`; `28.5` picks the newest 28.5.x shipped), else moby's file
+    for that release (cached or downloaded, as for a running engine)."""
+    wanted = version.lstrip("v").split("+", 1)[0]
+    import json
+
+    index = json.loads((SHIPPED / "index.json").read_text()) if (SHIPPED / "index.json").is_file() \
+        else {}
+    matches = sorted((key for key in index if key == wanted or key.startswith(wanted + ".")),
+                     key=lambda key: tuple(int(part) for part in key.split(".")))
+    if matches:
+        entry = index[matches[-1]]
+        return _verified(SHIPPED / entry["file"]), f"{entry['engine']}'s default as it applies " \
+            f"with {entry['applies_to'].split(', ', 1)[1]}"
+    if release_tag(wanted) is None:
+        shipped = ", ".join(sorted(index)) or "none"
+        raise ProfileError(
+            f"--engine-version {version!r} names no Docker release this package knows; give a "
+            f"full version (e.g. 27.3.1: its default is downloaded once from moby's repository) "
+            f"or one of the shipped ones ({shipped}).")
+    found = builtin_default(wanted)
+    return found, f"Docker {release_tag(wanted)}'s builtin default"
+
+
 def find_default(engine: str | EngineInfo, explicit: str | None = None) -> EngineDefault:
     """The running engine's default profile (see the module's docstring for the order)."""
     info = engine if isinstance(engine, EngineInfo) else EngineInfo(kind=engine)

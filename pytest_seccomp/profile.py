@@ -559,11 +559,7 @@ def _within(rule: Condition, ceiling: Condition) -> bool:
     if (rule.action, rule.errno_ret, rule.excludes) != (
             ceiling.action, ceiling.errno_ret, ceiling.excludes):
         return False  # (comments say whose a rule is, and allow nothing)
-    indexes = [dict(a).get("index") for a in rule.args]
-    if rule.args != ceiling.args and (not set(ceiling.args) <= set(rule.args)
-                                      or len(indexes) != len(set(indexes))):
-        # Docker splits checks of one argument into rules of their own (either may hold):
-        # such a rule is wider than it reads, so it must equal the ceiling's
+    if rule.args != ceiling.args and not _args_within(rule.args, ceiling.args):
         return False
     mine, theirs = dict(rule.includes), dict(ceiling.includes)
     if "arches" in theirs and not set(mine.get("arches", ("(any)",))) <= set(theirs["arches"]):
@@ -571,6 +567,42 @@ def _within(rule: Condition, ceiling: Condition) -> bool:
     if not set(theirs.get("caps", ())) <= set(mine.get("caps", ())):
         return False
     return mine.get("minKernel") == theirs.get("minKernel") or "minKernel" not in theirs
+
+
+def _args_within(rule: tuple[tuple[tuple[str, Any], ...], ...],
+                 ceiling: tuple[tuple[tuple[str, Any], ...], ...]) -> bool:
+    """Every check of the ceiling follows from the rule's check of the same argument (a rule's
+    checks all hold at once: more is narrower). `socket(AF_INET)` (index 0 == 2) is within
+    Docker 25+'s `socket` unless AF_VSOCK (index 0 != 40)."""
+    mine = [dict(a) for a in rule]
+    theirs = [dict(a) for a in ceiling]
+    for checks in (mine, theirs):
+        indexes = [c.get("index") for c in checks]
+        if len(indexes) != len(set(indexes)):
+            # Docker splits checks of one argument into rules of their own (either may hold):
+            # such a rule is wider than it reads, so it must equal the ceiling's
+            return False
+    by_index = {c.get("index"): c for c in mine}
+    return all(c.get("index") in by_index and _implies(by_index[c.get("index")], c)
+               for c in theirs)
+
+
+def _implies(check: dict[str, Any], ceiling: dict[str, Any]) -> bool:
+    """Whether every argument value `check` lets through passes `ceiling` too."""
+    if check == ceiling:
+        return True
+    if check.get("op") != "SCMP_CMP_EQ":
+        return False
+    value = int(check.get("value", 0))
+    op, bound, second = ceiling.get("op"), int(ceiling.get("value", 0)), \
+        int(ceiling.get("valueTwo", 0))
+    if op == "SCMP_CMP_EQ":
+        return value == bound
+    if op == "SCMP_CMP_NE":
+        return value != bound
+    if op == "SCMP_CMP_MASKED_EQ":
+        return value & bound == second
+    return False
 
 
 def write_atomic(path: Path, text: str) -> None:

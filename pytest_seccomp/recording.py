@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .arguments import key_label, split_key
-from .tracer import Snapshot
+from .tracer import Caller, Snapshot
 
 _CONTAINER_ID_IN_PATH = re.compile(r"(?:^|[/-])([0-9a-f]{64})(?:\.scope)?$")
 
@@ -27,7 +27,7 @@ class ContainerRecord:
     cgroups: set[int] = field(default_factory=set)
     counts: Counter[int] = field(default_factory=Counter)  # syscall nr -> calls
     execs: list[tuple[str, str]] = field(default_factory=list)  # (test, command)
-    refused: Counter[tuple[int, str]] = field(default_factory=Counter)  # (nr, comm) -> calls
+    refused: Counter[tuple[int, Caller]] = field(default_factory=Counter)  # (nr, who) -> calls
     compat_execs: int = 0
     runtime: set[int] = field(default_factory=set)  # the runtime's steps after the filter
     healthcheck: str | None = None  # the command of the image's (or container's) HEALTHCHECK
@@ -63,8 +63,8 @@ class Recording:
     # window (a test's node id, a fixture, a gap between tests) -> container id -> syscall nr
     # -> calls made while that window was open
     by_test: dict[str, dict[str, Counter[int]]] = field(default_factory=dict)
-    # window -> container id -> (nr, comm) -> refusals while that window was open
-    refused_by_test: dict[str, dict[str, Counter[tuple[int, str]]]] = field(default_factory=dict)
+    # window -> container id -> (nr, who) -> refusals while that window was open
+    refused_by_test: dict[str, dict[str, Counter[tuple[int, Caller]]]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     # window -> syscall numbers some profile got for the first time in it
     first_by_window: dict[str, set[int]] = field(default_factory=dict)
@@ -103,9 +103,9 @@ class Recording:
         per_cgroup: dict[int, Counter[int]] = {}
         for (cgroup_id, nr), calls in snapshot.counts.items():
             per_cgroup.setdefault(cgroup_id, Counter())[nr] += calls
-        refused_per_cgroup: dict[int, Counter[tuple[int, str]]] = {}
-        for (cgroup_id, nr, comm), calls in snapshot.refused.items():
-            refused_per_cgroup.setdefault(cgroup_id, Counter())[(nr, comm)] += calls
+        refused_per_cgroup: dict[int, Counter[tuple[int, Caller]]] = {}
+        for (cgroup_id, nr, caller), calls in snapshot.refused.items():
+            refused_per_cgroup.setdefault(cgroup_id, Counter())[(nr, caller)] += calls
         for container_id, ids in cgroups.items():
             record = self.containers[container_id]
             if record.left_out:
@@ -114,7 +114,7 @@ class Recording:
             record.compat_execs = sum(snapshot.compat_execs.get(i, 0) for i in ids)
             record.runtime |= {nr for cgroup_id, nr in snapshot.runtime if cgroup_id in ids}
             total: Counter[int] = Counter()
-            refused: Counter[tuple[int, str]] = Counter()
+            refused: Counter[tuple[int, Caller]] = Counter()
             for cgroup_id in ids:
                 total.update(per_cgroup.get(cgroup_id, Counter()))
                 refused.update(refused_per_cgroup.get(cgroup_id, Counter()))

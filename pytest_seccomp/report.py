@@ -215,10 +215,13 @@ def enforce_summary_lines(session: EnforceSession, verbose: bool) -> Iterator[st
     for window, refusals in sorted(session.refusals.items()):
         if not refusals:
             continue
-        what = ", ".join(f"{r.syscall} ({r.comm}, {r.container.short_id})" for r in refusals)
+        what = ", ".join(f"{r.syscall} ({r.caller.describe()}, {r.container.short_id})" for r in refusals)
         tag = ("passed anyway: " if window in session.passed_despite
                else "failed: " if window in session.failed_with else "")
         yield f"refused in {window}: {tag}{what}"
+    for (image, syscall, who), calls in sorted(session.refused_as_default.items()):
+        yield (f"refused as under the engine's default, which refuses it too (so did the "
+               f"recording's run): {syscall} x{calls} by {who} in {image}")
     for name, images in sorted(session.missing_images.items()):
         ran = "the engine's default" if session.missing == "default" else "no seccomp filter"
         yield f"no profile for {', '.join(sorted(images))} ({name}.json): ran under {ran}"

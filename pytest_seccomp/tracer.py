@@ -48,6 +48,22 @@ _PROGRAMS = {  # mode -> programs attached, maps they fill (the others get one e
 }
 
 
+@dataclass(frozen=True, order=True)
+class Caller:
+    """Who made a refused call: its thread and that thread's process. Language runtimes make
+    their own calls from threads of their own (the JVM's GC and JIT, libuv's pool), and a
+    thread's name says which part of the runtime it was."""
+
+    thread: str
+    process: str
+
+    def describe(self) -> str:
+        """`process 'redis-server'`, or `thread 'C2 CompilerThre' of process 'java'`."""
+        if self.thread == self.process or not self.process:
+            return f"process {self.thread!r}"
+        return f"thread {self.thread!r} of process {self.process!r}"
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Cumulative counts since the tracer started, per cgroup v2 id."""
@@ -57,7 +73,7 @@ class Snapshot:
     counts: Mapping[tuple[int, int], int]
     cgroup_paths: Mapping[int, str]
     # (cgroup, nr or argument key, comm) -> refusals
-    refused: Mapping[tuple[int, int, str], int] = field(default_factory=dict)
+    refused: Mapping[tuple[int, int, Caller], int] = field(default_factory=dict)
     compat_execs: Mapping[int, int] = field(default_factory=dict)  # cgroup -> 32-bit execs
     # (cgroup, nr): made by the runtime after it installed the filter, before the app's exec
     runtime: frozenset[tuple[int, int]] = frozenset()
@@ -461,9 +477,10 @@ class Tracer:
                  for k, v in tables["cgroup_paths"]}
         refused = {}
         for key, value in tables["refused"]:
-            cgroup, nr, arg, comm = struct.unpack("=QII16s", key)
-            name = comm.split(b"\0", 1)[0].decode(errors="replace")
-            refused[(cgroup, arg_key(nr, arg - 1) if arg else nr, name)] = \
+            cgroup, nr, arg, thread, leader = struct.unpack("=QII16s16s", key)
+            caller = Caller(*(n.split(b"\0", 1)[0].decode(errors="replace")
+                              for n in (thread, leader)))
+            refused[(cgroup, arg_key(nr, arg - 1) if arg else nr, caller)] = \
                 int.from_bytes(value, "little")
         compat = {int.from_bytes(k, "little"): int.from_bytes(v, "little")
                   for k, v in tables["compat_execs"]}

@@ -66,7 +66,7 @@ debian_base() {  # suite
   echo "[images] built pytest-seccomp/debian:$1"
 }
 debian_base bookworm
-services=(redis postgres webapp)
+services=(redis postgres webapp go node jvm)  # go node jvm: examples/languages
 [ -n "$services_only" ] || services+=(devcontainer dind)  # the tests' own
 for service in "${services[@]}"; do
   have "pytest-seccomp/$service:latest" || build "pytest-seccomp/$service:latest" "images/$service"

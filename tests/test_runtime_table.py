@@ -96,3 +96,57 @@ def test_the_runtime_rule_names_what_it_was_recorded_under_and_what_it_covers():
     assert not missing_steps(again.allowed, "runc 1.3.6", nnp=False)
     assert missing_steps({"read"}, "runc 1.3.6", nnp=False)
     assert missing_steps({"read"}, "gvisor 1.0", nnp=False) is None  # never measured
+
+
+# -- newer engines' ceilings: `check --engine-version` ------------------------------------------
+
+def _checked_against(version: str, names: set[str], **families: list[int]) -> list[str]:
+    from pytest_seccomp.engine_default import version_default
+    from pytest_seccomp.export import resolve
+
+    profile = build_profile(names, Profile.load(DOCKER_DEFAULT), machine="x86_64",
+                            families=families or None)
+    ceiling, _ = version_default(version)
+    return resolve(profile, "x86_64").check(ceiling.profile)
+
+
+def test_a_profile_using_io_uring_under_20_10_is_wider_than_docker_26_and_28s_default():
+    # Docker 25 dropped io_uring from its default: a profile recorded on 20.10 keeps it
+    for version in ("26.1", "28.5.2"):
+        problems = _checked_against(version, {"read", "io_uring_setup", "io_uring_enter"})
+        assert "io_uring_setup is allowed but the default refuses it" in problems, problems
+        assert "io_uring_enter is allowed but the default refuses it" in problems
+    assert _checked_against("28.5", {"read", "write", "futex"}) == []
+
+
+@given(st.sampled_from([1, 2, 10, 16, 17, 38, 40, 44]))
+def test_a_socket_family_rule_is_within_28_5s_socket_rule_unless_it_is_af_vsock(family):
+    # Docker 28.5 allows socket unless AF_VSOCK (index 0 != 40)
+    problems = _checked_against("28.5.2", {"socket", "read"}, socket=[family])
+    if family == 40:
+        assert problems == ["socket is allowed under other conditions than the default's"]
+    else:
+        assert problems == []
+
+
+def test_socket_allowed_whatever_the_family_is_wider_than_28_5s_default():
+    problems = _checked_against("28.5.2", {"socket", "read"})
+    assert problems == ["socket is allowed under other conditions than the default's"]
+
+
+def test_an_engine_version_no_release_names_is_refused_with_what_to_give():
+    from pytest_seccomp.engine_default import version_default
+
+    with pytest.raises(SeccompError, match=r"names no Docker release .* \(26\.1\.5, 28\.5\.2\)"):
+        version_default("99")
+
+
+def test_the_shipped_defaults_say_where_they_came_from_and_deny_by_default():
+    from pytest_seccomp.engine_default import SHIPPED
+
+    index = json.loads((SHIPPED / "index.json").read_text())
+    assert set(index) == {"26.1.5", "28.5.2"}
+    for version, entry in index.items():
+        profile = Profile.load(SHIPPED / entry["file"])
+        assert profile.denies_by_default and profile.is_resolved
+        assert version in entry["engine"] and "--defaults" in entry["made_by"]

@@ -16,6 +16,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from pytest_seccomp.engine_default import SHIPPED
+from pytest_seccomp.profile import Profile
+
 from .conftest import BUSYBOX, ROOT, cli, require_image
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -96,6 +99,12 @@ def test_the_default_profile_starts_under_runc_and_crun_of_sid_in_both_ways(sid,
     assert sid.default_profile is not None
     within = cli("check", str(profile), "--default", str(sid.default_profile))
     assert within.returncode == 0, within.stdout + within.stderr
+    # and the copy of that default the package ships is what this engine applies
+    shipped = cli("check", str(profile), "--engine-version", "28.5")
+    assert shipped.returncode == 0, shipped.stdout + shipped.stderr
+    assert "not wider than Docker 28.5.2" in shipped.stdout
+    applied = Profile.load(sid.default_profile)
+    assert Profile.load(SHIPPED / "docker-28.5.2.json").dumps() == applied.dumps()
 
 
 def test_the_nnp_profile_starts_under_sid_with_no_new_privileges(sid, tmp_path):

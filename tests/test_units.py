@@ -17,7 +17,7 @@ from pytest_seccomp.report import summary_lines
 from pytest_seccomp.runtimes import RuntimeSelection
 from pytest_seccomp.session import Options
 from pytest_seccomp.syscalls import syscall_number
-from pytest_seccomp.tracer import Snapshot
+from pytest_seccomp.tracer import Caller, Snapshot
 
 ID = "a" * 64
 OTHER = "b" * 64
@@ -32,10 +32,11 @@ def nr(name: str) -> int:
 
 
 def snapshot(*names: str, runtime: tuple[str, ...] = (), refused: dict[str, int] | None = None,
-             other: tuple[str, ...] = ()) -> Snapshot:
+             other: tuple[str, ...] = (), caller: Caller | None = None) -> Snapshot:
+    caller = caller or Caller("app", "app")
     counts = {(CG, nr(n)): 1 for n in names} | {(CG_OTHER, nr(n)): 1 for n in other}
     return Snapshot(counts=counts, cgroup_paths=PATHS,
-                    refused={(CG, nr(n), "app"): c for n, c in (refused or {}).items()},
+                    refused={(CG, nr(n), caller): c for n, c in (refused or {}).items()},
                     runtime=frozenset((CG, nr(n)) for n in runtime))
 
 
@@ -121,6 +122,19 @@ def test_enforce_names_refusals_the_profile_does_not_allow(tmp_path: Path):
         ("mkdir", 2, "test_a.py::test_one")]  # read is allowed: an EPERM of the kernel's own
     assert session.take_refusals() == []  # each is reported once
     assert "mkdir  x2  by process 'app'" in session.explain(refusals)
+
+
+def test_a_refusal_by_a_runtimes_own_thread_names_the_thread_and_its_process(tmp_path: Path):
+    session = EnforceSession(Options(profile_dir=tmp_path))
+    profile = build_profile({"read"}, Profile.load(DOCKER_DEFAULT))
+    session.loaded["busybox"] = LoadedProfile("busybox", tmp_path / "busybox.json",
+                                              profile.dumps(), profile)
+    session.recording = recording_with_one_container()
+    session.recording.apply(snapshot(refused={"membarrier": 1},
+                                     caller=Caller("GC Thread#0", "java")), "test_a.py::test_gc")
+    session.current.nodeid = "test_a.py::test_gc"
+    explained = session.explain(session.take_refusals())
+    assert "membarrier  x1  by thread 'GC Thread#0' of process 'java'" in explained, explained
 
 
 def test_worker_recordings_merge_in_the_controller(tmp_path: Path):

@@ -43,6 +43,7 @@ struct task_struct {
 	struct thread_info thread_info;
 	struct seccomp seccomp;
 	struct css_set *cgroups;
+	struct task_struct *group_leader; /* the process's first thread: its name is the process's */
 	char comm[16];
 } __attribute__((preserve_access_index));
 /* The syscall's number and its first argument, as saved at entry (still there at exit). */
@@ -95,7 +96,9 @@ struct syscall_set {
 };
 /* arg: for socket and socketpair, 1 + the socket value (the address family, plus
  * PROTOCOL_STRIDE * (protocol + 1) for socket(AF_NETLINK)); 0 for every other syscall */
-struct refusal { u64 cgroup; u32 nr; u32 arg; char comm[COMM_LEN]; }; /* no hidden padding */
+/* comm: the refused thread's name (a JVM's "C2 CompilerThre", a Go runtime's OS thread, libuv's
+ * "libuv-worker"); leader: its process's (the thread group leader's) */
+struct refusal { u64 cgroup; u32 nr; u32 arg; char comm[COMM_LEN]; char leader[COMM_LEN]; };
 /* The address families (argument 0) a container passed to socket and socketpair: a bit each.
  * Families above 62 (none exists; the call fails) fold into bit 63, "any family". */
 #define ANY_FAMILY 63
@@ -115,7 +118,7 @@ struct { HASH; __type(key, u64); __type(value, struct syscall_set);
 struct { HASH; __type(key, u64); __type(value, u64);
 	 __uint(max_entries, 1); } calls SEC(".maps");           /* cgroup << 32 | nr -> count */
 struct { HASH; __type(key, struct refusal); __type(value, u64);
-	 __uint(max_entries, 1); } refused SEC(".maps");         /* (cgroup, nr, comm) -> count */
+	 __uint(max_entries, 1); } refused SEC(".maps");         /* (cgroup, nr, thread, process) -> n */
 struct { HASH; __type(key, u64); __type(value, struct path);
 	 __uint(max_entries, 1); } cgroup_paths SEC(".maps");    /* cgroup v2 id -> its path */
 struct { HASH; __type(key, u64); __type(value, u64);
@@ -340,6 +343,8 @@ int BPF_PROG(enforce_refused, struct pt_regs *regs, long ret)
 			key.arg += PROTOCOL_STRIDE * (netlink_protocol(regs) + 1);
 	}
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	bpf_probe_read_kernel_str(key.leader, sizeof(key.leader),
+				  bpf_get_current_task_btf()->group_leader->comm);
 	add(&refused, &key);
 	changed();
 	return 0;
