@@ -4,6 +4,7 @@
 #                     recorded from `ls /` (fails on purpose: the refused `read` is named)
 #   examples/webapp:  a Python web app with Redis and PostgreSQL and committed profiles: record
 #                     with --seccomp-check (fails if a profile would gain a syscall), then enforce
+#   examples/languages: a Go, a Node.js and a JVM service (50 requests at once): record, enforce
 #   examples/compose: a compose project started by pytest-docker (`docker compose up --build`),
 #                     plus the docker CLI and `compose exec`: record, enforce, then deploy it with
 #                     the override file pytest-seccomp writes, under the real compose
@@ -45,6 +46,11 @@ cd ../webapp
 echo "== webapp: pytest --seccomp-record --seccomp-check (against the committed profiles)"
 python3 -m pytest --seccomp-record --seccomp-check --seccomp-html=html "$@"
 echo "== webapp: pytest --seccomp-enforce --seccomp-strict"
+python3 -m pytest --seccomp-enforce --seccomp-strict "$@"
+
+cd ../languages
+echo "== languages: Go, Node.js and JVM services: pytest --seccomp-record, then enforce strictly"
+python3 -m pytest --seccomp-record "$@"
 python3 -m pytest --seccomp-enforce --seccomp-strict "$@"
 
 cd ../compose
