@@ -5,7 +5,11 @@ asked one thing, and stopped (`docker stop`: exit 0, or 143 where the runtime ex
 Half the enforce runs and half the starts run beside a CPU hog on every core, where the Go
 scheduler preempts, the JVM's GC and JIT threads and libuv's pool meet other timings.
 
-    python3 benchmarks/bench_languages.py [--enforces 10] [--starts 50]
+    python3 benchmarks/bench_languages.py [--recordings 5] [--enforces 10] [--starts 50]
+
+First the language runtimes' own steps: the services are recorded `--recordings` times (every
+other one beside a CPU hog), and the names some recordings saw and others did not are printed per
+image: the syscalls a runtime makes by timing, which one quiet recording may miss.
 
 Target: 0 false refusals, every start up and stopped cleanly; exits 1 otherwise.
 """
@@ -80,8 +84,32 @@ def one_start(profile: Path, image: str, request: str) -> str | None:
             docker("rm", "-f", container)
 
 
+def timing_dependent(source: Path, into: Path, recordings: int) -> None:
+    """Record the services `recordings` times; per image, what only some recordings saw."""
+    seen: dict[str, list[set[str]]] = {}
+    for run in range(recordings):
+        project = into / f"recording-{run}"
+        shutil.copytree(source, project,
+                        ignore=shutil.ignore_patterns("seccomp-profiles*", "__pycache__"))
+        with cpu_hog(run % 2 == 1):
+            recorded = pytest(project, "--seccomp-record", "--seccomp-report", "record.json")
+        if recorded.returncode != 0:
+            raise SystemExit("recording failed:\n" + recorded.stdout[-3000:])
+        report = json.loads((project / "record.json").read_text())
+        for name, profile in report["profiles"].items():
+            seen.setdefault(name, []).append(set(profile["syscalls"]))  # (the app's)
+    print(f"\nnames seen in only some of {recordings} recordings (every other one beside a CPU "
+          "hog):")
+    for name, sets in sorted(seen.items()):
+        every, some = set.intersection(*sets), set.union(*sets)
+        varying = {n: sum(n in s for s in sets) for n in sorted(some - every)}
+        print(f"{name:<22} {len(every)} in every one; "
+              + (", ".join(f"{n} {c}/{recordings}" for n, c in varying.items()) or "none other"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--recordings", type=int, default=5)
     parser.add_argument("--enforces", type=int, default=10)
     parser.add_argument("--starts", type=int, default=50)
     args = parser.parse_args(argv)
@@ -89,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         print(fact)
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
+        if args.recordings:
+            timing_dependent(ROOT / "examples" / "languages", Path(tmp), args.recordings)
         project = Path(tmp) / "languages"
         shutil.copytree(ROOT / "examples" / "languages", project,
                         ignore=shutil.ignore_patterns("seccomp-profiles*", "__pycache__"))
@@ -98,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads((project / "record.json").read_text())
         for name, profile in sorted(report["profiles"].items()):
             print(f"recorded {name}: {len(profile['syscalls'])} syscalls")
-        print(f"\n{args.enforces} strict enforce runs (every other one beside a CPU hog):")
+        print(f"\none recording, then {args.enforces} strict enforce runs (every other one "
+              "beside a CPU hog):")
         clean = 0
         for run in range(args.enforces):
             passed, refused = enforce_once(project, loaded=run % 2 == 1)

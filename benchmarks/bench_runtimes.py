@@ -290,7 +290,7 @@ def within_ceiling(engine: Engine, dirs: dict[str, Path]) -> bool:
     wider = {f"{mode}/{file}": problems for mode, folder in dirs.items()
              for file, *_ in SUBJECTS.values()
              if (problems := resolve(Profile.load(folder / file)).wider_than(ceiling))}
-    print(f"{engine.label:<46} ceiling  "
+    print(f"{engine.label:<52} ceiling  "
           + ("every profile within its default" if not wider else f"WIDER: {wider}"))
     return not wider
 
@@ -318,7 +318,7 @@ def matrix(args: argparse.Namespace) -> int:
                             why.append(f"{name}: {problem}")
                 verdict = "OK" if good == total else "FAILED"
                 failed += good != total
-                print(f"{engine.label + f' ({origin})':<46} {mode:<8} {good}/{total} {verdict}")
+                print(f"{engine.label + f' ({origin})':<52} {mode:<8} {good}/{total} {verdict}")
                 for reason in why:
                     print(f"    {reason}")
     return 1 if failed else 0

@@ -58,6 +58,10 @@ debian_base() {  # suite
   local mirror root
   mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1 || true)
   root=$(mktemp -d)
+  # the layer's own root entry keeps this directory's mode: mktemp's 0700 would make / untraversable
+  # for every user but root under a storage driver that applies it (vfs: Docker 26's `Permission
+  # denied` for USER postgres)
+  chmod 755 "$root"
   debootstrap --variant=minbase "$1" "$root" "${mirror:-http://deb.debian.org/debian}" \
     >/var/log/pytest-seccomp-debootstrap.log 2>&1 \
     || { tail -20 /var/log/pytest-seccomp-debootstrap.log >&2; exit 1; }

@@ -10,9 +10,11 @@ pseudo-file of the same kind: `/proc/PID/comm` of a process named `hugetlb` (siz
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
+import tarfile
 import textwrap
 from pathlib import Path
 
@@ -84,3 +86,17 @@ def test_after_setup_the_unified_hierarchy_holds_no_controller():
     run = _in_namespace('echo "[$(unified_controllers)]"')
     assert run.returncode == 0, run.stderr
     assert run.stdout == "[]\n", "the unified hierarchy still holds " + run.stdout
+
+
+def test_the_debian_base_layers_root_lets_every_user_traverse_it():
+    # mktemp's 0700 on debootstrap's target became the layer's `./`: under a storage driver that
+    # applies it (trixie's Docker 26 on vfs) USER postgres could not load libzstd.so.1
+    saved = subprocess.run(["docker", "save", "pytest-seccomp/debian:bookworm"],
+                           capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(saved)) as image:
+        (layer,) = [m for m in image.getmembers() if m.name.endswith("layer.tar")]
+        extracted = image.extractfile(layer)
+        assert extracted is not None
+        with tarfile.open(fileobj=extracted) as files:
+            root = next(m for m in files if m.name in (".", "./"))
+    assert root.mode & 0o755 == 0o755, oct(root.mode)
