@@ -273,7 +273,7 @@ class EnforceSession(ContainerSession):
                     f"{refusal.caller.describe()}, container {_label(refusal.container)}, image "
                     f"{refusal.container.image}"
                     + (f" ({refusal.note})" if refusal.note else ""), test_file(window)))
-                report.notes.append(f"refused in {window}: {refusal.syscall} ({refusal.caller.describe()})")
+                report.notes.append(f"refused in {window}: {refusal.syscall} ({refusal.caller.short()})")
         for name, count in sorted(self.enforced().items()):
             report.rows.append((f"`{name}`", str(count), str(refused.get(name, 0))))
         for name, images in sorted(self.missing_images.items()):

@@ -215,7 +215,7 @@ def enforce_summary_lines(session: EnforceSession, verbose: bool) -> Iterator[st
     for window, refusals in sorted(session.refusals.items()):
         if not refusals:
             continue
-        what = ", ".join(f"{r.syscall} ({r.caller.describe()}, {r.container.short_id})" for r in refusals)
+        what = ", ".join(f"{r.syscall} ({r.caller.short()}, {r.container.short_id})" for r in refusals)
         tag = ("passed anyway: " if window in session.passed_despite
                else "failed: " if window in session.failed_with else "")
         yield f"refused in {window}: {tag}{what}"

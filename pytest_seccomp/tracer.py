@@ -57,6 +57,12 @@ class Caller:
     thread: str
     process: str
 
+    def short(self) -> str:
+        """`redis-server`, or `C2 CompilerThre of java`: for the summary's one line."""
+        if self.thread == self.process or not self.process:
+            return self.thread
+        return f"{self.thread} of {self.process}"
+
     def describe(self) -> str:
         """`process 'redis-server'`, or `thread 'C2 CompilerThre' of process 'java'`."""
         if self.thread == self.process or not self.process:
