@@ -170,7 +170,6 @@ def measure(args: argparse.Namespace) -> None:
 
 def defaults(args: argparse.Namespace) -> None:
     """Ship each newer engine's applied default, and show how far the ceilings moved."""
-    sys.path.insert(0, str(ROOT))
     from pytest_seccomp.engine_default import DOCKER_DEFAULT
     from pytest_seccomp.export import resolve
     from pytest_seccomp.profile import Profile
@@ -282,7 +281,6 @@ def within_ceiling(engine: Engine, dirs: dict[str, Path]) -> bool:
     here with the default capabilities): the ceiling where it is deployed."""
     if engine.default_profile is None:
         return True  # (the host's own: the recording's ceiling)
-    sys.path.insert(0, str(ROOT))
     from pytest_seccomp.export import resolve
     from pytest_seccomp.profile import Profile
 

@@ -217,8 +217,7 @@ class EnforceSession(ContainerSession):
                     if note is None:
                         continue
                     label = key_label(key) or f"syscall #{split_key(key)[0]}"
-                    if self.default is not None and \
-                            _refused_by_filter(self.default.profile, key) == "":
+                    if self.default is not None and _default_refuses(self.default.profile, key):
                         self.refused_as_default[(record.image, label, caller.describe())] += calls
                         continue
                     found.append(Refusal(window, record, label, calls, caller, note))
@@ -360,6 +359,13 @@ def _refused_by_filter(profile: Profile, key: int) -> str | None:
     if any(c.unconditional for c in conditions):
         return None
     return "allowed only under argument/capability conditions" if conditions else ""
+
+
+def _default_refuses(default: Profile, key: int) -> bool:
+    """The engine's default has no rule allowing this call's name at all. (A number this table
+    cannot name may still be one the default allows by a name it knows: not counted.)"""
+    name = syscall_name(split_key(key)[0])
+    return name is not None and not default.allow_conditions(name)
 
 
 def _is_seccomp(option: str) -> bool:

@@ -7,6 +7,7 @@ tag `v<version>`), downloaded once into the user's cache, verified, and kept."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -105,8 +106,6 @@ def version_default(version: str) -> tuple[EngineDefault, str]:
     `bench_runtimes.py --defaults`; `28.5` picks the newest 28.5.x shipped), else moby's file
     for that release (cached or downloaded, as for a running engine)."""
     wanted = version.lstrip("v").split("+", 1)[0]
-    import json
-
     index = json.loads((SHIPPED / "index.json").read_text()) if (SHIPPED / "index.json").is_file() \
         else {}
     matches = sorted((key for key in index if key == wanted or key.startswith(wanted + ".")),
