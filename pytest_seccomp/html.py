@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .arguments import FAMILY_SYSCALLS, family_name, parse_label, socket_family, socket_protocol
 from .picture import Surface, bar_svg, contributions, surface_svg
@@ -11,6 +12,9 @@ from .profile import write_atomic
 from .purposes import group
 from .record import ProfileResult, RecordSession
 from .syscalls import existing
+
+if TYPE_CHECKING:
+    from .coverage.gaps import ProfileCoverage
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 70em; }
@@ -107,12 +111,32 @@ def _profile_page(session: RecordSession, result: ProfileResult, surface: set[st
             f"default's {len(default_families)} address families"
             f"{_protocols_clause(families)}; any other is refused (EPERM)."
             f"</p><table><tr><th>call</th><th>first needed by</th></tr>{family_rows}</table>")
+    coverage = session.coverages.get(result.name)
+    if coverage is not None:
+        parts.append(_coverage_section(coverage))
     if runtime_only:
         parts.append(f"<h2 id=\"runtime\">What the runtime needs ({esc(result.profile.runtime or '')})"
                      "</h2><p>its own steps after installing the filter, before it starts the "
                      "app (needed when the container starts without no-new-privileges): "
                      + " ".join(f"<code>{esc(n)}</code>" for n in sorted(runtime_only)) + "</p>")
     return _page(f"seccomp profile {result.name}", "\n".join(parts))
+
+
+def _coverage_section(coverage: ProfileCoverage) -> str:
+    """--seccomp-coverage: what the image's programs can make and no test made."""
+    esc = html.escape
+    rows = "".join(f"<tr><td><code>{esc(n.name)}</code></td><td><code>{esc(n.binary)}</code></td>"
+                   f"<td>{esc(n.via)}</td></tr>" for n in coverage.never_seen)
+    notes = "".join(f"<li>{esc(note)}</li>" for note in coverage.notes)
+    return (f"<h2 id=\"coverage\">What the tests never exercised</h2><p class=\"figure\">"
+            f"<b id=\"covered-count\">{coverage.covered}</b> of <b id=\"possible-count\">"
+            f"{coverage.possible}</b> syscalls the image's programs can make (within the "
+            f"engine's default) were made by the tests ({coverage.percent}%), read from "
+            f"{len(coverage.binaries)} files; the rest is refused in production until a test "
+            "makes it</p>"
+            + (f"<table id=\"never-seen\"><tr><th>never seen</th><th>binary</th><th>why it can"
+               f"</th></tr>{rows}</table>" if rows else "")
+            + (f"<p>not read:</p><ul id=\"not-read\">{notes}</ul>" if notes else ""))
 
 
 def write_html(session: RecordSession, directory: Path) -> None:

@@ -93,6 +93,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "more per syscall than noting which syscalls were made)")
     group.addoption("--seccomp-html", dest="seccomp_html", metavar="DIR",
                     help="record: write a static HTML report, one page per profile")
+    group.addoption("--seccomp-coverage", action="store_true", dest="seccomp_coverage",
+                    help="record: per profile, the syscalls the image's programs can make (their "
+                         "ELF files and the libc functions they import) that no test made: "
+                         "covered / possible, in the summary and the reports (needs "
+                         "pytest-seccomp[coverage])")
     group.addoption("--seccomp-check", action="store_true", dest="seccomp_check",
                     help="record, but do not write: compare with the committed profiles and fail "
                          f"(exit status {EXIT_PROFILES_DRIFTED}) when one would gain syscalls")
@@ -272,13 +277,26 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
                         runtimes=runtimes,
                         check=config.getoption("seccomp_check"),
                         update=config.getoption("seccomp_update"),
-                        html=Path(html) if html else None)
+                        html=Path(html) if html else None,
+                        coverage=_coverage(config))
     from .enforce import EnforceController, EnforceSession, EnforceWorker
 
     enforcer = {Role.LOCAL: EnforceSession, Role.WORKER: EnforceWorker,
                 Role.CONTROLLER: EnforceController}[role(config)]
     return enforcer(options, missing=Missing(config.getoption("seccomp_missing") or Missing.FAIL),
                     strict=config.getoption("seccomp_strict"))
+
+
+def _coverage(config: pytest.Config) -> bool:
+    """--seccomp-coverage, refused at once when its libraries are missing."""
+    if not config.getoption("seccomp_coverage"):
+        return False
+    from .coverage import missing_libraries
+
+    problem = missing_libraries()
+    if problem:
+        raise pytest.UsageError(problem)
+    return True
 
 
 def _tracer_place(config: pytest.Config) -> Place:
@@ -294,7 +312,8 @@ def _tracer_place(config: pytest.Config) -> Place:
 _RECORD_ONLY = {"seccomp_args": "--seccomp-args", "seccomp_runtimes": "--seccomp-runtimes",
                 "seccomp_report": "--seccomp-report", "seccomp_count_calls": "--seccomp-count-calls",
                 "seccomp_html": "--seccomp-html", "seccomp_check": "--seccomp-check",
-                "seccomp_update": "--seccomp-update", "seccomp_merge": "--seccomp-merge"}
+                "seccomp_update": "--seccomp-update", "seccomp_merge": "--seccomp-merge",
+                "seccomp_coverage": "--seccomp-coverage"}
 _ENFORCE_ONLY = {"seccomp_missing": "--seccomp-missing", "seccomp_strict": "--seccomp-strict"}
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .arguments import ArgumentRules, parse_label, split_labels
+from .engine import MIN_API_VERSION
 from .errors import SeccompError
 from .modes import EXIT_PROFILES_DRIFTED, Mode
 from .ownership import make_dirs, owner_for
@@ -22,6 +23,7 @@ from .session import ContainerSession, Controller, Options, PhaseNotes, Worker
 from .windows import AFTER_TESTS
 
 if TYPE_CHECKING:
+    from .coverage.gaps import ProfileCoverage
     from .github import CiReport
 
 
@@ -77,8 +79,10 @@ class RecordSession(ContainerSession):
     def __init__(self, options: Options, merge: bool = False, check: bool = False,
                  update: bool = False, html: Path | None = None,
                  arguments: ArgumentRules = ArgumentRules.SOCKETS,
-                 runtimes: RuntimeSelection | None = None) -> None:
+                 runtimes: RuntimeSelection | None = None, coverage: bool = False) -> None:
         super().__init__(options)
+        self.coverage = coverage  # --seccomp-coverage: what the tests never exercised
+        self.coverages: dict[str, ProfileCoverage] = {}  # profile name -> its coverage
         # --seccomp-runtimes: the measured runtimes whose steps every runtime rule holds too
         self.runtimes = runtimes if runtimes is not None else RuntimeSelection()
         self.arguments = arguments  # --seccomp-args: socket families, or names only
@@ -146,10 +150,44 @@ class RecordSession(ContainerSession):
         self.conclude()
         self._write_reports()
 
+    def _analyse_coverage(self) -> None:
+        """--seccomp-coverage: read each profile's images for what no test exercised. Advisory:
+        an image that cannot be read is said so in its notes, never a failed run."""
+        if not self.coverage or self.failure is not None or not self.results:
+            return
+        import docker
+
+        from .coverage import CoverageAnalysis, Launch
+        from .syscalls import syscall_name
+
+        assert self.default is not None
+        ceiling = self.default.profile
+        api = docker.APIClient(base_url=self.upstream, timeout=120, version=MIN_API_VERSION)
+        try:
+            analysis = CoverageAnalysis(api)
+            for result in self.results:
+                if result.profile is None:
+                    continue
+                launches = [Launch(c.image, c.entrypoint, c.cmd, tuple(cmd for _, cmd in c.execs),
+                                   c.healthcheck) for c in result.containers]
+                try:
+                    self.coverages[result.name] = analysis.profile(
+                        result.name, launches, result.profile.allowed,
+                        lambda name: bool(ceiling.allow_conditions(name)), syscall_name)
+                except Exception as exc:  # the engine, or an image removed by a test
+                    from .coverage.gaps import ProfileCoverage
+
+                    self.coverages[result.name] = ProfileCoverage(
+                        result.name, notes=[f"its images could not be read ({exc})"])
+            analysis.save()
+        finally:
+            api.close()
+
     def _write_reports(self) -> None:
         """The reports asked for (each writer is imported only then)."""
         from .naming import display_path
 
+        self._analyse_coverage()
         if self.html is not None and self.failure is None:
             from .html import write_html
 

@@ -32,6 +32,9 @@ class ContainerRecord:
     runtime: set[int] = field(default_factory=set)  # the runtime's steps after the filter
     healthcheck: str | None = None  # the command of the image's (or container's) HEALTHCHECK
     healthcheck_ran: bool = False  # the engine ran it, or a test exec'd that command
+    # the create request's Entrypoint and Cmd (None: the image's), for --seccomp-coverage
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
 
     @property
     def short_id(self) -> str:
@@ -194,7 +197,7 @@ class Recording:
                  "cgroups": sorted(c.cgroups), "counts": {str(k): v for k, v in c.counts.items()},
                  "execs": [list(e) for e in c.execs], "compat_execs": c.compat_execs,
                  "healthcheck": c.healthcheck, "healthcheck_ran": c.healthcheck_ran,
-                 "runtime": sorted(c.runtime)}
+                 "runtime": sorted(c.runtime), "entrypoint": c.entrypoint, "cmd": c.cmd}
                 for c in self.containers.values()
             ],
             "by_test": {test: {cid: {str(k): v for k, v in counts.items()}
@@ -214,7 +217,7 @@ class Recording:
                 cgroups=set(c["cgroups"]), counts=Counter({int(k): v for k, v in c["counts"].items()}),
                 execs=[(t, cmd) for t, cmd in c["execs"]], compat_execs=c["compat_execs"],
                 healthcheck=c["healthcheck"], healthcheck_ran=c["healthcheck_ran"],
-                runtime=set(c["runtime"])))
+                runtime=set(c["runtime"]), entrypoint=c.get("entrypoint"), cmd=c.get("cmd")))
         for test, per in data["by_test"].items():
             into = self.by_test.setdefault(test, {})
             for cid, counts in per.items():

@@ -66,6 +66,9 @@ def record_report(session: RecordSession) -> dict[str, Any]:
                 for c in sorted(result.containers, key=lambda c: (c.test, c.name, c.id))
             ],
             "tests": tests,
+            # --seccomp-coverage: null without it
+            "coverage": (session.coverages[result.name].to_json()
+                         if result.name in session.coverages else None),
         }
     unrecorded = [
         {"id": c.id, "name": c.name, "image": c.image, "test": c.test, "reason": c.left_out}
@@ -139,6 +142,9 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
         if verbose:
             yield "    " + " ".join(sorted(result.syscalls))
             yield from ("    " + line for line in result.diff.lines())
+    for coverage in session.coverages.values():
+        yield coverage.line
+        yield from (f"  not read: {note}" for note in coverage.notes)
     for runtime, refused in session.uncovered.items() if session.default else ():
         yield (f"not covered: {runtime} needs {' '.join(sorted(refused))} after installing the "
                "filter, which the engine's default refuses: these profiles cannot start under "

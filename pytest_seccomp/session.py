@@ -439,6 +439,7 @@ class ContainerSession:
             id=container_id, name=name or container_id[:12], image=str(config.get("Image")),
             profile=labels.get(LABEL_PROFILE, ""), test=self.window,
             left_out=self._left_out(labels, name, host_config),
+            entrypoint=_argv(config.get("Entrypoint")), cmd=_argv(config.get("Cmd")),
         )
         if not record.left_out:
             record.healthcheck = self._healthcheck(api, config)
@@ -514,6 +515,15 @@ class ContainerSession:
                 "it, or choose a name with @pytest.mark.seccomp(profile='name')."
             )
         return str(usable[0])
+
+
+def _argv(value: Any) -> list[str] | None:
+    """A create request's Entrypoint or Cmd as a list (a string is the shell form's)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return ["/bin/sh", "-c", value] if value else []
+    return [str(v) for v in value]
 
 
 def _engine_unreachable(exc: BaseException) -> bool:

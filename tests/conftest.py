@@ -157,7 +157,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 # Modules of pure logic: their tests need no root, no engine and no tracer, unless they ask for
 # one of the fixtures below. Every other test is marked `docker`: `pytest -m "not docker"` runs
 # the rest on any machine.
-PURE_MODULES = {"test_units", "test_profile", "test_naming", "test_runtime_table"}
+PURE_MODULES = {"test_units", "test_profile", "test_naming", "test_runtime_table", "test_coverage_elf"}
 ENGINE_FIXTURES = {"busybox_image", "record", "pytester", "proxy"}
 
 

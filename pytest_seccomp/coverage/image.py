@@ -1,0 +1,239 @@
+"""Read the programs an image runs, and the libraries they load, out of the image itself: a
+container is created (never started) and only the files needed are copied out of it through the
+engine's archive API; every file's facts are cached per image id, so a second run asks the
+engine for nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import posixpath
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .elf import C_LIBRARIES, SHELLS, BinaryFacts, BinaryKind, read_binary, shell_commands
+
+CACHE_VERSION = 1  # bump when BinaryFacts or the analysis changes: old entries are re-read
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+LIBRARY_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64",
+                "/lib", "/usr/lib", "/usr/local/lib")
+MAX_FILE = 256 * 1024 * 1024  # a file larger than this is not read (and said so)
+_SYMLINK = 1 << 27  # Go's os.ModeSymlink, in the archive API's stat header
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pytest-seccomp" / "coverage"
+
+
+@dataclass
+class ImageFiles:
+    """An image's files as far as they were read: path -> facts, link -> target, path -> None
+    for a file the image does not have."""
+
+    image_id: str
+    facts: dict[str, BinaryFacts] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+    missing: set[str] = field(default_factory=set)
+    fetched: int = 0  # files copied out of the engine in this run (0: all from the cache)
+
+    def to_builtin(self) -> dict[str, Any]:
+        return {"version": CACHE_VERSION, "image": self.image_id,
+                "facts": {p: f.to_builtin() for p, f in sorted(self.facts.items())},
+                "links": dict(sorted(self.links.items())), "missing": sorted(self.missing)}
+
+    @classmethod
+    def load(cls, image_id: str) -> ImageFiles:
+        path = cache_dir() / f"{image_id.removeprefix('sha256:')}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("version") != CACHE_VERSION or data.get("image") != image_id:
+                raise ValueError("another version")
+            return cls(image_id, {p: BinaryFacts.from_builtin(f) for p, f in data["facts"].items()},
+                       dict(data["links"]), set(data["missing"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls(image_id)  # no cache, or one this version does not read: start afresh
+
+    def save(self) -> None:
+        from ..profile import write_atomic
+
+        try:
+            write_atomic(cache_dir() / f"{self.image_id.removeprefix('sha256:')}.json",
+                         json.dumps(self.to_builtin(), sort_keys=True) + "\n")
+        except OSError:
+            pass  # a cache that cannot be written costs time next run, nothing else
+
+
+class ArchiveReader:
+    """Copies single files out of a created (never started) container, on first need."""
+
+    def __init__(self, api: Any, image: str) -> None:
+        self.api = api
+        self.image = image
+        self.container: str | None = None
+
+    def __enter__(self) -> ArchiveReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.container is not None:
+            try:
+                self.api.remove_container(self.container, force=True)
+            except Exception:  # the engine went away: nothing to clean
+                pass
+
+    def read(self, path: str) -> tuple[bytes | None, str | None]:
+        """(content, None) of a regular file, (None, target) of a symlink, (None, None) when
+        the image has no such file."""
+        import docker.errors
+
+        if self.container is None:
+            created = self.api.create_container(
+                self.image, command=["/pytest-seccomp-coverage"], entrypoint=[],
+                labels={"pytest-seccomp.helper": "coverage"}, network_disabled=True)
+            self.container = str(created["Id"])
+        try:
+            stream, stat = self.api.get_archive(self.container, path)
+        except docker.errors.NotFound:
+            return None, None
+        if int(stat.get("mode", 0)) & _SYMLINK:
+            for _ in stream:
+                pass
+            target = str(stat.get("linkTarget") or "")
+            return None, posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        raw = b"".join(stream)
+        with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
+            for member in archive:
+                if member.issym():
+                    return None, posixpath.normpath(
+                        posixpath.join(posixpath.dirname(path), member.linkname))
+                if member.isfile():
+                    handle = archive.extractfile(member)
+                    return (handle.read() if handle else b""), None
+        return None, None
+
+
+@dataclass
+class Reached:
+    """The files a set of programs brings in, in the order found, with what could not be read."""
+
+    binaries: dict[str, BinaryFacts] = field(default_factory=dict)  # real path -> facts
+    why: dict[str, str] = field(default_factory=dict)  # real path -> "linked by postgres"
+    invoked: dict[str, str] = field(default_factory=dict)  # real path -> the path a command named
+    notes: list[str] = field(default_factory=list)
+
+
+class ImageWalk:
+    """From the commands a container runs to every binary and library they load."""
+
+    def __init__(self, files: ImageFiles, reader: ArchiveReader, search_path: str) -> None:
+        self.files = files
+        self.reader = reader
+        self.search_path = [d for d in (search_path or DEFAULT_PATH).split(":") if d]
+        self.reached = Reached()
+
+    def _resolve(self, path: str, depth: int = 0) -> str | None:
+        """`path` with its symlinks followed, or None if the image lacks it."""
+        for _ in range(40):
+            if path in self.files.links:
+                path = self.files.links[path]
+                continue
+            if path in self.files.facts:
+                return path
+            if path in self.files.missing:
+                return None
+            content, target = self.reader.read(path)
+            self.files.fetched += 1
+            if target is not None:
+                self.files.links[path] = target
+                path = target
+                continue
+            if content is None:
+                self.files.missing.add(path)
+                return None
+            name = posixpath.basename(path)
+            self.files.facts[path] = (read_binary(content, name) if len(content) <= MAX_FILE else
+                                      BinaryFacts(BinaryKind.UNSUPPORTED,
+                                                  note=f"{name} is larger than 256 MiB: not read"))
+            return path
+        return None  # a symlink loop
+
+    def which(self, program: str) -> str | None:
+        """The real path of the program a command names (through PATH and symlinks); the
+        name it was called by is kept for the report (redis-server, not redis-check-rdb)."""
+        candidates = ([posixpath.normpath(program)] if "/" in program else
+                      [posixpath.join(d, program) for d in self.search_path])
+        for candidate in candidates:
+            found = self._resolve(candidate)
+            if found is not None:
+                self.reached.invoked.setdefault(found, candidate)
+                return found
+        return None
+
+    def add_command(self, argv: list[str], why: str) -> None:
+        """A command line the container runs (exec form), and whatever it starts."""
+        if not argv:
+            return
+        program = argv[0]
+        if posixpath.basename(program) in SHELLS and len(argv) >= 3 and argv[1] == "-c":
+            self._add_program(program, why)
+            self.add_shell(argv[2], why)
+            return
+        self._add_program(program, why, argv[1:])
+
+    def add_shell(self, text: str, why: str) -> None:
+        """A shell command line: each program in command position."""
+        self._add_commands(shell_commands(text), why)
+
+    def _add_commands(self, names: Iterable[str], why: str) -> None:
+        for name in names:
+            found = self.which(name)
+            if found is not None:
+                self._add_file(found, why)
+
+    def _add_program(self, program: str, why: str, args: Iterable[str] = ()) -> None:
+        found = self.which(program)
+        if found is None:
+            self.reached.notes.append(f"{program} ({why}) is not in the image")
+            return
+        self._add_file(found, why, list(args))
+
+    def _add_file(self, path: str, why: str, args: list[str] | None = None) -> None:
+        if path in self.reached.binaries:
+            return
+        facts = self.files.facts[path]
+        self.reached.binaries[path] = facts
+        self.reached.why[path] = why
+        if facts.note and posixpath.basename(path) not in C_LIBRARIES:
+            self.reached.notes.append(facts.note)
+        name = posixpath.basename(path)
+        if facts.kind is BinaryKind.SCRIPT:
+            interpreter = list(facts.interpreter)
+            if interpreter and posixpath.basename(interpreter[0]) == "env" and len(interpreter) > 1:
+                interpreter = interpreter[1:]
+            if interpreter:
+                self._add_program(interpreter[0], f"the interpreter of {name}")
+            self._add_commands(facts.commands, f"run by {name}")
+            return
+        for library in facts.needed:
+            found = self._library(library, path, facts)
+            if found is None:
+                self.reached.notes.append(f"{library}, needed by {name}, is not in the image")
+            else:
+                self._add_file(found, f"linked by {name}")
+
+    def _library(self, soname: str, by: str, facts: BinaryFacts) -> str | None:
+        if "/" in soname:
+            return self._resolve(soname)
+        origin = posixpath.dirname(by)
+        directories = [d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin)
+                       for d in facts.runpath if d]
+        for directory in [*directories, *LIBRARY_DIRS]:
+            found = self._resolve(posixpath.join(directory, soname))
+            if found is not None:
+                return found
+        return None
