@@ -50,7 +50,7 @@ fi
 
 # (re)install when missing, or when an install of another checkout shadows this one
 here="$(pwd)/pytest_seccomp"
-there=$(cd / && python3 -c 'import os, pytest_seccomp, hypothesis, testcontainers, pytest_docker_tools, ruff, mypy, httptools, python_on_whales, pytest_docker, compose
+there=$(cd / && python3 -c 'import os, pytest_seccomp, hypothesis, testcontainers, pytest_docker_tools, ruff, mypy, httptools, python_on_whales, pytest_docker, compose, elftools, capstone
 print(os.path.dirname(os.path.realpath(pytest_seccomp.__file__)))' 2>/dev/null || true)
 if [ "$there" != "$(realpath "$here")" ]; then
   log "installing pytest-seccomp and its test tools (pip)"

@@ -1,0 +1,115 @@
+"""--seccomp-coverage end to end: the webapp example's images read through the real engine, each
+profile's never-seen syscalls named with binary and reason, nothing added to a profile, the
+second run from the cache; a Go image with no shell, a static busybox, a non-ELF exec and a
+missing program each get their line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+import pytest
+
+from .conftest import BUSYBOX, ROOT, allowed_names, require_image
+
+WEBAPP_IMAGES = ("pytest-seccomp/webapp:latest", "pytest-seccomp/redis:latest",
+                 "pytest-seccomp/postgres:latest")
+
+
+def _pytest(project: Path, *args: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                           "-p", "no:randomly", *args], cwd=project, capture_output=True,
+                          text=True, check=False, timeout=600,
+                          env={**__import__("os").environ, "XDG_CACHE_HOME": str(cache)})
+
+
+@pytest.fixture(scope="module")
+def webapp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    client = docker.from_env()
+    for image in WEBAPP_IMAGES:
+        require_image(client, image)
+    client.close()
+    project = tmp_path_factory.mktemp("coverage") / "webapp"
+    shutil.copytree(ROOT / "examples" / "webapp", project,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return project
+
+
+def test_the_webapp_profiles_name_what_no_test_made_with_binary_and_reason(webapp, tmp_path):
+    cache = tmp_path / "cache"
+    first = _pytest(webapp, "--seccomp-record", "--seccomp-coverage", "--seccomp-report",
+                    "record.json", "--seccomp-html", "html", cache=cache)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    report = json.loads((webapp / "record.json").read_text())
+    for name in ("pytest-seccomp/webapp", "pytest-seccomp/redis", "pytest-seccomp/postgres"):
+        profile = report["profiles"][name]
+        coverage = profile["coverage"]
+        assert 0 < coverage["covered"] < coverage["possible"], (name, coverage)
+        assert coverage["never_seen"], (name, coverage)
+        for entry in coverage["never_seen"]:
+            assert entry["binary"].startswith("/") and entry["via"], entry
+        allowed = allowed_names(json.loads((webapp / "seccomp-profiles" / f"{name}.json")
+                                           .read_text()))
+        # advisory only: nothing never seen is in the profile, the tests' syscalls are covered
+        assert not {e["name"] for e in coverage["never_seen"]} & allowed, name
+        line = next(x for x in first.stdout.splitlines() if x.startswith(f"coverage {name}:"))
+        assert f"{coverage['covered']} of {coverage['possible']} possible syscalls" in line
+        assert "never seen:" in line
+    redis = report["profiles"]["pytest-seccomp/redis"]["coverage"]
+    assert redis["binaries"][0] == "/usr/bin/redis-server"  # as the command names it
+    assert any(e["binary"] == "/usr/bin/redis-server" and e["via"].startswith("imports ")
+               for e in redis["never_seen"]), redis["never_seen"][:10]
+    webapp_coverage = report["profiles"]["pytest-seccomp/webapp"]["coverage"]
+    assert any("python3 imports dlopen" in note for note in webapp_coverage["not_read"])
+    assert not report["profiles"]["pytest-seccomp/webapp"]["coverage"]["cached"]
+    page = next((webapp / "html").glob("*webapp*.html")).read_text()
+    assert 'id="coverage"' in page and 'id="never-seen"' in page
+    # the second run asks the engine for no file: every image's files come from the cache
+    second = _pytest(webapp, "--seccomp-record", "--seccomp-check", "--seccomp-coverage",
+                     "--seccomp-report", "again.json", cache=cache)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-2000:]
+    again = json.loads((webapp / "again.json").read_text())
+    for name, profile in again["profiles"].items():
+        assert profile["coverage"]["cached"], name
+        assert (profile["coverage"]["possible"]
+                == report["profiles"][name]["coverage"]["possible"]), name
+
+
+AWKWARD = f"""
+import docker
+
+def test_awkward_images():
+    client = docker.from_env()
+    go = client.containers.run("pytest-seccomp/go:latest", detach=True)
+    go.remove(force=True)
+    box = client.containers.run("{BUSYBOX}", ["sleep", "30"], detach=True)
+    box.exec_run(["/etc/passwd"])
+    box.remove(force=True)
+    client.containers.create("{BUSYBOX}", ["/no/such/program"]).remove()
+"""
+
+
+def test_a_go_image_without_a_shell_a_static_busybox_and_files_that_are_not_programs(
+        record, pytester):
+    client = docker.from_env()
+    require_image(client, "pytest-seccomp/go:latest")
+    client.close()
+    pytester.makepyfile(test_awkward=AWKWARD)
+    recorded = record("--seccomp-coverage")
+    assert recorded.result.ret == 0, recorded.result.stdout.str()[-3000:]
+    go = recorded.report["profiles"]["pytest-seccomp/go"]["coverage"]
+    assert go["binaries"] == ["/goservice"]
+    assert any("goservice is a Go program" in n for n in go["not_read"]), go["not_read"]
+    assert go["never_seen"] and all(e["via"] == "makes it directly" for e in go["never_seen"])
+    box = recorded.report["profiles"]["pytest-seccomp/busybox"]["coverage"]
+    notes = box["not_read"]
+    assert any(n.startswith("busybox is statically linked") for n in notes), notes
+    assert "passwd is neither an ELF file nor a script" in notes, notes
+    assert "/no/such/program (the container's command) is not in the image" in notes, notes
+    out = recorded.result.stdout.str()
+    assert "  not read: passwd is neither an ELF file nor a script" in out
+    assert "Traceback" not in out
