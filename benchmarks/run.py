@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_arguments
+import bench_coverage
 import bench_helper
 import bench_overhead
 import bench_pieces
@@ -42,6 +43,8 @@ def main() -> None:
     bench_pieces.main(["--rounds", "1" if quick else "5"])
     print("\n== argument rules: the cost of reading socket's family, its stability")
     bench_arguments.main(["--rounds", "1", "--records", "1"] if quick else [])
+    print("\n== coverage: reading each example image's programs, first run and cached")
+    bench_coverage.main(["--rounds", "1" if quick else "5"])
     print("\n== the engine proxy: API latency, per container, streams")
     bench_proxy.main(["--rounds", "1", "--calls", "20", "--cp-mib", "4", "--logs-mib", "2"]
                      if quick else ["--rounds", "5"])

@@ -43,8 +43,8 @@ fi
 echo "== the demos failed as they should: the refused syscalls are named above"
 
 cd ../webapp
-echo "== webapp: pytest --seccomp-record --seccomp-check (against the committed profiles)"
-python3 -m pytest --seccomp-record --seccomp-check --seccomp-html=html "$@"
+echo "== webapp: pytest --seccomp-record --seccomp-check --seccomp-coverage (against the committed profiles; what no test made)"
+python3 -m pytest --seccomp-record --seccomp-check --seccomp-coverage --seccomp-html=html "$@"
 echo "== webapp: pytest --seccomp-enforce --seccomp-strict"
 python3 -m pytest --seccomp-enforce --seccomp-strict "$@"
 

@@ -6,6 +6,7 @@ missing program each get their line."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,7 @@ def _pytest(project: Path, *args: str, cache: Path) -> subprocess.CompletedProce
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                            "-p", "no:randomly", *args], cwd=project, capture_output=True,
                           text=True, check=False, timeout=600,
-                          env={**__import__("os").environ, "XDG_CACHE_HOME": str(cache)})
+                          env={**os.environ, "XDG_CACHE_HOME": str(cache)})
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import shlex
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -131,8 +132,9 @@ def syscall_numbers(code: bytes, disassembler: Any | None = None) -> tuple[set[i
     """The constant numbers of the `syscall` instructions in `code` (machine code), and how
     many had a number this cannot tell."""
     found: set[int] = set()
-    fast = {m.end() - 2 for m in _FAST.finditer(code)}
+    fast = set()
     for match in _FAST.finditer(code):
+        fast.add(match.end() - 2)
         found.add(int.from_bytes(match.group(1) or match.group(2), "little", signed=True))
     computed = 0
     for match in _SYSCALL.finditer(code):
@@ -180,21 +182,39 @@ def _dynamic(elf: Any) -> tuple[list[str], list[str]]:
 
 def _imports(elf: Any) -> list[str]:
     """The functions the file takes from its libraries (undefined dynamic symbols)."""
+    from elftools.elf.dynamic import DynamicSegment
+
     section = elf.get_section_by_name(".dynsym")
     if section is None:
-        from elftools.elf.dynamic import DynamicSegment
-
         for segment in elf.iter_segments():  # no section headers: the dynamic segment's table
             if isinstance(segment, DynamicSegment):
                 section = segment
                 break
     if section is None:
         return []
+    if elf.elfclass == 64 and elf.little_endian and not isinstance(section, DynamicSegment):
+        return _undefined_functions(section.data(), elf.get_section(section["sh_link"]).data())
     names = set()
     for symbol in section.iter_symbols():
         if (symbol.name and symbol["st_shndx"] == "SHN_UNDEF"
                 and symbol["st_info"]["type"] in ("STT_FUNC", "STT_NOTYPE", "STT_GNU_IFUNC")):
             names.add(symbol.name)
+    return sorted(names)
+
+
+_SYMBOL_64 = struct.Struct("<IBBHQQ")  # Elf64_Sym: name, info, other, shndx, value, size
+_FUNCTION_TYPES = frozenset({0, 2, 10})  # STT_NOTYPE, STT_FUNC, STT_GNU_IFUNC
+
+
+def _undefined_functions(table: bytes, strings: bytes) -> list[str]:
+    """The undefined function symbols of a 64-bit little-endian .dynsym, read with struct: a
+    libc's 3,000 symbols through pyelftools' per-field parser take half a second each."""
+    names = set()
+    usable = len(table) - len(table) % _SYMBOL_64.size
+    for name, info, _, shndx, _, _ in _SYMBOL_64.iter_unpack(table[:usable]):
+        if name and shndx == 0 and info & 0xF in _FUNCTION_TYPES and name < len(strings):
+            end = strings.find(b"\0", name)
+            names.add(strings[name:end if end >= 0 else None].decode("utf-8", "replace"))
     return sorted(names)
 
 

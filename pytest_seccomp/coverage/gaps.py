@@ -69,7 +69,7 @@ class ProfileCoverage:
         return {"covered": self.covered, "possible": self.possible, "percent": self.percent,
                 "never_seen": [n.to_json() for n in self.never_seen],
                 "binaries": self.binaries, "not_read": self.notes,
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "cached": self.from_cache}
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,14 @@ engine for nothing."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
 import posixpath
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,42 +71,101 @@ class ImageFiles:
 
 
 class ArchiveReader:
-    """Copies single files out of a created (never started) container, on first need."""
+    """Copies single files out of a created (never started) container, on first need. Where a
+    file is and whether it is a link is asked with HEAD (a few ms); its bytes with GET, which
+    costs the engine tens of ms (it tars in a child process), so the GETs a walk knows it will
+    need are started ahead, two at a time, while the files already read are parsed."""
+
+    PARALLEL_GETS = 2
 
     def __init__(self, api: Any, image: str) -> None:
         self.api = api
         self.image = image
         self.container: str | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[str, Future[tuple[bytes | None, str | None]]] = {}
 
     def __enter__(self) -> ArchiveReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         if self.container is not None:
             try:
                 self.api.remove_container(self.container, force=True)
             except Exception:  # the engine went away: nothing to clean
                 pass
 
-    def read(self, path: str) -> tuple[bytes | None, str | None]:
-        """(content, None) of a regular file, (None, target) of a symlink, (None, None) when
-        the image has no such file."""
-        import docker.errors
-
+    def _created(self) -> str:
         if self.container is None:
             created = self.api.create_container(
                 self.image, command=["/pytest-seccomp-coverage"], entrypoint=[],
                 labels={"pytest-seccomp.helper": "coverage"}, network_disabled=True)
             self.container = str(created["Id"])
+        return self.container
+
+    def locate(self, path: str) -> tuple[bool, str | None] | None:
+        """(exists, the symlink's final target) from the engine's HEAD on the archive; None
+        when the engine does not answer HEAD (the GET then decides)."""
         try:
-            stream, stat = self.api.get_archive(self.container, path)
+            answer = self.api.head(self.api._url("/containers/{0}/archive", self._created()),
+                                   params={"path": path})
+        except Exception:  # the GET that follows reports the engine's failure
+            return None
+        if answer.status_code == 404:
+            return False, None
+        header = answer.headers.get("X-Docker-Container-Path-Stat")
+        if answer.status_code != 200 or not header:
+            return None
+        try:
+            stat = json.loads(base64.b64decode(header))
+        except ValueError:
+            return None
+        return True, self._target(path, stat)
+
+    @staticmethod
+    def _target(path: str, stat: dict[str, Any]) -> str | None:
+        if int(stat.get("mode", 0)) & _SYMLINK and stat.get("linkTarget"):
+            target = str(stat["linkTarget"])
+            return posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        return None
+
+    def prefetch(self, path: str) -> None:
+        """Start copying a file the walk will read."""
+        if path in self._pending:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.PARALLEL_GETS, "pytest-seccomp-coverage")
+        self._pending[path] = self._pool.submit(self.content, path)
+
+    def read(self, path: str) -> tuple[bytes | None, str | None]:
+        """(content, None) of a regular file, (None, target) of a symlink, (None, None) when
+        the image has no such file."""
+        if path in self._pending:
+            return self._pending.pop(path).result()
+        known = self.locate(path)
+        if known is not None:
+            exists, target = known
+            if not exists:
+                return None, None
+            if target is not None:
+                return None, target
+        return self.content(path)
+
+    def content(self, path: str) -> tuple[bytes | None, str | None]:
+        """The GET: a file's bytes (or, where HEAD was not answered, its link)."""
+        import docker.errors
+
+        try:
+            stream, stat = self.api.get_archive(self._created(), path)
         except docker.errors.NotFound:
             return None, None
-        if int(stat.get("mode", 0)) & _SYMLINK:
+        target = self._target(path, stat)
+        if target is not None:
             for _ in stream:
                 pass
-            target = str(stat.get("linkTarget") or "")
-            return None, posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+            return None, target
         raw = b"".join(stream)
         with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
             for member in archive:
@@ -136,7 +197,32 @@ class ImageWalk:
         self.search_path = [d for d in (search_path or DEFAULT_PATH).split(":") if d]
         self.reached = Reached()
 
-    def _resolve(self, path: str, depth: int = 0) -> str | None:
+    def _locate(self, path: str) -> str | None:
+        """`path`'s real file, or None if the image lacks it, asking only where things are
+        (no file is copied): what a prefetch needs."""
+        for _ in range(40):
+            if path in self.files.links:
+                path = self.files.links[path]
+                continue
+            if path in self.files.facts:
+                return path
+            if path in self.files.missing:
+                return None
+            known = self.reader.locate(path)
+            self.files.fetched += 1
+            if known is None:  # the engine does not say: the walk's read will
+                return path
+            exists, target = known
+            if not exists:
+                self.files.missing.add(path)
+                return None
+            if target is None:
+                return path
+            self.files.links[path] = target
+            path = target
+        return None
+
+    def _resolve(self, path: str) -> str | None:
         """`path` with its symlinks followed, or None if the image lacks it."""
         for _ in range(40):
             if path in self.files.links:
@@ -219,21 +305,28 @@ class ImageWalk:
                 self._add_program(interpreter[0], f"the interpreter of {name}")
             self._add_commands(facts.commands, f"run by {name}")
             return
+        for library in facts.needed:  # copying starts for all of them before the first is read
+            located = self._library(library, path, facts, self._locate)
+            if located is not None and located not in self.files.facts:
+                self.reader.prefetch(located)
         for library in facts.needed:
-            found = self._library(library, path, facts)
+            found = self._library(library, path, facts, self._resolve)
             if found is None:
                 self.reached.notes.append(f"{library}, needed by {name}, is not in the image")
             else:
                 self._add_file(found, f"linked by {name}")
 
-    def _library(self, soname: str, by: str, facts: BinaryFacts) -> str | None:
+    def _library(self, soname: str, by: str, facts: BinaryFacts,
+                 resolve: Callable[[str], str | None]) -> str | None:
+        """Where the loader finds `soname`: the file's RUNPATH ($ORIGIN expanded), then the
+        standard directories."""
         if "/" in soname:
-            return self._resolve(soname)
+            return resolve(soname)
         origin = posixpath.dirname(by)
         directories = [d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin)
                        for d in facts.runpath if d]
         for directory in [*directories, *LIBRARY_DIRS]:
-            found = self._resolve(posixpath.join(directory, soname))
+            found = resolve(posixpath.join(directory, soname))
             if found is not None:
                 return found
         return None
