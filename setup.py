@@ -22,10 +22,10 @@ class BuildPyWithTracer(build_py):  # type: ignore[misc]
     def run(self) -> None:
         super().run()
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from pytest_seccomp.bpf.build import MACHINES, compile_helper_into, compile_into
+        from pytest_seccomp.tracing.bpf.build import MACHINES, compile_helper_into, compile_into
         from pytest_seccomp.errors import TracerError
 
-        prebuilt = Path(self.build_lib) / "pytest_seccomp" / "bpf" / "prebuilt"
+        prebuilt = Path(self.build_lib) / "pytest_seccomp" / "tracing" / "bpf" / "prebuilt"
         shutil.rmtree(prebuilt, ignore_errors=True)  # an earlier build's files are not this one's
         steps = [(f"the tracer for {m}", compile_into, m) for m in MACHINES]
         # the helper container's static loader: for the machine building the wheel
@@ -45,7 +45,7 @@ class WheelTaggedForItsLoader(bdist_wheel):  # type: ignore[misc]
         python, abi, plat = super().get_tag()
         build_lib = Path(self.get_finalized_command("build_py").build_lib)
         machine = platform.machine()
-        if list((build_lib / "pytest_seccomp" / "bpf" / "prebuilt").glob(f"helper-{machine}-*")):
+        if list((build_lib / "pytest_seccomp" / "tracing" / "bpf" / "prebuilt").glob(f"helper-{machine}-*")):
             self.root_is_pure = False
             return "py3", "none", STATIC_PLATFORMS.format(machine)
         return python, abi, plat

@@ -32,7 +32,7 @@ from bench_pieces import BEFORE, ns_per_event  # BEFORE: the last tracer that re
 from common import machine_facts
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = "pytest_seccomp/bpf/tracer.bpf.c"
+SOURCE = "pytest_seccomp/tracing/bpf/tracer.bpf.c"
 CENSUS = Path(__file__).parent / "bpf" / "census.bpf.c"
 FAMILIES_ONLY = "8226a32"  # the last tracer that read socket's family and no protocol
 # the census' candidates: x86_64 numbers -> what the value is (census.bpf.c)
@@ -62,8 +62,8 @@ class Census:
     """census.bpf.c attached for one recording: (syscall, value, process) seen."""
 
     def __enter__(self) -> Census:
-        from pytest_seccomp.bpf.build import compiled_object
-        from pytest_seccomp.bpf.libbpf import BpfObject
+        from pytest_seccomp.tracing.bpf.build import compiled_object
+        from pytest_seccomp.tracing.bpf.libbpf import BpfObject
 
         self.obj = BpfObject(compiled_object(source_path=CENSUS))
         self.obj.load()

@@ -25,8 +25,8 @@ IMAGES = ("pytest-seccomp/postgres:latest", "pytest-seccomp/redis:latest",
 def analyse(api: object, image: str) -> tuple[float, object]:
     """One profile's analysis from a new session object (so nothing is held in memory)."""
     from pytest_seccomp.coverage import CoverageAnalysis, Launch
-    from pytest_seccomp.engine_default import find_default
-    from pytest_seccomp.syscalls import syscall_name
+    from pytest_seccomp.profiles.engine_default import find_default
+    from pytest_seccomp.profiles.syscalls import syscall_name
 
     ceiling = find_default("docker").profile
     analysis = CoverageAnalysis(api)
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     rounds = parser.parse_args(argv).rounds
     import docker
 
-    from pytest_seccomp.engine import MIN_API_VERSION
+    from pytest_seccomp.interception.engine import MIN_API_VERSION
 
     for line in machine_facts():
         print(line)

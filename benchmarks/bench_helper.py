@@ -34,9 +34,9 @@ def start_up(cold: bool) -> float:
     """Seconds from nothing to a tracer proven live in a helper; cold: its image removed first."""
     import docker
 
-    from pytest_seccomp.helper import REPOSITORY
     from pytest_seccomp.modes import Place
-    from pytest_seccomp.tracer import Tracer
+    from pytest_seccomp.tracing.helper import REPOSITORY
+    from pytest_seccomp.tracing.tracer import Tracer
 
     if cold:
         client = docker.DockerClient(base_url=ENGINE)
@@ -56,7 +56,7 @@ def start_up(cold: bool) -> float:
 def read_times(place: str, reads: int) -> list[float]:
     """Milliseconds per read of every map (Tracer.dump), with one container's syscalls noted."""
     from pytest_seccomp.modes import Place
-    from pytest_seccomp.tracer import Tracer
+    from pytest_seccomp.tracing.tracer import Tracer
 
     tracer = Tracer("record", place=Place(place), engine=ENGINE)
     tracer.start()

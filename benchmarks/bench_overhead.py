@@ -102,7 +102,7 @@ def run_once(workdir: Path, mode: str, engine: str = "docker") -> dict[str, floa
 
 
 def tracer_startup(rounds: int) -> list[float]:
-    from pytest_seccomp.tracer import Tracer
+    from pytest_seccomp.tracing.tracer import Tracer
 
     times = []
     for _ in range(rounds):

@@ -26,7 +26,7 @@ from common import machine_facts
 
 ROOT = Path(__file__).resolve().parent.parent
 PIECES = Path(__file__).parent / "bpf" / "pieces.bpf.c"
-TRACER = ROOT / "pytest_seccomp" / "bpf" / "tracer.bpf.c"
+TRACER = ROOT / "pytest_seccomp" / "tracing" / "bpf" / "tracer.bpf.c"
 BEFORE = "d743b20"  # record_seen with a helper call and a hash lookup on every event
 DD = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=1000000"]
 
@@ -58,10 +58,10 @@ def run_stats() -> dict[str, tuple[int, int]]:
 
 def ns_per_event(source: Path, program: str) -> float:
     """Attach `program` of `source` alone, run dd in a container, read the kernel's figure."""
-    from pytest_seccomp.bpf.build import compiled_object
-    from pytest_seccomp.bpf.libbpf import BpfObject
     from pytest_seccomp.errors import TracerError
-    from pytest_seccomp.tracer import MAPS
+    from pytest_seccomp.tracing.bpf.build import compiled_object
+    from pytest_seccomp.tracing.bpf.libbpf import BpfObject
+    from pytest_seccomp.tracing.tracer import MAPS
 
     obj = BpfObject(compiled_object(source_path=source))
     try:
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"spec_rstack_overflow (AMD SRSO): {vulnerable.read_text().strip()}")
     with tempfile.TemporaryDirectory() as tmp:
         before = Path(tmp) / "tracer-before.bpf.c"
-        old = subprocess.run(["git", "show", f"{BEFORE}:pytest_seccomp/bpf/tracer.bpf.c"],
+        old = subprocess.run(["git", "show", f"{BEFORE}:pytest_seccomp/tracing/bpf/tracer.bpf.c"],
                              cwd=ROOT, capture_output=True, check=False)
         designs = DESIGNS
         if old.returncode == 0:

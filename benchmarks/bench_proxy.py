@@ -48,8 +48,8 @@ def timed(cmd: list[str], env: dict[str, str], **kwargs: Any) -> float:
 def main(argv: list[str] | None = None) -> None:
     import docker
 
-    from pytest_seccomp.engine import user_engine
-    from pytest_seccomp.proxy import EngineProxy
+    from pytest_seccomp.interception.engine import user_engine
+    from pytest_seccomp.interception.proxy import EngineProxy
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)

@@ -170,9 +170,9 @@ def measure(args: argparse.Namespace) -> None:
 
 def defaults(args: argparse.Namespace) -> None:
     """Ship each newer engine's applied default, and show how far the ceilings moved."""
-    from pytest_seccomp.engine_default import DOCKER_DEFAULT
-    from pytest_seccomp.export import resolve
-    from pytest_seccomp.profile import Profile
+    from pytest_seccomp.deploy.export import resolve
+    from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT
+    from pytest_seccomp.profiles.model import Profile
 
     host = resolve(Profile.load(DOCKER_DEFAULT), "x86_64")
     index_path = DEFAULTS / "index.json"
@@ -281,8 +281,8 @@ def within_ceiling(engine: Engine, dirs: dict[str, Path]) -> bool:
     here with the default capabilities): the ceiling where it is deployed."""
     if engine.default_profile is None:
         return True  # (the host's own: the recording's ceiling)
-    from pytest_seccomp.export import resolve
-    from pytest_seccomp.profile import Profile
+    from pytest_seccomp.deploy.export import resolve
+    from pytest_seccomp.profiles.model import Profile
 
     ceiling = Profile.load(engine.default_profile)
     wider = {f"{mode}/{file}": problems for mode, folder in dirs.items()

@@ -55,7 +55,7 @@ def host_dd() -> float:
 
 
 def untraced(rounds: int) -> tuple[list[float], list[float], list[float]]:
-    from pytest_seccomp.tracer import Tracer
+    from pytest_seccomp.tracing.tracer import Tracer
 
     plain, floor, traced = [], [], []
     for _ in range(rounds):

@@ -59,7 +59,7 @@ def lines(label: str, costs: dict[str, tuple[int, float]], detail: str = "") -> 
 def ns_per_event(mode: str, count_calls: bool = False, other_containers: int = 0) -> list[str]:
     """Kernel-measured cost per event while a dd container runs; `other_containers` fake
     cgroups are put in the record map first, to show a lookup does not grow with them."""
-    from pytest_seccomp.tracer import Tracer
+    from pytest_seccomp.tracing.tracer import Tracer
 
     tracer = Tracer(mode, count_calls=count_calls)
     tracer.start()
@@ -82,10 +82,10 @@ def floor_ns_per_event() -> str:
 
 def profile_writing(containers: int = 1000) -> float:
     """Build and write the profiles of `containers` recorded containers (10 images)."""
-    from pytest_seccomp.engine import EngineAnswers
-    from pytest_seccomp.record import RecordSession
-    from pytest_seccomp.recording import ContainerRecord
-    from pytest_seccomp.session import Options
+    from pytest_seccomp.interception.engine import EngineAnswers
+    from pytest_seccomp.recording.store import ContainerRecord
+    from pytest_seccomp.sessions.record import RecordSession
+    from pytest_seccomp.sessions.shared import Options
 
     with tempfile.TemporaryDirectory() as tmp:
         session = RecordSession(Options(profile_dir=Path(tmp)))

@@ -38,8 +38,8 @@ def read_cost(reads: int = 2000) -> list[float]:
     """Microseconds per read of the maps plus attribution, with one container known."""
     import docker
 
-    from pytest_seccomp.recording import ContainerRecord, Recording
-    from pytest_seccomp.tracer import Tracer
+    from pytest_seccomp.recording.store import ContainerRecord, Recording
+    from pytest_seccomp.tracing.tracer import Tracer
 
     client = docker.from_env()
     container = client.containers.run("pytest-seccomp/busybox:latest", ["sleep", "60"],

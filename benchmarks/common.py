@@ -22,7 +22,7 @@ def machine_facts() -> list[str]:
             else "?"
 
     engine = version("docker", "version", "--format", "{{.Server.Version}}")
-    from pytest_seccomp.bpf.libbpf import version as libbpf_version
+    from pytest_seccomp.tracing.bpf.libbpf import version as libbpf_version
 
     tracer = f"libbpf {libbpf_version()}, {version('clang', '--version')}"
     return [f"CPU: {cpu} ({len(__import__('os').sched_getaffinity(0))} cores)",
@@ -58,8 +58,8 @@ class FloorProgram:
     """An empty program on sys_enter, held while a block runs: the kernel's dispatch cost alone."""
 
     def __enter__(self) -> FloorProgram:
-        from pytest_seccomp.bpf.build import compiled_object
-        from pytest_seccomp.bpf.libbpf import BpfObject
+        from pytest_seccomp.tracing.bpf.build import compiled_object
+        from pytest_seccomp.tracing.bpf.libbpf import BpfObject
 
         self.obj = BpfObject(compiled_object())
         self.obj.select_programs({"floor_empty"})

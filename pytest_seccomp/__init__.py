@@ -1,7 +1,7 @@
 """pytest-seccomp: least-privilege seccomp profiles recorded from a project's container tests."""
 
 from .errors import ProfileError, SeccompError, TracerError
-from .profile import Profile, ProfileDiff, build_profile
+from .profiles.model import Profile, ProfileDiff, build_profile
 
 __all__ = ["Profile", "ProfileDiff", "ProfileError", "SeccompError", "TracerError",
            "build_profile"]

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import yaml
 
-from .arguments import FAMILY_SYSCALLS, family_name, rule_family
-from .compose import write_compose_override
-from .engine_default import find_default, version_default
+from .deploy.compose import write_compose_override
+from .deploy.export import KUBELET_DIR, load_any, pod_snippet, resolve, resource_name, to_spo
+from .deploy.merge import merge_dirs
 from .errors import SeccompError
-from .export import KUBELET_DIR, load_any, pod_snippet, resolve, resource_name, to_spo
-from .merge import merge_dirs
-from .profile import ALLOW, NATIVE_ARCH, Profile, write_atomic
-from .purposes import group
-from .runtimes import measured_table, missing_steps, version_tuple
+from .profiles.arguments import FAMILY_SYSCALLS, family_name, rule_family
+from .profiles.engine_default import find_default, version_default
+from .profiles.model import ALLOW, NATIVE_ARCH, Profile, write_atomic
+from .profiles.purposes import group
+from .profiles.runtimes import measured_table, missing_steps, version_tuple
 
 
 def _check(args: argparse.Namespace) -> int:

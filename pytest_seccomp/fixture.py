@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from .arguments import key_label, split_key
-from .enforce import EnforceSession
 from .errors import SeccompError
-from .profile import Profile
-from .record import RecordSession
-from .recording import ContainerRecord
-from .session import ContainerSession
-from .syscalls import syscall_name
+from .profiles.arguments import key_label, split_key
+from .profiles.model import Profile
+from .profiles.syscalls import syscall_name
+from .recording.store import ContainerRecord
+from .sessions.enforce import EnforceSession
+from .sessions.record import RecordSession
+from .sessions.shared import ContainerSession
 
 
 class SeccompFixture:

@@ -13,15 +13,15 @@ import pytest
 
 from .errors import SeccompError
 from .modes import EXIT_PROFILES_DRIFTED, Missing, Place, Role
-from .naming import validate_profile_name
-from .windows import fixture_window
-from .xdist import XdistController, role, sender
+from .profiles.naming import validate_profile_name
+from .recording.windows import fixture_window
+from .sessions.xdist import XdistController, role, sender
 
 if TYPE_CHECKING:  # the sessions import docker, httptools, pyseccomp, libbpf: only when asked for
-    from .engine import EngineAnswers
     from .fixture import SeccompFixture
-    from .session import ContainerSession
-    from .tracer import Tracer
+    from .interception.engine import EngineAnswers
+    from .sessions.shared import ContainerSession
+    from .tracing.tracer import Tracer
 
 PLUGIN_NAME = "pytest-seccomp"
 # begun before the conftests, kept on the config until pytest_configure (keys, not state)
@@ -171,14 +171,14 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
                       or getattr(known, "dist", "no") != "no")
     if place in tuple(Place) and not controller:  # (else pytest_configure says what is wrong)
         from .modes import Mode
-        from .placement import early_tracer
+        from .tracing.tracer import early_tracer
 
         tracer = early_tracer(Mode.RECORD if record else Mode.ENFORCE,
                               bool(known.seccomp_count_calls), known.seccomp_map_size,
                               Place(place))
         if tracer is not None:
             early_config.stash[EARLY_TRACER] = tracer
-    from .engine import EngineAnswers
+    from .interception.engine import EngineAnswers
 
     try:
         early_config.stash[EARLY_ANSWERS] = EngineAnswers()
@@ -212,7 +212,7 @@ def _configure(config: pytest.Config, early: Tracer | None) -> None:
     _refuse_options_without_effect(config, record, enforce)
     if not (record or enforce):
         return
-    from .engine import EngineAnswers, user_engine
+    from .interception.engine import EngineAnswers, user_engine
 
     early_answers = config.stash.get(EARLY_ANSWERS, None)
     try:  # asked first: the engine answers while the sessions' modules are imported
@@ -229,7 +229,7 @@ def _configure(config: pytest.Config, early: Tracer | None) -> None:
         session.stop()  # the tracer may be loading already
         raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(SeccompPlugin(session), PLUGIN_NAME)
-    from .session import Controller
+    from .sessions.shared import Controller
 
     if isinstance(session, Controller):
         config.pluginmanager.register(XdistController(session), PLUGIN_NAME + "-xdist")
@@ -237,7 +237,7 @@ def _configure(config: pytest.Config, early: Tracer | None) -> None:
 
 def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
     """The session for the chosen mode and this process's xdist role, complete at birth."""
-    from .session import Options, default_profile_dir
+    from .sessions.shared import Options, default_profile_dir
 
     report, html = config.getoption("seccomp_report"), config.getoption("seccomp_html")
     options = Options(
@@ -255,8 +255,8 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
         tracer=_tracer_place(config),
     )
     if record:
-        from .arguments import ArgumentRules
-        from .record import RecordController, RecordSession, RecordWorker
+        from .profiles.arguments import ArgumentRules
+        from .sessions.record import RecordController, RecordSession, RecordWorker
 
         recorder = {Role.LOCAL: RecordSession, Role.WORKER: RecordWorker,
                     Role.CONTROLLER: RecordController}[role(config)]
@@ -266,7 +266,7 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
         except ValueError:
             raise pytest.UsageError(f"seccomp_args = {arguments!r} in the ini file: "
                                     f"{_ARGS_HINT}") from None
-        from .runtimes import RuntimeSelection
+        from .profiles.runtimes import RuntimeSelection
 
         try:
             runtimes = RuntimeSelection.parse(config.getoption("seccomp_runtimes")
@@ -279,7 +279,7 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
                         update=config.getoption("seccomp_update"),
                         html=Path(html) if html else None,
                         coverage=_coverage(config))
-    from .enforce import EnforceController, EnforceSession, EnforceWorker
+    from .sessions.enforce import EnforceController, EnforceSession, EnforceWorker
 
     enforcer = {Role.LOCAL: EnforceSession, Role.WORKER: EnforceWorker,
                 Role.CONTROLLER: EnforceController}[role(config)]
@@ -455,7 +455,7 @@ class SeccompPlugin:
         if ours.failure is not None:
             terminalreporter.write_line(f"ERROR: {ours.failure}", red=True, bold=True)
         if ours.reports_to_ci and ({"GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS"} & os.environ.keys()):
-            from .github import publish
+            from .reporting.github import publish
 
             publish(ours.ci_report(os.environ), os.environ, terminalreporter.write_line)
 

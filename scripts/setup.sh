@@ -63,7 +63,7 @@ mkdir -p /usr/local/lib/docker/cli-plugins
 ln -sf "$plugin" /usr/local/lib/docker/cli-plugins/docker-compose
 
 # Compile the tracer now (cached, ~0.1 s) so that the first session does not pay for it.
-python3 -c 'from pytest_seccomp.bpf.build import compiled_object; compiled_object()'
+python3 -c 'from pytest_seccomp.tracing.bpf.build import compiled_object; compiled_object()'
 
 if ! docker info >/dev/null 2>&1; then
   # a dockerd still shutting down holds its pid file: a new one would exit at once

@@ -23,7 +23,7 @@ from pytest_seccomp.coverage.elf import (
 from pytest_seccomp.coverage.gaps import coverage_of, libc_tables, possible_syscalls
 from pytest_seccomp.coverage.image import Reached
 from pytest_seccomp.coverage.libc_build import function_syscalls
-from pytest_seccomp.syscalls import syscall_name, syscall_number
+from pytest_seccomp.profiles.syscalls import syscall_name, syscall_number
 
 CC = shutil.which("gcc") or shutil.which("cc")
 needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler on this machine")

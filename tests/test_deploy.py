@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pytest_seccomp.engine_default import DOCKER_DEFAULT
+from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT
 
 from .conftest import BUSYBOX, cli
 from .test_podman import RUN_AND_WAIT

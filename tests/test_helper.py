@@ -17,9 +17,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from pytest_seccomp.engine_default import DOCKER_DEFAULT
-from pytest_seccomp.helper import LABEL_IMAGE, _image_tar, image_files, image_tag
-from pytest_seccomp.placement import LABEL_HELPER
+from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT
+from pytest_seccomp.tracing.helper import LABEL_IMAGE, _image_tar, image_files, image_tag
+from pytest_seccomp.tracing.placement import LABEL_HELPER
 
 from .conftest import (
     BUSYBOX,

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_seccomp.errors import SeccompError
-from pytest_seccomp.naming import profile_name_for_image, validate_profile_name
-from pytest_seccomp.syscalls import syscall_name
+from pytest_seccomp.profiles.naming import profile_name_for_image, validate_profile_name
+from pytest_seccomp.profiles.syscalls import syscall_name
 
 
 @pytest.mark.parametrize(("reference", "name"), [

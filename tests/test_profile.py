@@ -10,9 +10,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pytest_seccomp.engine_default import DOCKER_DEFAULT
 from pytest_seccomp.errors import ProfileError
-from pytest_seccomp.profile import ALLOW, ALWAYS_ALLOWED, Condition, Profile, build_profile
+from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT
+from pytest_seccomp.profiles.model import ALLOW, ALWAYS_ALLOWED, Condition, Profile, build_profile
 
 NAMES = ["read", "write", "openat", "close", "clone", "clone3", "personality", "mkdir", "ptrace",
          "exit", "exit_group", "rt_sigreturn", "arch_prctl", "chroot", "mount", "socket",
@@ -248,7 +248,7 @@ families = st.dictionaries(st.sampled_from(["socket", "socketpair"]),
 @given(st.sampled_from(["socket", "socketpair"]), st.integers(0, 62),
        st.one_of(st.none(), st.integers(0, 62)))
 def test_socket_values_round_trip_through_labels_and_rules(name, family, protocol):
-    from pytest_seccomp.arguments import label, parse_label, rule_family, socket_args, socket_value
+    from pytest_seccomp.profiles.arguments import label, parse_label, rule_family, socket_args, socket_value
 
     value = socket_value(family, protocol)
     assert parse_label(label(name, value)) == (name, value)
@@ -258,7 +258,7 @@ def test_socket_values_round_trip_through_labels_and_rules(name, family, protoco
 
 @given(st.sampled_from(["socket", "socketpair"]), st.integers(0, 63), st.integers(0, 500))
 def test_argument_labels_round_trip(name, family, nr):
-    from pytest_seccomp.arguments import arg_key, label, parse_label, split_key
+    from pytest_seccomp.profiles.arguments import arg_key, label, parse_label, split_key
 
     assert split_key(arg_key(nr, family)) == (nr, family)
     assert split_key(nr) == (nr, None)
@@ -267,7 +267,7 @@ def test_argument_labels_round_trip(name, family, nr):
 
 @given(families, families)
 def test_family_rules_are_within_the_default_and_union_as_sets(a, b):
-    from pytest_seccomp.arguments import subsumed
+    from pytest_seccomp.profiles.arguments import subsumed
 
     default = Profile.load(DOCKER_DEFAULT)
     first = build_profile({"read", *a}, default, families=a)
@@ -347,7 +347,7 @@ def test_runc_s_rule_carries_its_go_runtime_s_waits_whether_or_not_they_were_see
     """runc's init waits on a futex or sleeps after installing the filter as scheduling has it:
     its rule allows both however few starts the recording saw; crun (C) makes no such waits,
     and a recording with no post-filter steps (no-new-privileges) gets no runtime rule."""
-    from pytest_seccomp.profile import runtime_steps
+    from pytest_seccomp.profiles.model import runtime_steps
 
     assert runtime_steps({"setuid", "capset"}, "runc 1.1.5+ds1") == \
         {"setuid", "capset", "futex", "nanosleep"}

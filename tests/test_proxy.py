@@ -17,8 +17,8 @@ from typing import Any
 import docker
 import pytest
 
-from pytest_seccomp.engine import user_engine
-from pytest_seccomp.proxy import EngineProxy
+from pytest_seccomp.interception.engine import user_engine
+from pytest_seccomp.interception.proxy import EngineProxy
 
 from .conftest import BUSYBOX
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_seccomp.engine_default import find_default
-from pytest_seccomp.profile import ALWAYS_ALLOWED, RUNTIME_SETUP_SYSCALLS, Profile
+from pytest_seccomp.profiles.engine_default import find_default
+from pytest_seccomp.profiles.model import ALWAYS_ALLOWED, RUNTIME_SETUP_SYSCALLS, Profile
 
 from .conftest import BUSYBOX, OLD, docker_run, old_profile
 

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from pytest_seccomp.profile import ALWAYS_ALLOWED
+from pytest_seccomp.profiles.model import ALWAYS_ALLOWED
 
 from .conftest import BUSYBOX, cli
 
@@ -152,8 +152,8 @@ def test_junit_xml_carries_what_each_test_first_needed(committed):
 
 
 def test_cli_show_diff_check(tmp_path):
-    from pytest_seccomp.engine_default import DOCKER_DEFAULT
-    from pytest_seccomp.profile import Profile, build_profile
+    from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT
+    from pytest_seccomp.profiles.model import Profile, build_profile
 
     default = Profile.load(DOCKER_DEFAULT)
     small, big = tmp_path / "small.json", tmp_path / "big.json"

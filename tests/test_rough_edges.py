@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from pytest_seccomp.engine_default import DOCKER_DEFAULT
-from pytest_seccomp.profile import Profile, build_profile
+from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT
+from pytest_seccomp.profiles.model import Profile, build_profile
 
 from .conftest import BUSYBOX
 

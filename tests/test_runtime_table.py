@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_seccomp.engine_default import DOCKER_DEFAULT
 from pytest_seccomp.errors import SeccompError
-from pytest_seccomp.profile import Profile, build_profile
-from pytest_seccomp.runtimes import (
+from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT
+from pytest_seccomp.profiles.model import Profile, build_profile
+from pytest_seccomp.profiles.runtimes import (
     RuntimeSelection,
     StartMode,
     coverage_label,
@@ -21,7 +21,7 @@ from pytest_seccomp.runtimes import (
     missing_steps,
     version_tuple,
 )
-from pytest_seccomp.syscalls import syscall_number
+from pytest_seccomp.profiles.syscalls import syscall_number
 
 TABLE = measured_table()
 
@@ -101,8 +101,8 @@ def test_the_runtime_rule_names_what_it_was_recorded_under_and_what_it_covers():
 # -- newer engines' ceilings: `check --engine-version` ------------------------------------------
 
 def _checked_against(version: str, names: set[str], **families: list[int]) -> list[str]:
-    from pytest_seccomp.engine_default import version_default
-    from pytest_seccomp.export import resolve
+    from pytest_seccomp.deploy.export import resolve
+    from pytest_seccomp.profiles.engine_default import version_default
 
     profile = build_profile(names, Profile.load(DOCKER_DEFAULT), machine="x86_64",
                             families=families or None)
@@ -135,14 +135,14 @@ def test_socket_allowed_whatever_the_family_is_wider_than_28_5s_default():
 
 
 def test_an_engine_version_no_release_names_is_refused_with_what_to_give():
-    from pytest_seccomp.engine_default import version_default
+    from pytest_seccomp.profiles.engine_default import version_default
 
     with pytest.raises(SeccompError, match=r"names no Docker release .* \(26\.1\.5, 28\.5\.2\)"):
         version_default("99")
 
 
 def test_the_shipped_defaults_say_where_they_came_from_and_deny_by_default():
-    from pytest_seccomp.engine_default import SHIPPED
+    from pytest_seccomp.profiles.engine_default import SHIPPED
 
     index = json.loads((SHIPPED / "index.json").read_text())
     assert set(index) == {"26.1.5", "28.5.2"}

@@ -16,8 +16,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from pytest_seccomp.engine_default import SHIPPED
-from pytest_seccomp.profile import Profile
+from pytest_seccomp.profiles.engine_default import SHIPPED
+from pytest_seccomp.profiles.model import Profile
 
 from .conftest import BUSYBOX, ROOT, cli, require_image
 

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from hypothesis import given
 
-from pytest_seccomp.engine_default import DOCKER_DEFAULT
+from pytest_seccomp.deploy.export import from_spo, resolve, to_spo
+from pytest_seccomp.deploy.merge import merge_profiles
 from pytest_seccomp.errors import ProfileError
-from pytest_seccomp.export import from_spo, resolve, to_spo
-from pytest_seccomp.merge import merge_profiles
-from pytest_seccomp.profile import Profile, build_profile
+from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT
+from pytest_seccomp.profiles.model import Profile, build_profile
 
 from .conftest import BUSYBOX, ROOT, cli, docker_run
 from .test_profile import profiles

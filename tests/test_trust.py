@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from pytest_seccomp.errors import TracerError
-from pytest_seccomp.recording import ContainerRecord, Recording
-from pytest_seccomp.tracer import PROGRAMS, Tracer
+from pytest_seccomp.recording.store import ContainerRecord, Recording
+from pytest_seccomp.tracing.tracer import PROGRAMS, Tracer
 
 from .conftest import BUSYBOX, OLD, interruptible, old_profile
 
@@ -297,7 +297,7 @@ def test_no_compiler_for_the_tracer_is_a_one_paragraph_usage_error(pytester, tmp
 
 
 def test_a_corrupt_compiled_tracer_is_a_one_paragraph_usage_error(pytester, tmp_path, monkeypatch):
-    from pytest_seccomp.bpf.build import compiled_object
+    from pytest_seccomp.tracing.bpf.build import compiled_object
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     compiled_object().write_bytes(b"not an ELF object")  # the cached build, damaged
@@ -391,7 +391,7 @@ def test_the_tracer_needs_no_tracefs(pytester, busybox_image):
 
 
 def test_not_root_is_refused_before_anything_starts(monkeypatch):
-    from pytest_seccomp.tracer import check_prerequisites
+    from pytest_seccomp.tracing.tracer import check_prerequisites
 
     monkeypatch.setattr(os, "geteuid", lambda: 1000)  # the one thing this test cannot be for real
     with pytest.raises(TracerError, match="--seccomp-tracer=local needs root"):

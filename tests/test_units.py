@@ -8,16 +8,16 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from pytest_seccomp.enforce import EnforceSession, LoadedProfile
-from pytest_seccomp.engine_default import DOCKER_DEFAULT, EngineDefault
-from pytest_seccomp.profile import Profile, build_profile
-from pytest_seccomp.record import RecordController, RecordSession
-from pytest_seccomp.recording import ContainerRecord, Recording
-from pytest_seccomp.report import summary_lines
-from pytest_seccomp.runtimes import RuntimeSelection
-from pytest_seccomp.session import Options
-from pytest_seccomp.syscalls import syscall_number
-from pytest_seccomp.tracer import Caller, Snapshot
+from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT, EngineDefault
+from pytest_seccomp.profiles.model import Profile, build_profile
+from pytest_seccomp.profiles.runtimes import RuntimeSelection
+from pytest_seccomp.profiles.syscalls import syscall_number
+from pytest_seccomp.recording.store import ContainerRecord, Recording
+from pytest_seccomp.reporting.report import summary_lines
+from pytest_seccomp.sessions.enforce import EnforceSession, LoadedProfile
+from pytest_seccomp.sessions.record import RecordController, RecordSession
+from pytest_seccomp.sessions.shared import Options
+from pytest_seccomp.tracing.tracer import Caller, Snapshot
 
 ID = "a" * 64
 OTHER = "b" * 64
@@ -92,7 +92,7 @@ def test_the_runtimes_steps_stay_apart_and_make_their_own_rule(tmp_path: Path):
     assert "read" in comments["pytest-seccomp: what the app needs; starts with or without "
                               "no-new-privileges"]
     assert Profile.load(tmp_path / "busybox.json").made_for_nnp is False
-    (line,) = [x for x in summary_lines(session, verbose=False) if "the runtime (" in x]
+    (line,) = [x for x in summary_lines(session.outcome(), verbose=False) if "the runtime (" in x]
     assert line.endswith("(its steps after installing the filter, without no-new-privileges)")
 
 
@@ -103,7 +103,7 @@ def test_the_summary_says_the_runtimes_steps_were_recorded_in_the_mode_they_were
     session.default = EngineDefault(DOCKER_DEFAULT, Profile.load(DOCKER_DEFAULT))
     session.runtime, session.recording = "crun 1.8.1", recording
     session.conclude()
-    (line,) = [x for x in summary_lines(session, verbose=False) if "the runtime (" in x]
+    (line,) = [x for x in summary_lines(session.outcome(), verbose=False) if "the runtime (" in x]
     assert "(its steps after installing the filter, under no-new-privileges); its rule also " \
         "covers crun 1.8.1-" in line, line
 
@@ -156,9 +156,10 @@ def test_each_role_is_a_class_of_its_own(tmp_path: Path):
     import ast
     import inspect
 
-    from pytest_seccomp import enforce, record, session
-    from pytest_seccomp.enforce import EnforceController, EnforceWorker
-    from pytest_seccomp.record import RecordWorker
+    from pytest_seccomp.sessions import enforce, record
+    from pytest_seccomp.sessions import shared as session
+    from pytest_seccomp.sessions.enforce import EnforceController, EnforceWorker
+    from pytest_seccomp.sessions.record import RecordWorker
 
     for module in (session, record, enforce):
         reads = [node.lineno for node in ast.walk(ast.parse(inspect.getsource(module)))
@@ -184,8 +185,8 @@ def test_each_role_is_a_class_of_its_own(tmp_path: Path):
 
 
 def test_enforce_tells_a_refused_family_from_the_kernels_own_eperm():
-    from pytest_seccomp.arguments import arg_key
-    from pytest_seccomp.enforce import _refused_by_filter
+    from pytest_seccomp.profiles.arguments import arg_key
+    from pytest_seccomp.sessions.enforce import _refused_by_filter
 
     default = Profile.load(DOCKER_DEFAULT)
     profile = build_profile({"socket", "read"}, default, families={"socket": {1, 2}})
@@ -199,7 +200,7 @@ def test_enforce_tells_a_refused_family_from_the_kernels_own_eperm():
 
 
 def test_github_annotations_and_summary_are_escaped_as_the_toolkit_does(tmp_path):
-    from pytest_seccomp.github import Annotation, CiReport, Level, publish
+    from pytest_seccomp.reporting.github import Annotation, CiReport, Level, publish
 
     note = Annotation(Level.ERROR, "seccomp: drift", "a,b: 100%\nnext", "dir/x,y.json")
     assert note.command() == "::error file=dir/x%2Cy.json,title=seccomp%3A drift::a,b: 100%25%0Anext"

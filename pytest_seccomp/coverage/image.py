@@ -61,7 +61,7 @@ class ImageFiles:
             return cls(image_id)  # no cache, or one this version does not read: start afresh
 
     def save(self) -> None:
-        from ..profile import write_atomic
+        from ..profiles.model import write_atomic
 
         try:
             write_atomic(cache_dir() / f"{self.image_id.removeprefix('sha256:')}.json",

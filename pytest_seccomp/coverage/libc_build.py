@@ -169,7 +169,7 @@ def _bits(numbers: Any) -> int:
 def table_entry(data: bytes, package: str, sonames: list[str]) -> dict[str, Any]:
     """One library's part of data/libc-syscalls.json: each distinct syscall set once, and every
     exported function by the index of its set (the file stays small and diffs stay readable)."""
-    from ..syscalls import syscall_name
+    from ..profiles.syscalls import syscall_name
 
     sets: dict[tuple[str, ...], int] = {}
     functions: dict[str, int] = {}

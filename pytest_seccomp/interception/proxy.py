@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httptools
 
-from .errors import SeccompError
+from ..errors import SeccompError
 
 _API = r"^(?:/v[0-9.]+)?"
 _CREATE = re.compile(_API + r"/containers/create$")

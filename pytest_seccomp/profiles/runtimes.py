@@ -20,8 +20,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .errors import SeccompError
-from .profile import runtime_steps
+from ..errors import SeccompError
+from .model import runtime_steps
 
 RECORDED = "recorded"  # --seccomp-runtimes=recorded: only the steps this recording saw
 ALL = "all"  # every runtime of the measured table (the default)

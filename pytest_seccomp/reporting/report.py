@@ -8,32 +8,32 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .arguments import family_name, socket_family
-from .naming import display_path
-from .profile import Profile, ProfileDiff, write_atomic
-from .syscalls import existing
+from ..profiles.arguments import family_name, socket_family
+from ..profiles.model import Profile, ProfileDiff, write_atomic
+from ..profiles.naming import display_path
+from ..profiles.syscalls import existing
 
-if TYPE_CHECKING:  # the sessions import this module lazily, at their end
-    from .enforce import EnforceSession
-    from .record import ProfileResult, RecordSession
+if TYPE_CHECKING:
+    from ..recording.store import Recording
+    from .outcome import EnforceOutcome, ProfileResult, RecordOutcome
 
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def record_report(session: RecordSession) -> dict[str, Any]:
+def record_report(outcome: RecordOutcome) -> dict[str, Any]:
     """Per profile: images, containers and tests that fed it, and the syscalls each added
     (with call counts under --seccomp-count-calls, else as sorted lists)."""
-    recording = session.recording
+    recording = outcome.recording
 
     def calls(named: Counter[str]) -> dict[str, int] | list[str]:
-        if session.options.count_calls:
+        if outcome.count_calls:
             return dict(sorted(named.items()))
         return sorted(named)
 
     profiles: dict[str, Any] = {}
-    for result in session.results:
+    for result in outcome.results:
         ids = {c.id for c in result.containers}
         tests = {test: calls(named) for test, named in recording.per_test(ids).items()}
         first_needed = {name: test for name, (test, _) in recording.first_needed(ids).items()}
@@ -50,10 +50,10 @@ def record_report(session: RecordSession) -> dict[str, Any]:
             "runtime": result.profile.runtime if result.profile else None,
             # null: socket allowed for every family the default allows (or --seccomp-args=names)
             "socket_families": _family_names(result.profile),
-            "default_socket_families": len(session.default.profile.default_families())
-            if session.default else None,
+            "default_socket_families": len(outcome.default.profile.default_families())
+            if outcome.default else None,
             "arguments_used": sorted(result.arguments),
-            "no_new_privileges": session.options.nnp,
+            "no_new_privileges": outcome.nnp,
             "first_needed_by": dict(sorted(first_needed.items())),
             "containers": [
                 {
@@ -67,21 +67,21 @@ def record_report(session: RecordSession) -> dict[str, Any]:
             ],
             "tests": tests,
             # --seccomp-coverage: null without it
-            "coverage": (session.coverages[result.name].to_json()
-                         if result.name in session.coverages else None),
+            "coverage": (outcome.coverages[result.name].to_json()
+                         if result.name in outcome.coverages else None),
         }
     unrecorded = [
         {"id": c.id, "name": c.name, "image": c.image, "test": c.test, "reason": c.left_out}
-        for c in session.recording.containers.values() if c.left_out
+        for c in outcome.recording.containers.values() if c.left_out
     ]
     return {
         "version": 1,
         "mode": "record",
-        "complete": session.failure is None,
-        "error": session.failure,
-        "engine": session.engine,
-        "counts": session.options.count_calls,
-        "default_profile": str(session.default.path) if session.default else None,
+        "complete": outcome.failure is None,
+        "error": outcome.failure,
+        "engine": outcome.engine,
+        "counts": outcome.count_calls,
+        "default_profile": str(outcome.default.path) if outcome.default else None,
         "profiles": profiles,
         "unrecorded_containers": unrecorded + [
             {"id": s.id, "name": s.name, "image": s.image, "test": s.window,
@@ -116,16 +116,16 @@ def runtime_steps_clause(profile: Profile) -> str:
     return f"its steps after installing the filter, {mode}"
 
 
-def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
+def summary_lines(outcome: RecordOutcome, verbose: bool) -> Iterator[str]:
     """The terminal summary: one line per profile with its change against the file on disk;
     in a drift check, one readable diff line per drifted profile; details with -v."""
-    surface = existing(session.default.profile.allowed) if session.default else set()
-    for result in session.results:
+    surface = existing(outcome.default.profile.allowed) if outcome.default else set()
+    for result in outcome.results:
         tests = {c.test for c in result.containers}
         change = _change(result.diff)
         allows = (f"allows {len(result.profile.allowed)} of the default's {len(surface)} syscalls"
-                  f"{families_clause(result.profile, session.default.profile)}, "
-                  if result.profile and session.default else "")
+                  f"{families_clause(result.profile, outcome.default.profile)}, "
+                  if result.profile and outcome.default else "")
         status = result.status if not change or result.status == "new" else (
             f"{result.status}: {change}")
         yield (f"{result.name}: {_plural(len(result.syscalls), 'syscall')} from "
@@ -137,51 +137,51 @@ def summary_lines(session: RecordSession, verbose: bool) -> Iterator[str]:
                    f" ({runtime_steps_clause(result.profile)})"
                    + (f"; its rule also covers {result.profile.runtimes_covered}"
                       if result.profile.runtimes_covered else ""))
-        if session.check_drift and result.diff:
-            yield "  " + drift_line(session, result)
+        if outcome.check_drift and result.diff:
+            yield "  " + drift_line(outcome, result)
         if verbose:
             yield "    " + " ".join(sorted(result.syscalls))
             yield from ("    " + line for line in result.diff.lines())
-    for coverage in session.coverages.values():
+    for coverage in outcome.coverages.values():
         yield coverage.line
         yield from (f"  not read: {note}" for note in coverage.notes)
-    for runtime, refused in session.uncovered.items() if session.default else ():
+    for runtime, refused in outcome.uncovered.items():
         yield (f"not covered: {runtime} needs {' '.join(sorted(refused))} after installing the "
                "filter, which the engine's default refuses: these profiles cannot start under "
                f"{runtime} (its default allows them, so record against that default: "
                "--seccomp-default-profile)")
-    for record in session.recording.containers.values():
+    for record in outcome.recording.containers.values():
         if record.left_out:
             yield (f"not recorded: container {record.name} ({record.image}) in {record.test}: "
                    f"{record.left_out}")
-    yield from stranger_lines(session, "not recorded")
-    for result in session.results:
+    yield from stranger_lines(outcome.recording, "not recorded")
+    for result in outcome.results:
         if uses_io_uring(result):
             yield (f"io_uring: {result.name} uses io_uring; the operations it submits bypass both "
                    "seccomp and the tracer, so this profile cannot limit them (newer engines' "
                    "defaults deny io_uring)")
-    for image, command in sorted(session.recording.unhealthchecked().items()):
+    for image, command in sorted(outcome.recording.unhealthchecked().items()):
         yield (f"healthcheck never ran: {image} (HEALTHCHECK {command}); it runs under the "
                "profile in production: add a test that runs it with exec_run")
-    if session.drifted:
+    if outcome.drifted:
         yield ("drift: profiles would gain syscalls nobody reviewed; review them and run "
                "`pytest --seccomp-record --seccomp-update` to accept")
-    elif session.check_drift and session.write and any(r.diff.widens for r in session.results):
+    elif outcome.check_drift and outcome.write and any(r.diff.widens for r in outcome.results):
         yield "drift accepted (--seccomp-update): the profiles above were written"
-    elif session.check_drift and not session.full_run:
+    elif outcome.check_drift and not outcome.full_run:
         yield "not every test ran: syscalls the profiles no longer need are not reported"
-    if not session.full_run and session.write and not session.merge and any(
-            r.existed for r in session.results):
+    if not outcome.full_run and outcome.write and not outcome.merge and any(
+            r.existed for r in outcome.results):
         yield ("not every test ran (-k, a selection, -x): the profiles were merged into those "
                "on disk; only a run of every test drops syscalls no test needs any more")
-    if session.failure is None and session.tests_failed and session.results:
-        yield (f"warning: {_plural(session.tests_failed, 'test')} failed; the profiles may lack "
+    if outcome.failure is None and outcome.tests_failed and outcome.results:
+        yield (f"warning: {_plural(outcome.tests_failed, 'test')} failed; the profiles may lack "
                "syscalls those tests would have needed")
 
 
-def stranger_lines(session: RecordSession | EnforceSession, verb: str) -> Iterator[str]:
+def stranger_lines(recording: Recording, verb: str) -> Iterator[str]:
     """Containers that ran outside the session's proxy: never silently missing."""
-    for stranger in session.recording.unseen():
+    for stranger in recording.unseen():
         image = f", image {stranger.image}" if stranger.image else ""
         yield (f"{verb}: container {stranger.label}{image}, first seen in {stranger.window}, "
                "was started by a client that bypassed the session's DOCKER_HOST (e.g. `docker -H "
@@ -198,9 +198,9 @@ def _change(diff: ProfileDiff) -> str:
                                       f"-{len(removed)}" if removed else "") if part)
 
 
-def drift_line(session: RecordSession, result: ProfileResult) -> str:
+def drift_line(outcome: RecordOutcome, result: ProfileResult) -> str:
     """`redis: +io_uring_setup (tests/test_cache.py::test_bgsave, container redis-7f3a), -getpgid`"""
-    first = session.recording.first_needed({c.id for c in result.containers})
+    first = outcome.recording.first_needed({c.id for c in result.containers})
     parts = []
     for name in result.diff.added_names:
         if name in first:
@@ -212,34 +212,34 @@ def drift_line(session: RecordSession, result: ProfileResult) -> str:
     return f"{result.name}: " + ", ".join(parts)
 
 
-def enforce_summary_lines(session: EnforceSession, verbose: bool) -> Iterator[str]:
+def enforce_summary_lines(outcome: EnforceOutcome, verbose: bool) -> Iterator[str]:
     """Profiles enforced, containers under each, refusals by test, images without a profile."""
-    for name, count in sorted(session.enforced().items()):
-        loaded = session.loaded.get(name)
-        where = display_path(loaded.path) if loaded else name
+    for name, count in sorted(outcome.enforced.items()):
+        path = outcome.paths.get(name)
+        where = display_path(path) if path else name
         yield f"{name}: {_plural(count, 'container')} under {where}"
-    for window, refusals in sorted(session.refusals.items()):
+    for window, refusals in sorted(outcome.refusals.items()):
         if not refusals:
             continue
         what = ", ".join(f"{r.syscall} ({r.caller.short()}, {r.container.short_id})" for r in refusals)
-        tag = ("passed anyway: " if window in session.passed_despite
-               else "failed: " if window in session.failed_with else "")
+        tag = ("passed anyway: " if window in outcome.passed_despite
+               else "failed: " if window in outcome.failed_with else "")
         yield f"refused in {window}: {tag}{what}"
-    for (image, syscall, who), calls in sorted(session.refused_as_default.items()):
+    for (image, syscall, who), calls in sorted(outcome.refused_as_default.items()):
         yield (f"refused as under the engine's default, which refuses it too (so did the "
                f"recording's run): {syscall} x{calls} by {who} in {image}")
-    for name, images in sorted(session.missing_images.items()):
-        ran = "the engine's default" if session.missing == "default" else "no seccomp filter"
+    for name, images in sorted(outcome.missing_images.items()):
+        ran = "the engine's default" if outcome.missing == "default" else "no seccomp filter"
         yield f"no profile for {', '.join(sorted(images))} ({name}.json): ran under {ran}"
-    for record in session.recording.containers.values():
+    for record in outcome.recording.containers.values():
         if record.left_out:
             yield (f"not enforced: container {record.name} ({record.image}) in {record.test}: "
                    f"{record.left_out}")
-    yield from stranger_lines(session, "not enforced")
-    if session.refused_outside_tests:
+    yield from stranger_lines(outcome.recording, "not enforced")
+    if outcome.refused_outside_tests:
         yield ("warning: syscalls were refused outside every test (a fixture's gap or after the "
                "last test: background work, shutdown); record the whole suite again"
-               + ("; --seccomp-strict fails the run" if session.strict else ""))
-    if session.passed_despite and not session.strict:
-        yield (f"warning: {_plural(len(session.passed_despite), 'test')} passed although "
+               + ("; --seccomp-strict fails the run" if outcome.strict else ""))
+    if outcome.passed_despite and not outcome.strict:
+        yield (f"warning: {_plural(len(outcome.passed_despite), 'test')} passed although "
                "syscalls were refused (the app may swallow EPERM); --seccomp-strict fails them")

@@ -15,20 +15,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from .engine import MIN_API_VERSION, EngineAnswers
-from .engine_default import EngineDefault, EngineInfo, find_default
-from .errors import SeccompError
-from .events import EngineEvents
-from .modes import EXIT_INCOMPLETE, Mode, Place, Role
-from .naming import compose_built_service, is_image_id, profile_name_for_image, validate_profile_name
-from .placement import LABEL_HELPER, tracer_place
-from .recording import ContainerRecord, Recording
-from .tracer import Tracer, check_prerequisites
-from .windows import BEFORE_TESTS, between_tests
+from ..errors import SeccompError
+from ..interception.engine import MIN_API_VERSION, EngineAnswers
+from ..interception.events import EngineEvents
+from ..modes import EXIT_INCOMPLETE, Mode, Place, Role
+from ..profiles.engine_default import EngineDefault, EngineInfo, find_default
+from ..profiles.naming import (
+    compose_built_service,
+    is_image_id,
+    profile_name_for_image,
+    validate_profile_name,
+)
+from ..recording.store import ContainerRecord, Recording
+from ..recording.windows import BEFORE_TESTS, between_tests
+from ..tracing.placement import LABEL_HELPER, tracer_place
+from ..tracing.tracer import Tracer, check_prerequisites
 
 if TYPE_CHECKING:  # httptools: imported once the session starts
-    from .github import CiReport
-    from .proxy import EngineProxy
+    from ..interception.proxy import EngineProxy
+    from ..reporting.github import CiReport
 
 LABEL_TEST = "io.pytest-seccomp.test"
 LABEL_PROFILE = "io.pytest-seccomp.profile"
@@ -198,7 +203,7 @@ class ContainerSession:
         publish the proxy as DOCKER_HOST."""
         if not self.tracer.loading:  # the helper: loaded and proven while pytest collects
             self.tracer.start_soon()
-        from .proxy import EngineProxy
+        from ..interception.proxy import EngineProxy
 
         self.proxy = EngineProxy(self.upstream, self)
         self._publish(self.proxy.start())

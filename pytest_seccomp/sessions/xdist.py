@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .modes import Role
+from ..modes import Role
 
 if TYPE_CHECKING:
-    from .session import Controller
+    from .shared import Controller
 
 OUTPUT_KEY = "pytest_seccomp"
 

@@ -23,13 +23,13 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from .. import __version__
+from ..errors import TracerError
 from .bpf.build import compiled_object, helper_executable
-from .errors import TracerError
 from .placement import LABEL_HELPER
 
 if TYPE_CHECKING:
-    from .tracer import LoadPlan
+    from .contract import LoadPlan
 
 REPOSITORY = "pytest-seccomp-tracer"
 LABEL_IMAGE = "io.pytest-seccomp.helper-image"  # on the image: its untagged leftovers are ours

@@ -6,8 +6,8 @@ from dataclasses import replace
 from functools import reduce
 from pathlib import Path
 
-from .errors import ProfileError
-from .profile import ALLOW, ARCH_ALIASES, Condition, Profile, apps_first
+from ..errors import ProfileError
+from ..profiles.model import ALLOW, ARCH_ALIASES, Condition, Profile, apps_first
 
 
 def _fingerprint(profile: Profile) -> tuple[object, ...]:

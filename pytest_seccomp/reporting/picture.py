@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from html import escape
 
-from .purposes import group
+from ..profiles.purposes import group
 
 MARK = 14  # a mark's cell, in px
 PER_ROW = 24  # marks per line of a purpose's group

@@ -15,7 +15,7 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from ..errors import TracerError
+from ...errors import TracerError
 
 SOURCE = Path(__file__).with_name("tracer.bpf.c")
 HELPER_SOURCE = Path(__file__).with_name("helper.c")  # the loader the helper container runs

@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import ProfileError
-from .profile import NATIVE_ARCH, Condition, Profile
+from ..errors import ProfileError
+from ..profiles.model import NATIVE_ARCH, Condition, Profile
 
 # The capabilities a container gets by default from Docker, containerd and CRI-O.
 DEFAULT_CAPS = frozenset({

@@ -21,13 +21,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-from .arguments import AF_NETLINK, arg_key, family_syscall_numbers, socket_value
+from ..errors import SeccompError, TracerError
+from ..modes import Mode, Place
+from ..profiles.arguments import AF_NETLINK, arg_key, family_syscall_numbers, socket_value
 from .bpf.build import compiled_object
 from .bpf.libbpf import COUNTERS, BpfMap, BpfObject, lib
-from .errors import TracerError
-from .modes import Place
+from .contract import Loaded, LoadPlan
 
 MAP_KEYS_MAX = 65536  # containers (cgroups) per session; --seccomp-map-size changes it
 SYSCALL_BITS = 512
@@ -137,38 +137,6 @@ def _link_ids(fds: list[int]) -> dict[int, int]:
             if line.startswith("link_id:"):
                 found[int(name)] = int(line.split()[1])
     return found
-
-
-@dataclass(frozen=True)
-class LoadPlan:
-    """What to load: the programs to attach, every map's size, the program's settings."""
-
-    programs: tuple[str, ...]
-    sizes: Mapping[str, int]
-    settings: bytes  # .data, whole: refusal_errno
-
-
-class Loaded(Protocol):
-    """A loaded, attached tracer: in this process, or in the helper container (helper.py)."""
-
-    machine: str  # the kernel's architecture, as `uname -m` prints it
-
-    def tables(self, names: Sequence[str]) -> tuple[bool, dict[str, list[tuple[bytes, bytes]]]]:
-        """Whether every program is still attached, and every entry of the maps named."""
-
-    def cpus(self, name: str) -> int:
-        """A per-CPU map's number of values per entry (0 for other maps)."""
-
-    def changes(self) -> int | None:
-        """The program's count of writes (tracer.bpf.c: changes), or None where reading it
-        costs a round trip as long as reading every map (the helper)."""
-
-    def run_handshake(self, cgroup_name: str, errno: int) -> int | None:
-        """Make a new cgroup `cgroup_name` and a seccomp-confined task that calls getppid: the
-        id of the cgroup the task ran in, or None for the new one."""
-
-    def close(self) -> None:
-        """Detach everything and free the maps."""
 
 
 class InProcess:
@@ -553,3 +521,23 @@ def _own_cgroup_id(mount: Path) -> int:
         path = next((line.rstrip("\n").split("::", 1)[1] for line in cgroups
                      if line.startswith("0::")), "/")
     return os.stat(mount / path.lstrip("/")).st_ino
+
+
+def early_tracer(mode: Mode, count_calls: bool, map_size: int, requested: Place) -> Tracer | None:
+    """A tracer loading in the background already, before pytest imports the conftests (which
+    then hide the load), when it will likely run in this process: the engine is not known yet
+    (DOCKER_HOST, if set, says where it likely is), and the session adopts the tracer or stops
+    it once it is. None when it would not run here or cannot load (the session says why)."""
+    from ..profiles.engine_default import EngineInfo
+    from .placement import tracer_place
+
+    engine = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if tracer_place(requested, engine, EngineInfo()) is not Place.LOCAL:
+        return None
+    try:
+        check_prerequisites()
+    except SeccompError:
+        return None
+    tracer = Tracer(mode, count_calls, map_size=map_size, place=Place.LOCAL)
+    tracer.load_soon()
+    return tracer

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..errors import ProfileError
 from .arguments import (
     ANY_FAMILY,
     FAMILIES,
@@ -28,7 +29,6 @@ from .arguments import (
     socket_family,
     subsumed,
 )
-from .errors import ProfileError
 from .ownership import make_dirs, owner_for
 
 ALLOW = "SCMP_ACT_ALLOW"

@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
-from .errors import SeccompError
-from .naming import profile_name_for_image
-from .profile import Profile, write_atomic
+from ..errors import SeccompError
+from ..profiles.model import Profile, write_atomic
+from ..profiles.naming import profile_name_for_image
 
 
 def service_profile(service: str, spec: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from .errors import SeccompError
+from ..errors import SeccompError
 
 # One path component of a Docker repository (distribution/reference grammar, lower-case).
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")

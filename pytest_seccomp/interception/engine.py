@@ -12,8 +12,8 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from .engine_default import EngineInfo
-from .errors import SeccompError
+from ..errors import SeccompError
+from ..profiles.engine_default import EngineInfo
 
 # the oldest API version every engine still serves (Docker 1.12 on; the oldest Docker 25+ and
 # Podman accept): a client made with it asks no round trip for the version first

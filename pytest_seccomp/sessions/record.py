@@ -7,41 +7,24 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .arguments import ArgumentRules, parse_label, split_labels
-from .engine import MIN_API_VERSION
-from .errors import SeccompError
-from .modes import EXIT_PROFILES_DRIFTED, Mode
-from .ownership import make_dirs, owner_for
-from .profile import Profile, ProfileDiff, build_profile, runtime_steps
-from .recording import ContainerRecord
-from .runtimes import RuntimeSelection, coverage_label, covered_steps
-from .session import ContainerSession, Controller, Options, PhaseNotes, Worker
-from .windows import AFTER_TESTS
+from ..errors import SeccompError
+from ..interception.engine import MIN_API_VERSION
+from ..modes import EXIT_PROFILES_DRIFTED, Mode
+from ..profiles.arguments import ArgumentRules, parse_label, split_labels
+from ..profiles.model import Profile, ProfileDiff, build_profile, runtime_steps
+from ..profiles.ownership import make_dirs, owner_for
+from ..profiles.runtimes import RuntimeSelection, coverage_label, covered_steps
+from ..recording.store import ContainerRecord
+from ..recording.windows import AFTER_TESTS
+from ..reporting.outcome import ProfileResult, ProfileStatus, RecordOutcome
+from .shared import ContainerSession, Controller, Options, PhaseNotes, Worker
 
 if TYPE_CHECKING:
-    from .coverage.gaps import ProfileCoverage
-    from .github import CiReport
-
-
-@dataclass
-class ProfileResult:
-    """What the session made of one profile name."""
-
-    name: str
-    path: Path
-    containers: list[ContainerRecord]
-    syscalls: Counter[str]  # the names the app made
-    profile: Profile | None = None
-    # `socket(AF_INET)`: the argument values the tests used (also with --seccomp-args=names)
-    arguments: Counter[str] = field(default_factory=Counter)
-    error: str | None = None
-    status: str = "new"  # new | changed | unchanged | not written | drifted | narrower
-    diff: ProfileDiff = field(default_factory=ProfileDiff)  # against the file on disk before this session
-    existed: bool = False  # a file was on disk before this session
+    from ..coverage.gaps import ProfileCoverage
+    from ..reporting.github import CiReport
 
 
 @contextmanager
@@ -157,8 +140,8 @@ class RecordSession(ContainerSession):
             return
         import docker
 
-        from .coverage import CoverageAnalysis, Launch
-        from .syscalls import syscall_name
+        from ..coverage import CoverageAnalysis, Launch
+        from ..profiles.syscalls import syscall_name
 
         assert self.default is not None
         ceiling = self.default.profile
@@ -175,7 +158,7 @@ class RecordSession(ContainerSession):
                         result.name, launches, result.profile.allowed,
                         lambda name: bool(ceiling.allow_conditions(name)), syscall_name)
                 except Exception as exc:  # the engine, or an image removed by a test
-                    from .coverage.gaps import ProfileCoverage
+                    from ..coverage.gaps import ProfileCoverage
 
                     self.coverages[result.name] = ProfileCoverage(
                         result.name, notes=[f"its images could not be read ({exc})"])
@@ -185,19 +168,29 @@ class RecordSession(ContainerSession):
 
     def _write_reports(self) -> None:
         """The reports asked for (each writer is imported only then)."""
-        from .naming import display_path
+        from ..profiles.naming import display_path
 
         self._analyse_coverage()
         if self.html is not None and self.failure is None:
-            from .html import write_html
+            from ..reporting.html import write_html
 
-            write_html(self, self.html)
+            write_html(self.outcome(), self.html)
             self.written.append(f"HTML report: {display_path(self.html / 'index.html')}")
         if self.options.report is not None:
-            from .report import record_report, write_report
+            from ..reporting.report import record_report, write_report
 
-            write_report(self.options.report, record_report(self))
+            write_report(self.options.report, record_report(self.outcome()))
             self.written.append(f"JSON report: {display_path(self.options.report)}")
+
+    def outcome(self) -> RecordOutcome:
+        """What the reports are written from: plain values, no session."""
+        return RecordOutcome(
+            results=self.results, recording=self.recording, default=self.default,
+            engine=self.engine, failure=self.failure, count_calls=self.options.count_calls,
+            nnp=self.options.nnp, check_drift=self.check_drift, write=self.write,
+            merge=self.merge, full_run=self.full_run, drifted=self.drifted,
+            tests_failed=self.tests_failed,
+            uncovered=self.uncovered if self.default else {}, coverages=self.coverages)
 
     def exit_status(self, current: int, interrupted: bool) -> int:
         status = super().exit_status(current, interrupted)
@@ -206,15 +199,15 @@ class RecordSession(ContainerSession):
         return status
 
     def summary(self, verbose: bool) -> list[str]:
-        from .report import summary_lines
+        from ..reporting.report import summary_lines
 
-        return [*summary_lines(self, verbose), *self.written]
+        return [*summary_lines(self.outcome(), verbose), *self.written]
 
     def ci_report(self, environ: Mapping[str, str]) -> CiReport:
         """The step summary's table (one row per profile) and an annotation on the profile file
         for each syscall a drift adds."""
-        from .github import Annotation, CiReport, Level, repository_path
-        from .syscalls import existing
+        from ..profiles.syscalls import existing
+        from ..reporting.github import Annotation, CiReport, Level, repository_path
 
         surface = existing(self.default.profile.allowed) if self.default else set()
         report = CiReport("pytest-seccomp: recorded profiles",
@@ -278,7 +271,7 @@ class RecordSession(ContainerSession):
                     "and record again.")
         else:
             for result in self.results:
-                result.status = "not written"
+                result.status = ProfileStatus.NOT_WRITTEN
         return self.results
 
     def _made(self, containers: Iterable[ContainerRecord]) -> tuple[Counter[str], Counter[str]]:
@@ -364,8 +357,8 @@ class RecordSession(ContainerSession):
             result.diff = ProfileDiff(added=result.diff.added,
                                       default_action=result.diff.default_action)
         if not self.write:
-            result.status = ("drifted" if result.diff.widens
-                             else "narrower" if result.diff else "unchanged")
+            result.status = (ProfileStatus.DRIFTED if result.diff.widens
+                             else ProfileStatus.NARROWER if result.diff else ProfileStatus.UNCHANGED)
 
     def _write(self, result: ProfileResult) -> None:
         assert result.profile is not None
@@ -376,12 +369,13 @@ class RecordSession(ContainerSession):
             old = None
         except OSError as exc:
             raise SeccompError(f"cannot read {result.path}: {exc.strerror}") from None
-        result.status = "new" if old is None else ("unchanged" if old == text else "changed")
+        result.status = (ProfileStatus.NEW if old is None else
+                         ProfileStatus.UNCHANGED if old == text else ProfileStatus.CHANGED)
         if old != text:
             try:
                 result.profile.save(result.path)
             except OSError as exc:
-                result.status = "not written"
+                result.status = ProfileStatus.NOT_WRITTEN
                 self.failure = (
                     f"cannot write seccomp profile {result.path}: {exc.strerror}. The old file, if "
                     "any, is intact; make the profile directory writable and record again."

@@ -6,15 +6,15 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .arguments import FAMILY_SYSCALLS, family_name, parse_label, socket_family, socket_protocol
+from ..profiles.arguments import FAMILY_SYSCALLS, family_name, parse_label, socket_family, socket_protocol
+from ..profiles.model import write_atomic
+from ..profiles.purposes import group
+from ..profiles.syscalls import existing
 from .picture import Surface, bar_svg, contributions, surface_svg
-from .profile import write_atomic
-from .purposes import group
-from .record import ProfileResult, RecordSession
-from .syscalls import existing
 
 if TYPE_CHECKING:
-    from .coverage.gaps import ProfileCoverage
+    from ..coverage.gaps import ProfileCoverage
+    from .outcome import ProfileResult, RecordOutcome
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 70em; }
@@ -47,10 +47,10 @@ def _protocols_clause(values: frozenset[int]) -> str:
     return ", " + ", ".join(html.escape(family_name(v)) for v in pinned) + " only"
 
 
-def _profile_page(session: RecordSession, result: ProfileResult, surface: set[str]) -> str:
+def _profile_page(outcome: RecordOutcome, result: ProfileResult, surface: set[str]) -> str:
     assert result.profile is not None
     allowed = result.profile.allowed
-    first = session.recording.first_needed({c.id for c in result.containers})
+    first = outcome.recording.first_needed({c.id for c in result.containers})
     esc = html.escape
     parts = [
         f"<p><a href=\"index.html\">all profiles</a></p><h1>{esc(result.name)}</h1>",
@@ -101,7 +101,7 @@ def _profile_page(session: RecordSession, result: ProfileResult, surface: set[st
                      f"<th>first needed by</th><th>container</th></tr>{''.join(rows)}</table>")
     families = result.profile.socket_families
     if families:
-        default_families = session.default.profile.default_families() if session.default else set()
+        default_families = outcome.default.profile.default_families() if outcome.default else set()
         family_rows = "".join(
             f"<tr><td><code>{esc(label)}</code></td><td>{esc(first.get(label, ('?',))[0])}</td></tr>"
             for label in sorted(result.arguments))
@@ -111,7 +111,7 @@ def _profile_page(session: RecordSession, result: ProfileResult, surface: set[st
             f"default's {len(default_families)} address families"
             f"{_protocols_clause(families)}; any other is refused (EPERM)."
             f"</p><table><tr><th>call</th><th>first needed by</th></tr>{family_rows}</table>")
-    coverage = session.coverages.get(result.name)
+    coverage = outcome.coverages.get(result.name)
     if coverage is not None:
         parts.append(_coverage_section(coverage))
     if runtime_only:
@@ -139,17 +139,17 @@ def _coverage_section(coverage: ProfileCoverage) -> str:
             + (f"<p>not read:</p><ul id=\"not-read\">{notes}</ul>" if notes else ""))
 
 
-def write_html(session: RecordSession, directory: Path) -> None:
+def write_html(outcome: RecordOutcome, directory: Path) -> None:
     """Index plus one page per profile; deterministic, written atomically."""
-    assert session.default is not None
-    surface = existing(session.default.profile.allowed)
+    assert outcome.default is not None
+    surface = existing(outcome.default.profile.allowed)
     rows = []
     totals = [0, 0]
-    for result in session.results:
+    for result in outcome.results:
         if result.profile is None:
             continue
         write_atomic(directory / page_name(result.name),
-                     _profile_page(session, result, surface))
+                     _profile_page(outcome, result, surface))
         allowed = result.profile.allowed & surface
         runtime = result.profile.runtime_only & surface
         totals[0] += len(allowed)
@@ -160,7 +160,7 @@ def write_html(session: RecordSession, directory: Path) -> None:
             f"<td>{len(allowed)}</td><td>{len(surface - allowed)}</td>"
             f"<td>{html.escape(result.status)}</td></tr>")
     count = len(rows)
-    body = (f"<h1>seccomp profiles</h1><p>ceiling: <code>{html.escape(str(session.default.path))}"
+    body = (f"<h1>seccomp profiles</h1><p>ceiling: <code>{html.escape(str(outcome.default.path))}"
             f"</code>, {len(surface)} syscalls allowed by the engine's default here</p>"
             "<table><tr><th>profile</th><th>of the default: app, runtime, removed</th>"
             "<th>allowed</th><th>removed vs default</th><th>status</th>"

@@ -12,14 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .arguments import family_name, key_label, socket_family, split_key
-from .errors import ProfileError, SeccompError
-from .modes import Missing, Mode
-from .naming import display_path
-from .profile import Profile
-from .recording import ContainerRecord
-from .runtimes import missing_steps
-from .session import (
+from ..errors import ProfileError, SeccompError
+from ..modes import Missing, Mode
+from ..profiles.arguments import family_name, key_label, socket_family, split_key
+from ..profiles.model import Profile
+from ..profiles.naming import display_path
+from ..profiles.runtimes import missing_steps
+from ..profiles.syscalls import syscall_name
+from ..recording.store import ContainerRecord
+from ..recording.windows import AFTER_TESTS, outside_tests
+from ..reporting.outcome import EnforceOutcome, Refusal
+from .shared import (
     ContainerSession,
     Controller,
     Options,
@@ -28,12 +31,9 @@ from .session import (
     locked,
     security_opt,
 )
-from .syscalls import syscall_name
-from .tracer import Caller
-from .windows import AFTER_TESTS, outside_tests
 
 if TYPE_CHECKING:
-    from .github import CiReport
+    from ..reporting.github import CiReport
 
 MISSING_CHOICES = tuple(m.value for m in Missing)
 
@@ -47,16 +47,6 @@ class LoadedProfile:
     text: str | None = None
     profile: Profile | None = None
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class Refusal:
-    window: str  # the test, fixture or gap between tests in which the call was refused
-    container: ContainerRecord
-    syscall: str
-    calls: int
-    caller: Caller  # the thread that made the call, and its process
-    note: str = ""  # why the profile refused a name it lists (its argument or capability rules)
 
 
 class EnforceSession(ContainerSession):
@@ -250,14 +240,14 @@ class EnforceSession(ContainerSession):
         return status
 
     def summary(self, verbose: bool) -> list[str]:
-        from .report import enforce_summary_lines
+        from ..reporting.report import enforce_summary_lines
 
-        return list(enforce_summary_lines(self, verbose))
+        return list(enforce_summary_lines(self.outcome(), verbose))
 
     def ci_report(self, environ: Mapping[str, str]) -> CiReport:
         """The step summary's table (one row per profile) and an annotation on the test file
         for each refusal: an error where it failed the test (or under --seccomp-strict)."""
-        from .github import Annotation, CiReport, Level, test_file
+        from ..reporting.github import Annotation, CiReport, Level, test_file
 
         refused: Counter[str] = Counter()
         report = CiReport("pytest-seccomp: enforced profiles",
@@ -325,6 +315,16 @@ class EnforceSession(ContainerSession):
                      "after review")
         return "\n".join(lines)
 
+    def outcome(self) -> EnforceOutcome:
+        """What the summary is written from: plain values, no session."""
+        return EnforceOutcome(
+            recording=self.recording, enforced=self.enforced(),
+            paths={name: loaded.path for name, loaded in self.loaded.items()},
+            refusals=self.refusals, passed_despite=self.passed_despite,
+            failed_with=self.failed_with, refused_as_default=dict(self.refused_as_default),
+            missing_images=self.missing_images, missing=str(self.missing),
+            refused_outside_tests=bool(self.refused_outside_tests), strict=self.strict)
+
     def enforced(self) -> Counter[str]:
         """Profile name -> containers started under it."""
         return Counter(
@@ -377,10 +377,10 @@ class EnforceWorker(Worker, EnforceSession):
     controller, which prints them all."""
 
     def finish(self, interrupted: bool, send: Callable[[dict[str, Any]], None]) -> None:
-        from .report import enforce_summary_lines
+        from ..reporting.report import enforce_summary_lines
 
         super().finish(interrupted, send)
-        send({"lines": list(enforce_summary_lines(self, False)), "failure": self.failure,
+        send({"lines": list(enforce_summary_lines(self.outcome(), False)), "failure": self.failure,
               "tests_failed": self.tests_failed, "strict_failed": self.strict_failed})
 
 

@@ -7,8 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .arguments import key_label, split_key
-from .tracer import Caller, Snapshot
+from ..profiles.arguments import key_label, split_key
+from ..tracing.tracer import Caller, Snapshot
 
 _CONTAINER_ID_IN_PATH = re.compile(r"(?:^|[/-])([0-9a-f]{64})(?:\.scope)?$")
 

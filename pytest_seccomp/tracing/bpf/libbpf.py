@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from errno import EINVAL, ENOENT, ENOSPC
 from pathlib import Path
 
-from ..errors import TracerError
+from ...errors import TracerError
 
 _VPRINTF = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 _LEVEL_DEBUG = 2

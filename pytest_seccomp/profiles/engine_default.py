@@ -14,8 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ProfileError
-from .profile import Profile, write_atomic
+from ..errors import ProfileError
+from .model import Profile, write_atomic
 
 DOCKER_DEFAULT = Path("/usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json")
 PODMAN_DEFAULT = Path("/usr/share/containers/seccomp.json")
@@ -97,7 +97,7 @@ def builtin_default(version: str) -> EngineDefault:
     return EngineDefault(path=target.resolve(), profile=found.profile)
 
 
-SHIPPED = Path(__file__).parent / "data" / "engine-defaults"
+SHIPPED = Path(__file__).parent.parent / "data" / "engine-defaults"
 
 
 def version_default(version: str) -> tuple[EngineDefault, str]:

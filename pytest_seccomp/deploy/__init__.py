@@ -1,0 +1,1 @@
+"""Profiles where they run: Kubernetes, compose, merging shards."""

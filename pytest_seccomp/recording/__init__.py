@@ -1,0 +1,1 @@
+"""What the tracer saw, per container and per test window."""

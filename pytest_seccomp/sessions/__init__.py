@@ -1,0 +1,1 @@
+"""The two verbs: a record session and an enforce session, and what both share."""
