@@ -2,7 +2,7 @@
 
 from .errors import ProfileError, SeccompError, TracerError
 from .profiles.model import Profile, ProfileDiff, build_profile
+from .version import __version__
 
 __all__ = ["Profile", "ProfileDiff", "ProfileError", "SeccompError", "TracerError",
-           "build_profile"]
-__version__ = "0.1.0"
+           "__version__", "build_profile"]

@@ -157,14 +157,14 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 # Modules of pure logic: their tests need no root, no engine and no tracer, unless they ask for
 # one of the fixtures below. Every other test is marked `docker`: `pytest -m "not docker"` runs
 # the rest on any machine.
-PURE_MODULES = {"test_units", "test_profile", "test_naming", "test_runtime_table", "test_coverage_elf"}
+UNIT_TESTS = Path(__file__).parent / "unit"  # no engine, no root: everything else is `docker`
 ENGINE_FIXTURES = {"busybox_image", "record", "pytester", "proxy"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if hasattr(item, "module") else ""
-        if module not in PURE_MODULES or ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        unit = item.path.is_relative_to(UNIT_TESTS)
+        if not unit or ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.docker)
 
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
+from ..version import __version__
 from ..errors import TracerError
 from .bpf.build import compiled_object, helper_executable
 from .placement import LABEL_HELPER

@@ -197,7 +197,7 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
-RECORDED = json.loads((Path(__file__).resolve().parent.parent / "examples" / "webapp" /
+RECORDED = json.loads((Path(__file__).resolve().parents[2] / "examples" / "webapp" /
                        "seccomp-profiles" / "pytest-seccomp" / "redis.json").read_text())
 
 
