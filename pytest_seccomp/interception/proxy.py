@@ -32,6 +32,22 @@ from urllib.parse import parse_qs, urlsplit
 import httptools
 
 from ..errors import SeccompError
+from .http import (
+    CHUNK,
+    HEAD_END,
+    MAX_HEAD,
+    BodyEnd,
+    ClientGone,
+    Framing,
+    Head,
+    Malformed,
+    Side,
+    chunked_body_parser,
+    framing,
+    parse_head,
+    raw_response,
+    read_request_head,
+)
 
 _API = r"^(?:/v[0-9.]+)?"
 _CREATE = re.compile(_API + r"/containers/create$")
@@ -39,12 +55,6 @@ _START = re.compile(_API + r"/containers/([^/]+)/start$")
 _EXEC = re.compile(_API + r"/containers/([^/]+)/exec$")
 _BUILD = re.compile(_API + r"/build$")
 _HIJACKED_TYPES = ("application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream")
-_CHUNK = 1 << 20  # bytes per read: streams of hundreds of MiB in few Python steps
-_MAX_HEAD = 1 << 20
-_HEAD_END = b"\r\n\r\n"
-# what httptools is told before a body's raw bytes, so that it finds the body's end
-_CHUNKED_REQUEST = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-_CHUNKED_RESPONSE = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
 class EngineError(Exception):
@@ -236,127 +246,8 @@ class EngineProxy:
             f"cannot connect to the container engine at {self.upstream.url}: {exc}"))
         message = (f"pytest-seccomp: the container engine at {self.upstream.url} does not answer "
                    f"({exc.strerror or exc}); start it (dockerd or `podman system service`)")
-        _read_request_head(client)  # unread input would make close() reset the answer away
-        client.sendall(_raw_response(502, "Bad Gateway", message))
-
-
-def _read_request_head(client: socket.socket, timeout: float = 2.0) -> None:
-    """Read the client's request head (and what else arrives at once), giving up quietly."""
-    received = b""
-    client.settimeout(timeout)
-    try:
-        while _HEAD_END not in received and len(received) <= _MAX_HEAD:
-            data = client.recv(_CHUNK)
-            if not data:
-                return
-            received += data
-    except OSError:
-        return
-    finally:
-        client.settimeout(None)
-
-
-def _raw_response(status: int, reason: str, message: str, close: bool = True) -> bytes:
-    """A complete JSON error answer of ours (the engine never saw the request)."""
-    body = json.dumps({"message": message}).encode()
-    head = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json",
-            f"Content-Length: {len(body)}", *(["Connection: close"] if close else [])]
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
-
-
-class _ClientGone(Exception):
-    pass
-
-
-class _Malformed(Exception):
-    pass
-
-
-@dataclass
-class _Head:
-    """A message head as received (forwarded as is unless rewritten) and what llhttp read in it."""
-
-    raw: bytes
-    headers: list[tuple[bytes, bytes]]
-    keep_alive: bool
-    method: bytes = b""  # requests
-    target: bytes = b""
-    status: int = 0  # responses
-    reason: bytes = b""
-
-    def header(self, name: bytes) -> bytes | None:
-        for key, value in self.headers:
-            if key.lower() == name:
-                return value
-        return None
-
-    def rewritten(self, drop: tuple[bytes, ...], add: list[tuple[bytes, bytes]]) -> bytes:
-        """The same start line, without the headers named in `drop`, with `add`."""
-        start = self.raw.split(b"\r\n", 1)[0]
-        lines = [start, *(k + b": " + v for k, v in self.headers if k.lower() not in drop),
-                 *(k + b": " + v for k, v in add)]
-        return b"\r\n".join(lines) + b"\r\n\r\n"
-
-
-class _HeadParts:
-    """httptools' callback object for a head: the target or reason, and the headers."""
-
-    def __init__(self) -> None:
-        self.url = b""
-        self.status = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_status(self, status: bytes) -> None:
-        self.status += status
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((bytes(name), bytes(value)))
-
-
-def _parse_head(raw: bytes, request: bool) -> _Head:
-    """One complete head (up to its blank line), parsed by llhttp; HttpParserError if it is
-    not HTTP/1.x."""
-    parts = _HeadParts()
-    parser: Any = (httptools.HttpRequestParser(parts) if request
-                   else httptools.HttpResponseParser(parts))
-    try:
-        parser.feed_data(raw)
-    except httptools.HttpParserUpgrade:
-        pass  # (the head is whole: what follows it is the caller's)
-    start = raw.split(b"\r\n", 1)[0]
-    version = (start.rsplit(b" ", 1)[-1] if request else start.split(b" ", 1)[0])
-    if request:
-        return _Head(raw, parts.headers, _keep_alive(version, parts.headers),
-                     method=parser.get_method(), target=parts.url)
-    return _Head(raw, parts.headers, _keep_alive(version, parts.headers),
-                 status=parser.get_status_code(), reason=parts.status)
-
-
-def _keep_alive(version: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether the connection may carry another message after this one (RFC 9112 9.3); llhttp
-    cannot say once a message without a body has ended within its head."""
-    tokens = {token.strip().lower() for name, value in headers if name.lower() == b"connection"
-              for token in value.split(b",")}
-    if version.upper() == b"HTTP/1.0":
-        return b"keep-alive" in tokens
-    return b"close" not in tokens
-
-
-class _Side:
-    """One connection's socket and the bytes read from it that no message has used yet."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buffer = bytearray()
-
-    def take(self, size: int | None = None) -> bytes:
-        size = len(self.buffer) if size is None else min(size, len(self.buffer))
-        taken = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return taken
+        read_request_head(client)  # unread input would make close() reset the answer away
+        client.sendall(raw_response(502, "Bad Gateway", message))
 
 
 class _Exchange:
@@ -370,8 +261,8 @@ class _Exchange:
         self.observer = proxy._observer
         self.client = client
         self.upstream = upstream
-        self.from_client = _Side(client)
-        self.from_engine = _Side(upstream)
+        self.from_client = Side(client)
+        self.from_engine = Side(upstream)
         self._selector: selectors.BaseSelector | None = None  # made at the first wait
         self._closing = False  # a chunked body's end was found by llhttp: close after the answer
 
@@ -383,8 +274,8 @@ class _Exchange:
         while True:
             try:
                 request = self._read_head(self.from_client, request=True)
-            except (httptools.HttpParserError, _Malformed) as exc:
-                self.client.sendall(_raw_response(400, "Bad Request",
+            except (httptools.HttpParserError, Malformed) as exc:
+                self.client.sendall(raw_response(400, "Bad Request",
                                                   f"pytest-seccomp: malformed request: {exc}"))
                 return
             if request is None:
@@ -393,39 +284,39 @@ class _Exchange:
                 return
 
     # -- reading -------------------------------------------------------------------------------
-    def _read_head(self, side: _Side, request: bool) -> _Head | None:
+    def _read_head(self, side: Side, request: bool) -> Head | None:
         """The next head from this side (None if it closed first)."""
         while True:
             if request:
                 while side.buffer[:2] == b"\r\n":  # empty lines between requests are allowed
                     del side.buffer[:2]
-            end = side.buffer.find(_HEAD_END)
+            end = side.buffer.find(HEAD_END)
             if end >= 0:
-                return _parse_head(side.take(end + len(_HEAD_END)), request)
-            if len(side.buffer) > _MAX_HEAD:
-                raise _Malformed(f"a head longer than {_MAX_HEAD} bytes")
+                return parse_head(side.take(end + len(HEAD_END)), request)
+            if len(side.buffer) > MAX_HEAD:
+                raise Malformed(f"a head longer than {MAX_HEAD} bytes")
             data = self._receive(side)
             if not data:
                 return None
             side.buffer += data
 
-    def _receive(self, side: _Side) -> bytes:
+    def _receive(self, side: Side) -> bytes:
         """The next bytes from a side (b"" when it closed); from the engine, watching for the
         client hanging up only while the engine is quiet (no extra syscall while a stream
         flows)."""
         if side is self.from_client:
-            return self.client.recv(_CHUNK)
+            return self.client.recv(CHUNK)
         try:
-            return self.upstream.recv(_CHUNK, socket.MSG_DONTWAIT)
+            return self.upstream.recv(CHUNK, socket.MSG_DONTWAIT)
         except BlockingIOError:
             self._wait_for_engine()
-            return self.upstream.recv(_CHUNK)
+            return self.upstream.recv(CHUNK)
 
-    def _more(self, side: _Side) -> bytes:
+    def _more(self, side: Side) -> bytes:
         """The next bytes of a message that is not over: a side that closed now ends it."""
         data = self._receive(side)
         if not data:
-            raise _ClientGone
+            raise ClientGone
         return data
 
     def _wait_for_engine(self) -> None:
@@ -440,22 +331,22 @@ class _Exchange:
             if self.upstream in ready:
                 return
             if self.client in ready:
-                data = self.client.recv(_CHUNK)
+                data = self.client.recv(CHUNK)
                 if not data:
-                    raise _ClientGone
+                    raise ClientGone
                 self.from_client.buffer += data  # pipelined: kept for its turn
                 self._selector.unregister(self.client)  # from now on, only the engine
 
-    def _whole_body(self, side: _Side, head: _Head, request: bool) -> bytes:
+    def _whole_body(self, side: Side, head: Head, request: bool) -> bytes:
         """A (small) message body, whole: a container's configuration, an API answer."""
-        kind, length = _framing(head.headers)
-        if kind == "length":
+        kind, length = framing(head.headers)
+        if kind is Framing.LENGTH:
             while len(side.buffer) < length:
                 side.buffer += self._more(side)
             return side.take(length)
-        if kind == "chunked":
-            end = _BodyEnd(keep=True)
-            parser = _chunked_body_parser(end, request)
+        if kind is Framing.CHUNKED:
+            end = BodyEnd(keep=True)
+            parser = chunked_body_parser(end, request)
             while not end.done:
                 parser.feed_data(side.take() or self._more(side))
             self._closing = True  # (whatever came after the body went to the parser)
@@ -469,7 +360,7 @@ class _Exchange:
         return b"".join(chunks)
 
     # -- one request -----------------------------------------------------------------------------
-    def _handle(self, request: _Head) -> bool:
+    def _handle(self, request: Head) -> bool:
         target = request.target.decode("latin-1")
         path = urlsplit(target).path
         method = request.method.decode("latin-1")
@@ -485,15 +376,15 @@ class _Exchange:
                 self.observer.building(False)
         return self._pass(request)
 
-    def _pass(self, request: _Head) -> bool:
+    def _pass(self, request: Head) -> bool:
         """Untouched: the request and its body as they arrive, then the answer likewise."""
         self.upstream.sendall(request.raw)
-        framing = _framing(request.headers)
-        if framing[0] is not None:
-            self._raw_body(self.from_client, self.upstream, framing, request=True)
+        frame = framing(request.headers)
+        if frame[0] is not Framing.NONE:
+            self._raw_body(self.from_client, self.upstream, frame, request=True)
         return self._relay_response(request)
 
-    def _relay_response(self, request: _Head) -> bool:
+    def _relay_response(self, request: Head) -> bool:
         """The engine's answer to `request`, forwarded; False when the connection ends with it."""
         response = self._read_head(self.from_engine, request=False)
         while response is not None and 100 <= response.status < 200 and response.status != 101:
@@ -506,8 +397,8 @@ class _Exchange:
             self._splice(self.from_engine.take(), self.from_client.take())
             return False
         content_type = (response.header(b"content-type") or b"").decode("latin-1")
-        framing = _framing(response.headers)
-        if content_type in _HIJACKED_TYPES and framing[0] is None:
+        frame = framing(response.headers)
+        if content_type in _HIJACKED_TYPES and frame[0] is Framing.NONE:
             # the legacy hijack: 200 and raw bytes from here on, no framing
             self.client.sendall(response.raw)
             self._splice(self.from_engine.take(), self.from_client.take())
@@ -516,24 +407,24 @@ class _Exchange:
         if not has_body:
             self.client.sendall(response.raw)
             return response.keep_alive
-        if framing[0] == "length" and not self._closing:
+        if frame[0] is Framing.LENGTH and not self._closing:
             self.client.sendall(response.raw)
-            self._raw_body(self.from_engine, self.client, framing, request=False)
+            self._raw_body(self.from_engine, self.client, frame, request=False)
             return response.keep_alive
         # a chunked stream (logs, events, a build's progress) or an answer to the engine's end:
         # byte for byte as it comes, and the client told this connection closes after it
         self.client.sendall(response.rewritten(drop=(b"connection",),
                                                add=[(b"Connection", b"close")]))
-        self._raw_body(self.from_engine, self.client, framing, request=False)
+        self._raw_body(self.from_engine, self.client, frame, request=False)
         return False
 
-    def _raw_body(self, source: _Side, sink: socket.socket, framing: tuple[str | None, int],
+    def _raw_body(self, source: Side, sink: socket.socket, frame: tuple[Framing, int],
                   request: bool) -> None:
         """Forward one message body's raw bytes from `source` to `sink`: what was read past
         the head first, then the socket's; llhttp (C) finds a chunked body's end without a
         Python step per chunk."""
-        kind, length = framing
-        if kind == "length":
+        kind, length = frame
+        if kind is Framing.LENGTH:
             remaining = length
             while remaining > 0:
                 piece = source.take(remaining)
@@ -545,14 +436,14 @@ class _Exchange:
                 sink.sendall(piece)
                 remaining -= len(piece)
             return
-        if kind is None:  # (answers only) to the engine's end of it
+        if kind is Framing.NONE:  # (answers only) to the engine's end of it
             pending = source.take()
             while pending:
                 sink.sendall(pending)
                 pending = self._receive(source)
             return
-        end = _BodyEnd()
-        parser = _chunked_body_parser(end, request)
+        end = BodyEnd()
+        parser = chunked_body_parser(end, request)
         pending = source.take()
         while True:
             if pending:
@@ -560,14 +451,14 @@ class _Exchange:
                 try:
                     parser.feed_data(pending)
                 except httptools.HttpParserError:
-                    raise _ClientGone from None  # a broken body: end this connection
+                    raise ClientGone from None  # a broken body: end this connection
                 if end.done:
                     if request:
                         self._closing = True  # (bytes past its end, if any, were sent on)
                     return
             pending = self._more(source)
 
-    def _create(self, request: _Head, target: str) -> bool:
+    def _create(self, request: Head, target: str) -> bool:
         """The one rewrite: the observer decides labels and security options."""
         body = self._whole_body(self.from_client, request, request=True)
         names = parse_qs(urlsplit(target).query).get("name") or []
@@ -601,7 +492,7 @@ class _Exchange:
         self._send_answer(response, answer)
         return response.keep_alive
 
-    def _noted(self, request: _Head, path: str) -> bool:
+    def _noted(self, request: Head, path: str) -> bool:
         """start and exec create: passed through, then the answer is noted."""
         body = self._whole_body(self.from_client, request, request=True)
         self.upstream.sendall(request.rewritten(
@@ -624,12 +515,12 @@ class _Exchange:
         self._send_answer(response, answer)
         return response.keep_alive
 
-    def _buffered_answer(self, request: _Head) -> tuple[_Head, bytes]:
+    def _buffered_answer(self, request: Head) -> tuple[Head, bytes]:
         response = self._read_head(self.from_engine, request=False)
         while response is not None and 100 <= response.status < 200:
             response = self._read_head(self.from_engine, request=False)
         if response is None:
-            raise _ClientGone
+            raise ClientGone
         if request.method == b"HEAD" or response.status in (204, 304):
             return response, b""
         return response, self._whole_body(self.from_engine, response, request=False)
@@ -645,7 +536,7 @@ class _Exchange:
             return body
         return json.dumps({"message": f"pytest-seccomp: {better}"}).encode()
 
-    def _send_answer(self, response: _Head, body: bytes) -> None:
+    def _send_answer(self, response: Head, body: bytes) -> None:
         add = [(b"Content-Length", str(len(body)).encode())]
         if self._closing:
             add.append((b"Connection", b"close"))
@@ -655,7 +546,7 @@ class _Exchange:
 
     def _answer(self, status: int, message: str) -> None:
         reason = {400: "Bad Request", 403: "Forbidden"}.get(status, "")
-        self.client.sendall(_raw_response(status, reason, message, close=False))
+        self.client.sendall(raw_response(status, reason, message, close=False))
 
     def _splice(self, to_client: bytes, to_engine: bytes) -> None:
         """A hijacked connection: raw bytes both ways until both sides have closed; a side
@@ -673,7 +564,7 @@ class _Exchange:
                     source = key.fileobj
                     assert isinstance(source, socket.socket)
                     try:
-                        data = source.recv(_CHUNK)
+                        data = source.recv(CHUNK)
                     except OSError:
                         data = b""
                     if data:
@@ -688,37 +579,3 @@ class _Exchange:
                         return
 
 
-class _BodyEnd:
-    """httptools' callback object for a body: its end, and its pieces when they are kept."""
-
-    def __init__(self, keep: bool = False) -> None:
-        self.done = False
-        self.parts: list[bytes] | None = [] if keep else None
-
-    def on_body(self, body: bytes) -> None:
-        if self.parts is not None:
-            self.parts.append(bytes(body))
-
-    def on_message_complete(self) -> None:
-        self.done = True
-
-
-def _chunked_body_parser(end: _BodyEnd, request: bool) -> Any:
-    """llhttp, told a chunked message's head, so that it finds the end of the body fed next."""
-    parser = httptools.HttpRequestParser(end) if request else httptools.HttpResponseParser(end)
-    parser.feed_data(_CHUNKED_REQUEST if request else _CHUNKED_RESPONSE)
-    return parser
-
-
-def _framing(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, int]:
-    """("chunked", 0), ("length", n) or (None, 0) from a message's headers."""
-    for name, value in headers:
-        if name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
-            return "chunked", 0
-    for name, value in headers:
-        if name.lower() == b"content-length":
-            try:
-                return "length", int(value)
-            except ValueError:
-                raise _Malformed(f"Content-Length {value!r}") from None
-    return None, 0

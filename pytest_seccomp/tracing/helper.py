@@ -23,8 +23,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..version import __version__
 from ..errors import TracerError
+from ..version import __version__
 from .bpf.build import compiled_object, helper_executable
 from .placement import LABEL_HELPER
 
