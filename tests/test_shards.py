@@ -16,7 +16,7 @@ from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT
 from pytest_seccomp.profiles.model import Profile, build_profile
 
 from .conftest import BUSYBOX, ROOT, cli, docker_run
-from .test_profile import profiles
+from .unit.test_profile import profiles
 
 SUITE = f"""
 import docker, pytest
