@@ -21,6 +21,18 @@ MIN_API_VERSION = "1.24"
 UNKNOWN_RUNTIME = "the runtime"
 
 
+def engine_client(url: str, timeout: float | None = 10, *, low_level: bool = False,
+                  version: str | None = MIN_API_VERSION) -> Any:
+    """The one way the package makes a docker SDK client (DockerClient, or APIClient with
+    `low_level`): the API version given, so no `GET /version` goes first (on Docker 20.10 it
+    runs runc); None lets the SDK pick its own default."""
+    import docker
+
+    kind: Any = docker.APIClient if low_level else docker.DockerClient
+    if version is None:
+        return kind(base_url=url, timeout=timeout)
+    return kind(base_url=url, timeout=timeout, version=version)
+
 def user_engine() -> str:
     """The engine the user's clients would reach: DOCKER_HOST, the current docker context's
     endpoint, or the default socket."""
@@ -76,7 +88,6 @@ class EngineAnswers:
 def detect_engine(url: str) -> tuple[EngineInfo, str]:
     """What the engine says of itself (Podman or Docker, its version, the seccomp profile the
     daemon is configured with) and its OCI runtime with its version, e.g. "runc 1.1.5"."""
-    import docker
 
     security: list[str] = []
 
@@ -87,7 +98,7 @@ def detect_engine(url: str) -> tuple[EngineInfo, str]:
             pass
 
     try:
-        client = docker.DockerClient(base_url=url, timeout=10, version=MIN_API_VERSION)
+        client = engine_client(url, 10)
         try:
             info = threading.Thread(target=ask_info, name="pytest-seccomp-engine-info",
                                     daemon=True)

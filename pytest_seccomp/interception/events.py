@@ -9,8 +9,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .engine import MIN_API_VERSION
-
 
 @dataclass(frozen=True)
 class Created:
@@ -36,12 +34,11 @@ class EngineEvents:
     def start(self, engine: str) -> None:
         """Subscribe now: events from this moment on are seen, even of containers removed in
         milliseconds. An engine without events leaves the watch empty (said by the caller)."""
-        import docker
+        from .engine import engine_client
 
         try:
             # no read timeout: the stream may be quiet for minutes
-            self._client = docker.DockerClient(base_url=engine, timeout=None,  # type: ignore[arg-type]
-                                               version=MIN_API_VERSION)
+            self._client = engine_client(engine, None)
             self._stream = self._client.api.events(
                 since=int(time.time()) - 1, decode=True,
                 filters={"type": ["container"], "event": ["create", "health_status"]})

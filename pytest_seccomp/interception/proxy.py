@@ -174,14 +174,11 @@ class EngineProxy:
     def api(self) -> Any:
         """A docker SDK client of the engine itself, for the observer's questions (an image's
         tags or health check); made on first use, so a gone engine fails no start-up."""
-        import docker
-
-        from .engine import MIN_API_VERSION
+        from .engine import engine_client
 
         with self._lock:
             if self._api is None:  # (a version given: no GET /version, which runs runc)
-                self._api = docker.APIClient(base_url=self.upstream.url, timeout=30,
-                                             version=MIN_API_VERSION)
+                self._api = engine_client(self.upstream.url, 30, low_level=True)
             return self._api
 
     @property

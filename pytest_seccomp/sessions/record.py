@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SeccompError
-from ..interception.engine import MIN_API_VERSION
 from ..modes import EXIT_PROFILES_DRIFTED, Mode
 from ..profiles.arguments import ArgumentRules, parse_label, split_labels
 from ..profiles.model import Profile, ProfileDiff, build_profile, runtime_steps
@@ -138,14 +137,13 @@ class RecordSession(ContainerSession):
         an image that cannot be read is said so in its notes, never a failed run."""
         if not self.coverage or self.failure is not None or not self.results:
             return
-        import docker
-
         from ..coverage import CoverageAnalysis, Launch
+        from ..interception.engine import engine_client
         from ..profiles.syscalls import syscall_name
 
         assert self.default is not None
         ceiling = self.default.profile
-        api = docker.APIClient(base_url=self.upstream, timeout=120, version=MIN_API_VERSION)
+        api = engine_client(self.upstream, 120, low_level=True)
         try:
             analysis = CoverageAnalysis(api)
             for result in self.results:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..errors import SeccompError
-from ..interception.engine import MIN_API_VERSION, EngineAnswers
+from ..interception.engine import EngineAnswers
 from ..interception.events import EngineEvents
 from ..modes import EXIT_INCOMPLETE, Mode, Place, Role
 from ..profiles.engine_default import EngineDefault, EngineInfo, find_default
@@ -272,11 +272,10 @@ class ContainerSession:
         never saw start, so the session's data cannot be trusted whole."""
         if self.failure is not None or not self.recording.containers:
             return
-        import docker
+        from ..interception.engine import engine_client
 
         try:
-            client = docker.DockerClient(base_url=self.upstream, timeout=10,
-                                         version=MIN_API_VERSION)
+            client = engine_client(self.upstream, 10)
             try:
                 client.ping()
             finally:
@@ -361,9 +360,9 @@ class ContainerSession:
                 continue
             stranger.name = stranger.id[:12]
             try:
-                import docker
+                from ..interception.engine import engine_client
 
-                client = docker.APIClient(base_url=self.upstream, timeout=10)
+                client = engine_client(self.upstream, 10, low_level=True, version=None)
                 try:
                     info = client.inspect_container(stranger.id)
                 finally:

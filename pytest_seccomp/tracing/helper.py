@@ -120,9 +120,11 @@ class HelperTracer:
     def __init__(self, engine: str, plan: LoadPlan, run_id: str) -> None:
         import docker
 
+        from ..interception.engine import engine_client
+
         self.engine = engine
         try:
-            self._client = docker.DockerClient(base_url=engine, timeout=120)
+            self._client = engine_client(engine, 120, version=None)
             info = self._client.api.info()
         except Exception as exc:
             raise TracerError(f"the container engine at {engine} cannot be reached to start the "
