@@ -78,6 +78,22 @@ def require_image(client: docker.DockerClient, name: str) -> None:
         pytest.fail(f"{name} is missing: run scripts/build-images.sh")
 
 
+def example_copy(name: str, into: Path, images: tuple[str, ...] = (),
+                 ignore: tuple[str, ...] = ()) -> Path:
+    """A private copy of examples/NAME under INTO, once the images it runs are there: a test
+    never writes into the checkout."""
+    client = docker.from_env()
+    try:
+        for image in images:
+            require_image(client, image)
+    finally:
+        client.close()
+    project = into / name
+    shutil.copytree(ROOT / "examples" / name, project,
+                    ignore=shutil.ignore_patterns("__pycache__", *ignore))
+    return project
+
+
 @pytest.fixture(scope="session")
 def wheelhouse() -> Any:
     """The project's wheel (`python -m build`) and every dependency as a wheel, in a directory

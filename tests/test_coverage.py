@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from .conftest import BUSYBOX, ROOT, allowed_names, require_image
+from .conftest import BUSYBOX, allowed_names, example_copy, require_image
 
 WEBAPP_IMAGES = ("pytest-seccomp/webapp:latest", "pytest-seccomp/redis:latest",
                  "pytest-seccomp/postgres:latest")
@@ -30,14 +29,7 @@ def _pytest(project: Path, *args: str, cache: Path) -> subprocess.CompletedProce
 
 @pytest.fixture(scope="module")
 def webapp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    client = docker.from_env()
-    for image in WEBAPP_IMAGES:
-        require_image(client, image)
-    client.close()
-    project = tmp_path_factory.mktemp("coverage") / "webapp"
-    shutil.copytree(ROOT / "examples" / "webapp", project,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return project
+    return example_copy("webapp", tmp_path_factory.mktemp("coverage"), WEBAPP_IMAGES)
 
 
 def test_the_webapp_profiles_name_what_no_test_made_with_binary_and_reason(webapp, tmp_path):

@@ -5,15 +5,13 @@ explained with the thread and its process."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import docker
 import pytest
 
-from .conftest import ROOT, require_image
+from .conftest import example_copy
 
 IMAGES = ("pytest-seccomp/go:latest", "pytest-seccomp/node:latest", "pytest-seccomp/jvm:latest")
 
@@ -26,14 +24,8 @@ def _pytest(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def languages(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    client = docker.from_env()
-    for image in IMAGES:
-        require_image(client, image)
-    client.close()
-    project = tmp_path_factory.mktemp("languages") / "languages"
-    shutil.copytree(ROOT / "examples" / "languages", project,
-                    ignore=shutil.ignore_patterns("seccomp-profiles*", "__pycache__"))
-    return project
+    return example_copy("languages", tmp_path_factory.mktemp("languages"), IMAGES,
+                        ignore=("seccomp-profiles*",))
 
 
 def test_go_node_and_jvm_services_are_recorded_and_enforced_strictly_with_no_refusal(languages):

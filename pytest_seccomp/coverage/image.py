@@ -200,30 +200,15 @@ class ImageWalk:
     def _locate(self, path: str) -> str | None:
         """`path`'s real file, or None if the image lacks it, asking only where things are
         (no file is copied): what a prefetch needs."""
-        for _ in range(40):
-            if path in self.files.links:
-                path = self.files.links[path]
-                continue
-            if path in self.files.facts:
-                return path
-            if path in self.files.missing:
-                return None
-            known = self.reader.locate(path)
-            self.files.fetched += 1
-            if known is None:  # the engine does not say: the walk's read will
-                return path
-            exists, target = known
-            if not exists:
-                self.files.missing.add(path)
-                return None
-            if target is None:
-                return path
-            self.files.links[path] = target
-            path = target
-        return None
+        return self._follow(path, copy=False)
 
     def _resolve(self, path: str) -> str | None:
-        """`path` with its symlinks followed, or None if the image lacks it."""
+        """`path` with its symlinks followed and its facts read, or None if the image lacks it."""
+        return self._follow(path, copy=True)
+
+    def _follow(self, path: str, copy: bool) -> str | None:
+        """Follow `path`'s links through what is known, asking the engine where nothing is;
+        `copy` also reads the real file's facts (else a prefetch will)."""
         for _ in range(40):
             if path in self.files.links:
                 path = self.files.links[path]
@@ -232,19 +217,28 @@ class ImageWalk:
                 return path
             if path in self.files.missing:
                 return None
-            content, target = self.reader.read(path)
             self.files.fetched += 1
+            content: bytes | None = None
+            if copy:
+                content, target = self.reader.read(path)
+                exists = content is not None or target is not None
+            else:
+                known = self.reader.locate(path)
+                if known is None:  # the engine does not say: the walk's read will
+                    return path
+                exists, target = known
             if target is not None:
                 self.files.links[path] = target
                 path = target
                 continue
-            if content is None:
+            if not exists:
                 self.files.missing.add(path)
                 return None
-            name = posixpath.basename(path)
-            self.files.facts[path] = (read_binary(content, name) if len(content) <= MAX_FILE else
-                                      BinaryFacts(BinaryKind.UNSUPPORTED,
-                                                  note=f"{name} is larger than 256 MiB: not read"))
+            if content is not None:
+                name = posixpath.basename(path)
+                self.files.facts[path] = (
+                    read_binary(content, name) if len(content) <= MAX_FILE else
+                    BinaryFacts(BinaryKind.UNSUPPORTED, note=f"{name} is larger than 256 MiB: not read"))
             return path
         return None  # a symlink loop
 
