@@ -46,9 +46,9 @@ _TRACER_HINT = ("give 'auto' (the default), 'local' (load the tracer in this pro
                 "engine).")
 _ARGS_HINT = ("give 'sockets' (the default: socket and socketpair allowed only for the address "
               "families the tests used, and AF_NETLINK only for their netlink protocols), "
-              "'families' (families only), 'all' (every argument rule measured stable: today "
-              "the same as 'sockets') or 'names' (every recorded syscall allowed whatever its "
-              "arguments)")
+              "'families' (families only), 'all' (sockets, and the socket types of AF_UNIX, "
+              "AF_INET and AF_INET6 the tests used) or 'names' (every recorded syscall allowed "
+              "whatever its arguments)")
 
 
 def _arguments_choice(value: str) -> str:
@@ -131,7 +131,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="record: 'sockets' (the default) allows socket and socketpair only for "
                          "the address families the tests used, and AF_NETLINK only for the "
                          "netlink protocols they used; 'families' for the families whatever the "
-                         "protocol; 'all' every argument rule measured stable (today: sockets); "
+                         "protocol; 'all' also pins the socket types (SOCK_STREAM, SOCK_DGRAM, "
+                         "SOCK_RAW) of AF_UNIX, AF_INET and AF_INET6 the tests used; "
                          "'names' writes syscall names only (ini: seccomp_args)")
     group.addoption("--seccomp-tracer", dest="seccomp_tracer", default=None, type=_tracer_choice,
                     metavar="auto|local|helper",

@@ -178,3 +178,80 @@ def test_netlink_is_allowed_only_for_the_protocols_the_tests_used(record, pytest
     narrower = record("--seccomp-check")
     assert narrower.result.ret == 0, narrower.result.stdout.str()
     narrower.result.stdout.fnmatch_lines(["*narrower*"])
+
+
+TCP_AND_UDP = f"""
+import docker
+
+def run(code):
+    return docker.from_env().containers.run("{WEBAPP}", ["python3", "-c", code],
+                                            remove=True).decode()
+
+def test_tcp_and_udp():
+    out = run("import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM).close(); "
+              "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close(); print('made')")
+    assert "made" in out
+"""
+# socket(AF_INET, SOCK_RAW, IPPROTO_ICMP): ping's, and any packet crafting's; the engine's
+# default allows it to root in the container (CAP_NET_RAW is in Docker's default set)
+RAW_SOCKET = ("import socket\ntry:\n    socket.socket(socket.AF_INET, socket.SOCK_RAW, 1)"
+              "\n    print('opened')\nexcept OSError as exc:\n    print('refused', exc.errno)")
+RAW = f"""
+
+def test_raw():
+    out = run({RAW_SOCKET!r})
+    print(out)
+    assert "refused 1" in out  # EPERM: the filter's answer
+"""
+
+
+def test_all_pins_the_socket_types_the_tests_used_so_raw_sockets_are_refused(record, pytester):
+    """--seccomp-args=all: socket(AF_INET) only for the types the tests opened (argument 1's
+    type bits, whatever SOCK_NONBLOCK / SOCK_CLOEXEC): SOCK_RAW is refused under enforce and
+    where the user deploys, while the engine's default lets root in the container open it."""
+    import docker
+
+    require_image(docker.from_env(), WEBAPP)
+    pytester.makepyfile(test_inet=TCP_AND_UDP)
+    recorded = record("--seccomp-args=all")
+    recorded.result.assert_outcomes(passed=1)
+    rules = [r["args"] for r in recorded.profile("pytest-seccomp/webapp")["syscalls"]
+             if r["names"] == ["socket"]]
+    for kind in (1, 2):  # SOCK_STREAM, SOCK_DGRAM
+        assert [{"index": 0, "value": 2, "op": "SCMP_CMP_EQ"},
+                {"index": 1, "value": 15, "valueTwo": kind, "op": "SCMP_CMP_MASKED_EQ"}] \
+            in rules, rules
+    assert [{"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}] not in rules
+    report = recorded.report["profiles"]["pytest-seccomp/webapp"]
+    assert {"AF_INET(SOCK_STREAM)", "AF_INET(SOCK_DGRAM)"} <= set(report["socket_families"])
+    assert "socket(AF_INET, SOCK_STREAM)" in report["first_needed_by"]
+    path = recorded.profile_dir / "pytest-seccomp" / "webapp.json"
+    assert "AF_INET(SOCK_STREAM)" in cli("show", str(path)).stdout
+    assert "OK (" in cli("check", str(path)).stdout
+
+    # enforce: TCP and UDP still open; SOCK_RAW is refused, and named with its type
+    pytester.makepyfile(test_inet=TCP_AND_UDP + RAW)
+    enforced = pytester.runpytest_subprocess("--seccomp-enforce", "-p", "no:cacheprovider", "-rA")
+    enforced.assert_outcomes(passed=2)
+    enforced.stdout.fnmatch_lines([
+        "*socket(AF_INET, SOCK_RAW)  x1  by process 'python3' (the profile allows socket for "
+        "*AF_INET(SOCK_STREAM)*only)",
+    ])
+    # as a user deploys it: flags on the type change nothing, SOCK_RAW is refused
+    stream = ("import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM | "
+              "socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC); print('opened')")
+    for code, expected in ((stream, "opened"), (RAW_SOCKET, "refused 1")):
+        deployed = subprocess.run(["docker", "run", "--rm", "--security-opt", f"seccomp={path}",
+                                   WEBAPP, "python3", "-c", code],
+                                  capture_output=True, text=True, check=False)
+        assert expected in deployed.stdout, deployed.stdout + deployed.stderr
+    plain = subprocess.run(["docker", "run", "--rm", WEBAPP, "python3", "-c", RAW_SOCKET],
+                           capture_output=True, text=True, check=False)
+    assert "opened" in plain.stdout, plain.stdout + plain.stderr
+
+    # the default (`sockets`) folds types into their family: back to it is a widening only of
+    # the types beyond those used, shown as such
+    pytester.makepyfile(test_inet=TCP_AND_UDP)
+    wider = record("--seccomp-check", "--seccomp-args=sockets")
+    assert wider.result.ret == 6, wider.result.stdout.str()
+    wider.result.stdout.fnmatch_lines(["*socket(AF_INET)*"])

@@ -1,14 +1,17 @@
 """Argument values the tracer notes, and how they are named: `socket(AF_INET)`.
 
-The tracer reads argument 0 of socket and socketpair (the address family) and, for
-`socket(AF_NETLINK, ...)` alone, argument 2 (the netlink protocol: NETLINK_ROUTE is all glibc's
-getaddrinfo needs, NETLINK_NETFILTER is where the nf_tables exploits go); the other syscalls pay
-nothing. A "socket value" is the family, or, with a protocol, the family plus PROTOCOL_STRIDE
-times (protocol + 1), so a family and its protocols are one set of integers everywhere families
-go. In the recording a value travels as an "argument key": the syscall number with the value
-above bit 32, so it flows through the same per-window counts as the syscalls themselves (tests,
-fixtures, xdist, shards) and is named the same way wherever a syscall is named:
-`socket(AF_NETLINK, NETLINK_ROUTE)` in the drift check, the diff and the remedy.
+The tracer reads argument 0 of socket and socketpair (the address family) and, for `socket`
+alone, one more argument that says what kind of socket of that family it is: for AF_NETLINK
+argument 2 (the netlink protocol: NETLINK_ROUTE is all glibc's getaddrinfo needs,
+NETLINK_NETFILTER is where the nf_tables exploits go), for AF_UNIX, AF_INET and AF_INET6
+argument 1's type (SOCK_STREAM, SOCK_DGRAM; SOCK_RAW is ping's, and packet crafting's), without
+its SOCK_NONBLOCK / SOCK_CLOEXEC flags; the other syscalls pay nothing. A "socket value" is the
+family, or, with that qualifier, the family plus QUALIFIER_STRIDE times (qualifier + 1), so a
+family and its kinds are one set of integers everywhere families go. In the recording a value
+travels as an "argument key": the syscall number with the value above bit 32, so it flows
+through the same per-window counts as the syscalls themselves (tests, fixtures, xdist, shards)
+and is named the same way wherever a syscall is named: `socket(AF_NETLINK, NETLINK_ROUTE)`,
+`socket(AF_INET, SOCK_STREAM)` in the drift check, the diff and the remedy.
 """
 
 from __future__ import annotations
@@ -21,8 +24,15 @@ from typing import Any
 # Whose argument 0 is an address family; a profile allows each family the tests used, by value.
 FAMILY_SYSCALLS = ("socket", "socketpair")
 ANY_FAMILY = 63  # the tracer folds families >= 63 (none exists) here: that name stays unfiltered
-PROTOCOL_STRIDE = 64  # a socket value above this holds a protocol (tracer.bpf.c: the same)
+PROTOCOL_STRIDE = 64  # a socket value above this holds a qualifier (tracer.bpf.c: the same)
 AF_NETLINK = 16
+# the families whose socket() type (argument 1, SOCK_TYPE_MASK bits) the tracer notes; their
+# order is tracer.bpf.c's: a 16-bit slot each in family_set.types
+TYPED_FAMILIES = (1, 2, 10)  # AF_UNIX, AF_INET, AF_INET6
+SOCK_TYPE_MASK = 0xF
+# include/linux/net.h: enum sock_type (kernel ABI)
+SOCKET_TYPES = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 4: "SOCK_RDM",
+                5: "SOCK_SEQPACKET", 6: "SOCK_DCCP", 10: "SOCK_PACKET"}
 _ARG_SHIFT = 32
 
 # include/linux/socket.h: the address families of Linux (kernel ABI, they never change value)
@@ -50,32 +60,43 @@ NETLINK_PROTOCOLS = {
 ANY_PROTOCOL = 63
 _FAMILY_NUMBERS = {name: number for number, name in FAMILIES.items()}
 _PROTOCOL_NUMBERS = {name: number for number, name in NETLINK_PROTOCOLS.items()}
+_TYPE_NUMBERS = {name: number for number, name in SOCKET_TYPES.items()}
 _LABEL = re.compile(r"^([a-z0-9_]+)\((\w+)(?:, (\w+))?\)$")
 
 
 class ArgumentRules(StrEnum):
     """--seccomp-args: how far a recorded profile goes below syscall names."""
 
+    ALL = "all"  # families, netlink protocols and socket types: every rule measured stable
     SOCKETS = "sockets"  # families, and AF_NETLINK only for the netlink protocols used
     FAMILIES = "families"  # socket and socketpair allowed for the families the tests used
-    ALL = "all"  # every argument rule measured stable (today: the same as sockets)
     NAMES = "names"  # syscall names only (as the Security Profiles Operator records)
 
     def pinned(self, recorded: dict[str, set[int]]) -> dict[str, frozenset[int]] | None:
-        """The socket values a profile pins under this setting, per syscall: protocols kept, or
-        folded into their family (`families`); None: names only."""
+        """The socket values a profile pins under this setting, per syscall: qualifiers kept,
+        types folded into their family (`sockets`), or both folded (`families`); None: names
+        only."""
         if self is ArgumentRules.NAMES:
             return None
-        keep = self in (ArgumentRules.SOCKETS, ArgumentRules.ALL)
-        return {name: frozenset(values if keep else map(socket_family, values))
-                for name, values in recorded.items()}
+        return {name: frozenset(map(self._kept, values)) for name, values in recorded.items()}
+
+    def _kept(self, value: int) -> int:
+        if self is ArgumentRules.ALL or (self is ArgumentRules.SOCKETS
+                                         and socket_family(value) == AF_NETLINK):
+            return value
+        return socket_family(value)
 
 
-def socket_value(family: int, protocol: int | None = None) -> int:
-    """The one integer for a family, or for a family and a protocol."""
-    if protocol is None or protocol >= ANY_PROTOCOL:
+def socket_value(family: int, qualifier: int | None = None) -> int:
+    """The one integer for a family, or for a family and its protocol (AF_NETLINK) or type."""
+    if qualifier is None or qualifier >= ANY_PROTOCOL or not qualified(family):
         return family
-    return family + PROTOCOL_STRIDE * (protocol + 1)
+    return family + PROTOCOL_STRIDE * (qualifier + 1)
+
+
+def qualified(family: int) -> bool:
+    """Whether socket values of `family` may carry a qualifier, and which argument it is."""
+    return family == AF_NETLINK or family in TYPED_FAMILIES
 
 
 def socket_family(value: int) -> int:
@@ -83,11 +104,17 @@ def socket_family(value: int) -> int:
 
 
 def socket_protocol(value: int) -> int | None:
+    """The qualifier of a socket value: its netlink protocol or its socket type."""
     return value // PROTOCOL_STRIDE - 1 if value >= PROTOCOL_STRIDE else None
 
 
+def qualifier_word(value: int) -> str:
+    """What a family's qualifier is called: `protocol` for AF_NETLINK, else `type`."""
+    return "protocol" if socket_family(value) == AF_NETLINK else "type"
+
+
 def subsumed(values: Iterable[int]) -> frozenset[int]:
-    """Without the (family, protocol) values whose family is allowed for any protocol."""
+    """Without the (family, qualifier) values whose family is allowed whatever its kind."""
     values = frozenset(values)
     return frozenset(v for v in values if v < PROTOCOL_STRIDE or socket_family(v) not in values)
 
@@ -109,12 +136,14 @@ def _parts(value: int) -> tuple[str, ...]:
     protocol = socket_protocol(value)
     if protocol is None:
         return (name,)
-    return (name, NETLINK_PROTOCOLS.get(protocol, str(protocol)) if family == AF_NETLINK
-            else str(protocol))
+    if family == AF_NETLINK:
+        return (name, NETLINK_PROTOCOLS.get(protocol, str(protocol)))
+    return (name, SOCKET_TYPES.get(protocol, str(protocol)))
 
 
 def family_name(value: int) -> str:
-    """As lists show a socket value: `AF_INET`, `AF_NETLINK(NETLINK_ROUTE)`."""
+    """As lists show a socket value: `AF_INET`, `AF_NETLINK(NETLINK_ROUTE)`,
+    `AF_INET(SOCK_STREAM)`."""
     parts = _parts(value)
     return parts[0] if len(parts) == 1 else f"{parts[0]}({parts[1]})"
 
@@ -125,14 +154,17 @@ def family_number(name: str) -> int | None:
     return int(name) if name.isdigit() else None
 
 
-def protocol_number(name: str) -> int | None:
-    if name in _PROTOCOL_NUMBERS:
-        return _PROTOCOL_NUMBERS[name]
+def protocol_number(name: str, family: int = AF_NETLINK) -> int | None:
+    """A qualifier's number from its name: a netlink protocol, or a socket type."""
+    names = _PROTOCOL_NUMBERS if family == AF_NETLINK else _TYPE_NUMBERS
+    if name in names:
+        return names[name]
     return int(name) if name.isdigit() else None
 
 
 def label(name: str, value: int | None) -> str:
-    """`socket(AF_INET)`, `socket(AF_NETLINK, NETLINK_ROUTE)`, or the bare name."""
+    """`socket(AF_INET)`, `socket(AF_NETLINK, NETLINK_ROUTE)`, `socket(AF_INET, SOCK_RAW)`, or
+    the bare name."""
     return name if value is None else f"{name}({', '.join(_parts(value))})"
 
 
@@ -153,7 +185,8 @@ def parse_label(text: str) -> tuple[str, int | None]:
     if match.group(2) == "any":
         return match.group(1), ANY_FAMILY
     family = family_number(match.group(2))
-    protocol = None if match.group(3) is None else protocol_number(match.group(3))
+    protocol = (None if match.group(3) is None or family is None or not qualified(family)
+                else protocol_number(match.group(3), family))
     if family is None or (match.group(3) is not None and protocol is None):
         return text, None
     return match.group(1), socket_value(family, protocol)
@@ -186,27 +219,52 @@ def _equals(index: int, value: int) -> Arg:
     return (("index", index), ("op", "SCMP_CMP_EQ"), ("value", value))
 
 
+def _type_is(kind: int) -> Arg:
+    """Argument 1's type bits equal `kind`, whatever its SOCK_NONBLOCK / SOCK_CLOEXEC flags."""
+    return (("index", 1), ("op", "SCMP_CMP_MASKED_EQ"), ("value", SOCK_TYPE_MASK),
+            ("valueTwo", kind))
+
+
 def socket_args(value: int) -> tuple[Arg, ...]:
     """A profile rule's checks for a socket value, frozen as the profile model keeps arguments:
     `{"index": 0, "value": family, "op": "SCMP_CMP_EQ"}`, and with a protocol the same on
-    index 2 (both hold at once: one rule)."""
-    protocol = socket_protocol(value)
-    family = _equals(0, socket_family(value))
-    return (family,) if protocol is None else (family, _equals(2, protocol))
+    index 2, with a type `{"index": 1, "value": 15, "valueTwo": type, "op":
+    "SCMP_CMP_MASKED_EQ"}` (a rule's checks hold at once: one rule)."""
+    qualifier = socket_protocol(value)
+    family = socket_family(value)
+    if qualifier is None:
+        return (_equals(0, family),)
+    if family == AF_NETLINK:
+        return (_equals(0, family), _equals(2, qualifier))
+    return (_equals(0, family), _type_is(qualifier))
 
 
 def rule_family(args: tuple[Arg, ...]) -> int | None:
     """The socket value a rule's arguments pin socket to, if that is all they say: argument 0
-    equal to a family, and maybe argument 2 equal to a protocol."""
+    equal to a family, and maybe argument 2 equal to a netlink protocol or argument 1's type
+    bits equal to a type."""
     checks = [dict(a) for a in args]
-    if not 1 <= len(checks) <= 2 or any(c.get("op") != "SCMP_CMP_EQ" or "valueTwo" in c
-                                        for c in checks):
+    if not 1 <= len(checks) <= 2:
         return None
-    by_index = {c.get("index"): int(c["value"]) for c in checks}
-    if len(by_index) != len(checks) or 0 not in by_index or not set(by_index) <= {0, 2} \
-            or not 0 <= by_index[0] < PROTOCOL_STRIDE:
+    by_index = {c.get("index"): c for c in checks}
+    if len(by_index) != len(checks) or 0 not in by_index:
         return None
-    protocol = by_index.get(2)
-    if protocol is not None and not 0 <= protocol < ANY_PROTOCOL:
+    first = by_index.pop(0)
+    if first.get("op") != "SCMP_CMP_EQ" or "valueTwo" in first \
+            or not 0 <= int(first["value"]) < PROTOCOL_STRIDE:
         return None
-    return socket_value(by_index[0], protocol)
+    family = int(first["value"])
+    if not by_index:
+        return family
+    ((index, check),) = by_index.items()
+    if index == 2 and family == AF_NETLINK and check.get("op") == "SCMP_CMP_EQ" \
+            and "valueTwo" not in check:
+        qualifier = int(check["value"])
+    elif index == 1 and family in TYPED_FAMILIES and check.get("op") == "SCMP_CMP_MASKED_EQ" \
+            and int(check.get("value", -1)) == SOCK_TYPE_MASK:
+        qualifier = int(check.get("valueTwo", 0))
+    else:
+        return None
+    if not 0 <= qualifier < ANY_PROTOCOL:
+        return None
+    return socket_value(family, qualifier)

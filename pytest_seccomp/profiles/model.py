@@ -24,6 +24,7 @@ from .arguments import (
     PROTOCOL_STRIDE,
     family_name,
     label,
+    qualifier_word,
     rule_family,
     socket_args,
     socket_family,
@@ -191,8 +192,8 @@ def _beyond(name: str, families: frozenset[int], kept: set[tuple[str, str]],
 
 def _protocols_beyond(name: str, wide: frozenset[int], narrow: frozenset[int],
                       kept: set[tuple[str, str]], moved: set[tuple[str, str]]) -> None:
-    """`wide` allows `name` for a family whatever its protocol, `narrow` for some protocols of
-    it only: those are in both, and what moved is the family's other protocols."""
+    """`wide` allows `name` for a family whatever its protocol or type, `narrow` for some of
+    them only: those are in both, and what moved is the family's others."""
     for family in wide & {socket_family(v) for v in narrow} - narrow:
         protocols = sorted(v for v in narrow if v >= PROTOCOL_STRIDE and socket_family(v) == family)
         if not protocols:
@@ -200,7 +201,7 @@ def _protocols_beyond(name: str, wide: frozenset[int], narrow: frozenset[int],
         kept -= {(label(name, v), "allow") for v in protocols}
         if (label(name, family), "allow") in moved:
             moved.remove((label(name, family), "allow"))
-            moved.add((label(name, family), "any protocol beyond "
+            moved.add((label(name, family), f"any {qualifier_word(family)} beyond "
                        + ", ".join(map(family_name, protocols))))
 
 
@@ -651,8 +652,8 @@ def apps_first(rules: Mapping[Condition, frozenset[str]]) -> dict[Condition, fro
         if value is not None:
             keep = keep - (plain & frozenset(FAMILY_SYSCALLS))
         if value is not None and value >= PROTOCOL_STRIDE:
-            family_rule = replace(condition, comment="", args=tuple(
-                a for a in condition.args if dict(a).get("index") != 2))
+            family_rule = replace(condition, comment="", args=tuple(  # the qualifier's check out
+                a for a in condition.args if dict(a).get("index") not in (1, 2)))
             keep = frozenset(n for n in keep if (family_rule, n) not in any_protocol)
         if keep:
             out[condition] = keep

@@ -18,17 +18,24 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SeccompError, TracerError
 from ..modes import Mode, Place
-from ..profiles.arguments import AF_NETLINK, arg_key, family_syscall_numbers, socket_value
+from ..profiles.arguments import (
+    AF_NETLINK,
+    TYPED_FAMILIES,
+    arg_key,
+    family_syscall_numbers,
+    socket_value,
+)
 from .bpf.build import compiled_object
 from .bpf.libbpf import COUNTERS, BpfMap, BpfObject, lib
 from .contract import Loaded, LoadPlan
 
+FAMILY_SET = struct.Struct("=QQQQ")  # tracer.bpf.c's family_set: socket, socketpair, netlink, types
 MAP_KEYS_MAX = 65536  # containers (cgroups) per session; --seccomp-map-size changes it
 SYSCALL_BITS = 512
 RUNTIME_FLAG = 1 << 16  # in a counted key (tracer.bpf.c): the runtime made the call
@@ -436,17 +443,15 @@ class Tracer:
         socket_nr = self._family_nrs[0]
         for key, value in tables["families"]:
             cgroup = int.from_bytes(key, "little")
-            *words, netlink = struct.unpack("=QQQ", value)  # tracer.bpf.c's family_set
+            *words, netlink, types = FAMILY_SET.unpack(value)
             for nr, word in zip(self._family_nrs, words, strict=True):
-                while word:
-                    low = word & -word
-                    counts[(cgroup, arg_key(nr, low.bit_length() - 1))] = 1
-                    word ^= low
-            while netlink:
-                low = netlink & -netlink
-                value_ = socket_value(AF_NETLINK, low.bit_length() - 1)
-                counts[(cgroup, arg_key(socket_nr, value_))] = 1
-                netlink ^= low
+                for bit in _bits(word):
+                    counts[(cgroup, arg_key(nr, bit))] = 1
+            for bit in _bits(netlink):
+                counts[(cgroup, arg_key(socket_nr, socket_value(AF_NETLINK, bit)))] = 1
+            for bit in _bits(types):
+                family = TYPED_FAMILIES[bit // 16]
+                counts[(cgroup, arg_key(socket_nr, socket_value(family, bit % 16)))] = 1
         paths = {int.from_bytes(k, "little"): v.split(b"\0", 1)[0].decode(errors="replace")
                  for k, v in tables["cgroup_paths"]}
         refused = {}
@@ -521,6 +526,14 @@ def _own_cgroup_id(mount: Path) -> int:
         path = next((line.rstrip("\n").split("::", 1)[1] for line in cgroups
                      if line.startswith("0::")), "/")
     return os.stat(mount / path.lstrip("/")).st_ino
+
+
+def _bits(word: int) -> Iterator[int]:
+    """The numbers of the bits set in `word`, lowest first."""
+    while word:
+        low = word & -word
+        yield low.bit_length() - 1
+        word ^= low
 
 
 def early_tracer(mode: Mode, count_calls: bool, map_size: int, requested: Place) -> Tracer | None:

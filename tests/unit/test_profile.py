@@ -237,10 +237,13 @@ def test_the_cli_on_any_mutation_of_a_recorded_profile_answers_without_a_traceba
             assert code == 2 and "OK (" not in out.getvalue()
 
 
-# -- argument rules: socket families and netlink protocols --------------------------------------
-# a socket value: a family, or AF_NETLINK with one of its protocols (socket's argument 2)
+# -- argument rules: socket families, netlink protocols, socket types -----------------------------
+# a socket value: a family, AF_NETLINK with one of its protocols (socket's argument 2), or
+# AF_UNIX / AF_INET / AF_INET6 with a type (argument 1)
 socket_values = st.one_of(st.integers(1, 45),
-                          st.integers(0, 22).map(lambda p: 16 + 64 * (p + 1)))
+                          st.integers(0, 22).map(lambda p: 16 + 64 * (p + 1)),
+                          st.builds(lambda f, t: f + 64 * (t + 1), st.sampled_from([1, 2, 10]),
+                                    st.integers(1, 10)))
 families = st.dictionaries(st.sampled_from(["socket", "socketpair"]),
                            st.sets(socket_values, min_size=1, max_size=4))
 
@@ -248,12 +251,19 @@ families = st.dictionaries(st.sampled_from(["socket", "socketpair"]),
 @given(st.sampled_from(["socket", "socketpair"]), st.integers(0, 62),
        st.one_of(st.none(), st.integers(0, 62)))
 def test_socket_values_round_trip_through_labels_and_rules(name, family, protocol):
-    from pytest_seccomp.profiles.arguments import label, parse_label, rule_family, socket_args, socket_value
+    from pytest_seccomp.profiles.arguments import (
+        label,
+        parse_label,
+        qualified,
+        rule_family,
+        socket_args,
+        socket_value,
+    )
 
     value = socket_value(family, protocol)
     assert parse_label(label(name, value)) == (name, value)
     assert rule_family(socket_args(value)) == value
-    assert len(socket_args(value)) == (1 if protocol is None else 2)
+    assert len(socket_args(value)) == (1 if protocol is None or not qualified(family) else 2)
 
 
 @given(st.sampled_from(["socket", "socketpair"]), st.integers(0, 63), st.integers(0, 500))
@@ -358,3 +368,34 @@ def test_runc_s_rule_carries_its_go_runtime_s_waits_whether_or_not_they_were_see
                             runtime_syscalls=runtime_steps({"setuid"}, "runc 1.1.5"),
                             runtime="runc 1.1.5", nnp=False)
     assert {"futex", "nanosleep", "setuid"} <= profile.runtime_only
+
+
+def test_socket_types_are_named_ruled_and_folded_by_the_chosen_argument_rules():
+    from pytest_seccomp.profiles.arguments import (
+        ArgumentRules,
+        family_name,
+        parse_label,
+        rule_family,
+        socket_args,
+    )
+
+    stream, raw, route = 2 + 64 * 2, 2 + 64 * 4, 16 + 64 * 1  # AF_INET + SOCK_STREAM / SOCK_RAW
+    assert parse_label("socket(AF_INET, SOCK_RAW)") == ("socket", raw)
+    assert family_name(stream) == "AF_INET(SOCK_STREAM)"
+    assert parse_label("socket(AF_PACKET, SOCK_RAW)") == ("socket(AF_PACKET, SOCK_RAW)", None)
+    (family, kind) = (dict(a) for a in socket_args(raw))
+    assert family == {"index": 0, "op": "SCMP_CMP_EQ", "value": 2}
+    assert kind == {"index": 1, "op": "SCMP_CMP_MASKED_EQ", "value": 15, "valueTwo": 3}
+    wrong_mask = (tuple(family.items()), tuple({**kind, "value": 7}.items()))
+    assert rule_family(wrong_mask) is None  # not a type check as recorded: not read as one
+    recorded = {"socket": {stream, route, 1}}
+    assert ArgumentRules.ALL.pinned(recorded) == {"socket": frozenset({stream, route, 1})}
+    assert ArgumentRules.SOCKETS.pinned(recorded) == {"socket": frozenset({2, route, 1})}
+    assert ArgumentRules.FAMILIES.pinned(recorded) == {"socket": frozenset({2, 16, 1})}
+    default = Profile.load(DOCKER_DEFAULT)
+    typed = build_profile({"read", "socket"}, default, families={"socket": {stream}})
+    assert typed.wider_than(default) == []
+    assert typed.socket_families == frozenset({stream})
+    back = build_profile({"read", "socket"}, default, families={"socket": {2}})
+    assert typed.diff(back).widens and not back.diff(typed).widens
+    assert any("any type beyond AF_INET(SOCK_STREAM)" in why for _, why in typed.diff(back).added)

@@ -15,8 +15,9 @@
  * - The runtime's own steps after it installed the filter (runc's init, crun, before they exec
  *   the container's program) are kept apart from the app's, in a second set: they are told by
  *   the task's name, read (a plain load) only when the app's bit is not set yet.
- * - socket and socketpair also note their address family (argument 0), a bit per family, and
- *   socket(AF_NETLINK) its protocol (argument 2), a bit per protocol; no other syscall's
+ * - socket and socketpair also note their address family (argument 0), a bit per family,
+ *   socket(AF_NETLINK) its protocol (argument 2), a bit per protocol, and socket(AF_UNIX,
+ *   AF_INET, AF_INET6) its type (argument 1's low bits), a bit per type; no other syscall's
  *   arguments are read, so every other syscall pays one comparison, as before.
  * - Nothing is lost silently: a full map bumps a counter the reader checks.
  *
@@ -48,10 +49,11 @@ struct task_struct {
 } __attribute__((preserve_access_index));
 /* The syscall's number and its first argument, as saved at entry (still there at exit). */
 #if defined(__TARGET_ARCH_x86)
-struct pt_regs { unsigned long orig_ax; unsigned long di; unsigned long dx; }
+struct pt_regs { unsigned long orig_ax; unsigned long di; unsigned long si; unsigned long dx; }
 	__attribute__((preserve_access_index));
 #define SYSCALL_NR(regs) ((regs)->orig_ax)
 #define ARG0(regs) ((regs)->di)
+#define ARG1(regs) ((regs)->si)
 #define ARG2(regs) ((regs)->dx)
 #define NR_SOCKET 41
 #define NR_SOCKETPAIR 53
@@ -59,6 +61,7 @@ struct pt_regs { unsigned long orig_ax; unsigned long di; unsigned long dx; }
 struct pt_regs { u64 regs[31]; u64 orig_x0; int syscallno; } __attribute__((preserve_access_index));
 #define SYSCALL_NR(regs) ((regs)->syscallno)
 #define ARG0(regs) ((regs)->orig_x0) /* x0 itself holds the return value at exit */
+#define ARG1(regs) ((regs)->regs[1])
 #define ARG2(regs) ((regs)->regs[2])
 #define NR_SOCKET 198
 #define NR_SOCKETPAIR 199
@@ -95,7 +98,8 @@ struct syscall_set {
 	u64 runtime[SYSCALL_BITS / 64]; /* the runtime's, before it exec'd the app */
 };
 /* arg: for socket and socketpair, 1 + the socket value (the address family, plus
- * PROTOCOL_STRIDE * (protocol + 1) for socket(AF_NETLINK)); 0 for every other syscall */
+ * PROTOCOL_STRIDE * (qualifier + 1) for socket(AF_NETLINK) with its protocol and for
+ * socket(AF_UNIX | AF_INET | AF_INET6) with its type); 0 for every other syscall */
 /* comm: the refused thread's name (a JVM's "C2 CompilerThre", a Go runtime's OS thread, libuv's
  * "libuv-worker"); leader: its process's (the thread group leader's) */
 struct refusal { u64 cgroup; u32 nr; u32 arg; char comm[COMM_LEN]; char leader[COMM_LEN]; };
@@ -106,8 +110,15 @@ struct refusal { u64 cgroup; u32 nr; u32 arg; char comm[COMM_LEN]; char leader[C
  * opens, NETLINK_NETFILTER the nf_tables exploits'. Protocols >= 63 fold into bit 63. */
 #define AF_NETLINK 16
 #define ANY_PROTOCOL 63
-#define PROTOCOL_STRIDE 64 /* arguments.py: a socket value's protocol part */
-struct family_set { u64 socket; u64 socketpair; u64 netlink; };
+#define PROTOCOL_STRIDE 64 /* arguments.py: a socket value's qualifier part */
+/* socket(AF_UNIX | AF_INET | AF_INET6)'s type (argument 1 without SOCK_NONBLOCK/SOCK_CLOEXEC):
+ * SOCK_RAW is ping's and packet crafting's, SOCK_STREAM/SOCK_DGRAM every other app's. A 16-bit
+ * slot per family in `types`, in arguments.py's TYPED_FAMILIES order. */
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_TYPE_MASK 0xf
+struct family_set { u64 socket; u64 socketpair; u64 netlink; u64 types; };
 struct path { char text[PATH_LEN]; };
 
 /* Sizes are set by the loader (--seccomp-map-size). Hash maps are not preallocated: entries
@@ -219,6 +230,12 @@ static __always_inline u64 netlink_protocol(struct pt_regs *regs)
 	return protocol < ANY_PROTOCOL ? protocol : ANY_PROTOCOL;
 }
 
+/* The 16-bit slot of `types` for a typed family, or -1. */
+static __always_inline int type_slot(u64 family)
+{
+	return family == AF_UNIX ? 0 : family == AF_INET ? 1 : family == AF_INET6 ? 2 : -1;
+}
+
 /* Only socket and socketpair get here: every other syscall pays one comparison. */
 static __always_inline void note_family(struct pt_regs *regs, long id, u64 cgroup)
 {
@@ -237,6 +254,9 @@ static __always_inline void note_family(struct pt_regs *regs, long id, u64 cgrou
 	if (id == NR_SOCKET && ARG0(regs) == AF_NETLINK) { /* which netlink protocol */
 		word = &set->netlink;
 		bit = 1ULL << netlink_protocol(regs);
+	} else if (id == NR_SOCKET && type_slot(ARG0(regs)) >= 0) { /* which type */
+		word = &set->types;
+		bit = 1ULL << (type_slot(ARG0(regs)) * 16 + (ARG1(regs) & SOCK_TYPE_MASK));
 	}
 	if (!(*word & bit)) {
 		__sync_fetch_and_or(word, bit);
@@ -341,6 +361,8 @@ int BPF_PROG(enforce_refused, struct pt_regs *regs, long ret)
 		key.arg = 1 + (family < ANY_FAMILY ? family : ANY_FAMILY);
 		if (nr == NR_SOCKET && family == AF_NETLINK && netlink_protocol(regs) < ANY_PROTOCOL)
 			key.arg += PROTOCOL_STRIDE * (netlink_protocol(regs) + 1);
+		else if (nr == NR_SOCKET && type_slot(family) >= 0)
+			key.arg += PROTOCOL_STRIDE * ((ARG1(regs) & SOCK_TYPE_MASK) + 1);
 	}
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	bpf_probe_read_kernel_str(key.leader, sizeof(key.leader),
