@@ -296,7 +296,8 @@ def within_ceiling(engine: Engine, dirs: dict[str, Path]) -> bool:
 def matrix(args: argparse.Namespace) -> int:
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
-        dirs = {mode: record(mode, Path(tmp)) for mode in MODES}
+        dirs = {mode: record(mode, Path(tmp), args.args) for mode in MODES}
+        print(f"profiles recorded with --seccomp-args={args.args}")
         print(f"\nstarts that came up, of {args.starts} per image, under profiles recorded on "
               "the host engine (busybox ls, redis, postgres, webapp):")
         for engine, origin in engines(args.suites, ("pytest-seccomp/busybox:latest", *SERVICES)):
@@ -329,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the newer engines: trixie,sid (or one of them, or '')")
     parser.add_argument("--measure", action="store_true")
     parser.add_argument("--defaults", action="store_true")
+    parser.add_argument("--args", default="sockets", help="the recordings' --seccomp-args")
     args = parser.parse_args(argv)
     args.suites = [s for s in args.suites.split(",") if s]
     for fact in machine_facts():

@@ -5,7 +5,7 @@ by the examples' own tests in each mode (by default: starts with or without no-n
 it (`docker run --security-opt seccomp=...`, with no-new-privileges in the NNP mode, and for the
 default mode also without), and must come up every time.
 
-    python3 benchmarks/bench_stability.py [--starts 50]
+    python3 benchmarks/bench_stability.py [--starts 50] [--args sockets|all|...]
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
 
 
-def record(mode: str, into: Path) -> Path:
-    """Record examples/listing and examples/webapp in `mode`; returns the profile directory."""
+def record(mode: str, into: Path, arguments: str = "sockets") -> Path:
+    """Record examples/listing and examples/webapp in `mode` with `--seccomp-args=arguments`;
+    returns the profile directory."""
     profiles = into / f"profiles-{mode}"
-    flags = ["--seccomp-nnp"] if mode == "nnp" else []
+    flags = [f"--seccomp-args={arguments}", *(["--seccomp-nnp"] if mode == "nnp" else [])]
     for example in ("listing", "webapp"):
         project = into / f"{example}-{mode}"
         shutil.copytree(ROOT / "examples" / example, project,
@@ -100,11 +101,13 @@ def starts(profile: Path, image: str, command: list[str], ready: str, nnp: bool,
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--starts", type=int, default=50)
+    parser.add_argument("--args", default="sockets", help="the recordings' --seccomp-args")
     args = parser.parse_args(argv)
     for fact in machine_facts():
         print(fact)
+    print(f"profiles recorded with --seccomp-args={args.args}")
     with tempfile.TemporaryDirectory() as tmp:
-        dirs = {mode: record(mode, Path(tmp)) for mode in ("default", "nnp")}
+        dirs = {mode: record(mode, Path(tmp), args.args) for mode in ("default", "nnp")}
         print(f"\nstarts that came up, of {args.starts} in a row, under the recorded profile:")
         print(f"{'image':<12} {'default, plain run':>20} {'default, with NNP':>18} "
               f"{'--seccomp-nnp, NNP':>19}")
