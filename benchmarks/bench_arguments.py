@@ -29,12 +29,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_pieces import BEFORE, ns_per_event  # BEFORE: the last tracer that read no argument
-from common import machine_facts
+from common import machine_facts, tracer_source_at
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = "pytest_seccomp/tracing/bpf/tracer.bpf.c"
 CENSUS = Path(__file__).parent / "bpf" / "census.bpf.c"
 FAMILIES_ONLY = "8226a32"  # the last tracer that read socket's family and no protocol
+PROTOCOLS_ONLY = "a96baa5"  # the last tracer that read no socket type
 # the census' candidates: x86_64 numbers -> what the value is (census.bpf.c)
 CANDIDATES = {16: "ioctl request", 157: "prctl option", 56: "clone flags",
               54: "setsockopt level:name", 9: "mmap PROT_EXEC", 10: "mprotect PROT_EXEC",
@@ -42,14 +43,14 @@ CANDIDATES = {16: "ioctl request", 157: "prctl option", 56: "clone flags",
 def cost(rounds: int) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         sources = {}
-        for label, commit in (("names only", BEFORE), ("families", FAMILIES_ONLY)):
-            old = subprocess.run(["git", "show", f"{commit}:{SOURCE}"], cwd=ROOT,
-                                 capture_output=True, check=False)
-            if old.returncode != 0:
+        for label, commit in (("names only", BEFORE), ("families", FAMILIES_ONLY),
+                              ("families + netlink protocols", PROTOCOLS_ONLY)):
+            old = tracer_source_at(commit, ROOT)
+            if old is None:
                 return [f"  (commit {commit} is not here: no comparison)"]
             sources[label] = Path(tmp) / f"tracer-{commit}.bpf.c"
-            sources[label].write_bytes(old.stdout)
-        sources["now (families + netlink protocols)"] = ROOT / SOURCE
+            sources[label].write_bytes(old)
+        sources["now (+ socket types)"] = ROOT / SOURCE
         figures: dict[str, list[float]] = {label: [] for label in sources}
         for _ in range(rounds):
             for label, source in sources.items():

@@ -22,7 +22,7 @@ from pathlib import Path
 import docker
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine_facts
+from common import machine_facts, tracer_source_at
 
 ROOT = Path(__file__).resolve().parent.parent
 PIECES = Path(__file__).parent / "bpf" / "pieces.bpf.c"
@@ -103,11 +103,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"spec_rstack_overflow (AMD SRSO): {vulnerable.read_text().strip()}")
     with tempfile.TemporaryDirectory() as tmp:
         before = Path(tmp) / "tracer-before.bpf.c"
-        old = subprocess.run(["git", "show", f"{BEFORE}:pytest_seccomp/tracing/bpf/tracer.bpf.c"],
-                             cwd=ROOT, capture_output=True, check=False)
+        old = tracer_source_at(BEFORE, ROOT)
         designs = DESIGNS
-        if old.returncode == 0:
-            before.write_bytes(old.stdout)
+        if old is not None:
+            before.write_bytes(old)
         else:  # not a git checkout with that commit (a shallow clone, an sdist)
             print(f"(commit {BEFORE} is not here: the earlier record_seen is left out)")
             designs = [d for d in DESIGNS if d[1] is not None]

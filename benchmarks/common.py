@@ -30,6 +30,21 @@ def machine_facts() -> list[str]:
             f"tracer: {tracer}", f"python: {sys.version.split()[0]}"]
 
 
+# where tracer.bpf.c has lived: now, and before the package's subpackages (2026-12-07)
+TRACER_SOURCES = ("pytest_seccomp/tracing/bpf/tracer.bpf.c", "pytest_seccomp/bpf/tracer.bpf.c")
+
+
+def tracer_source_at(commit: str, root: Path) -> bytes | None:
+    """tracer.bpf.c as it was at `commit`, or None where that commit is not here (a shallow
+    clone, an sdist)."""
+    for path in TRACER_SOURCES:
+        old = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True,
+                             check=False)
+        if old.returncode == 0:
+            return old.stdout
+    return None
+
+
 def spread(values: list[float]) -> str:
     return f"{min(values):.3f} / {statistics.median(values):.3f} / {max(values):.3f}"
 
