@@ -68,6 +68,7 @@ class RecordSession(ContainerSession):
         # --seccomp-runtimes: the measured runtimes whose steps every runtime rule holds too
         self.runtimes = runtimes if runtimes is not None else RuntimeSelection()
         self.arguments = arguments  # --seccomp-args: socket families, or names only
+        self.tracer.socket_types = arguments is ArgumentRules.ALL
         self.html = html  # --seccomp-html DIR
         self.written: list[str] = []  # the reports written, named at the end of the summary
         self.merge = merge  # union with the profiles already on disk (for partial runs)

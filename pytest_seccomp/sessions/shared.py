@@ -159,6 +159,7 @@ class ContainerSession:
                 (tracer.mode, tracer.count_calls, tracer.map_size):
             early.stop()
             return
+        early.socket_types = tracer.socket_types
         self.tracer = early
 
     def check(self, engine: EngineAnswers) -> None:

@@ -242,6 +242,9 @@ class Tracer:
         self._loaded_errno = errno  # what the loaded program's refusal_errno holds
         self._changes_read: int | None = None  # the program's changes as the last dump saw them
         self._family_nrs = family_syscall_numbers()  # the order of tracer.bpf.c's family_set
+        # socket's types are noted always; a recording names them only when profiles pin them
+        # (--seccomp-args=all), so every other setting reads as it did before types were read
+        self.socket_types = False
 
     # -- life cycle ----------------------------------------------------------------------------
     def plan(self, errno: int) -> LoadPlan:
@@ -449,9 +452,10 @@ class Tracer:
                     counts[(cgroup, arg_key(nr, bit))] = 1
             for bit in _bits(netlink):
                 counts[(cgroup, arg_key(socket_nr, socket_value(AF_NETLINK, bit)))] = 1
-            for bit in _bits(types):
+            for bit in _bits(types):  # (folded into the family unless types are pinned)
                 family = TYPED_FAMILIES[bit // 16]
-                counts[(cgroup, arg_key(socket_nr, socket_value(family, bit % 16)))] = 1
+                value_ = socket_value(family, bit % 16 if self.socket_types else None)
+                counts[(cgroup, arg_key(socket_nr, value_))] = 1
         paths = {int.from_bytes(k, "little"): v.split(b"\0", 1)[0].decode(errors="replace")
                  for k, v in tables["cgroup_paths"]}
         refused = {}
