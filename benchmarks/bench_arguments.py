@@ -118,7 +118,7 @@ def census_table(runs: list[set[tuple[int, int, str]]]) -> list[str]:
     return out
 
 
-def stability(records: int) -> tuple[list[str], list[str]]:
+def stability(records: int, arguments: str = "all") -> tuple[list[str], list[str]]:
     out = []
     census: list[str] = []
     for example in ("webapp", "listing"):
@@ -128,7 +128,8 @@ def stability(records: int) -> tuple[list[str], list[str]]:
             with tempfile.TemporaryDirectory() as tmp, Census() as counted:
                 report = Path(tmp) / "report.json"
                 subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                "--seccomp-record", f"--seccomp-profile-dir={tmp}/profiles",
+                                "--seccomp-record", f"--seccomp-args={arguments}",
+                                f"--seccomp-profile-dir={tmp}/profiles",
                                 f"--seccomp-report={report}", "-m", "not demo"],
                                cwd=ROOT / "examples" / example, check=True, capture_output=True)
                 runs.append(counted.seen())
@@ -148,12 +149,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--records", type=int, default=5)
+    parser.add_argument("--args", default="all", help="the recordings' --seccomp-args")
     args = parser.parse_args(argv)
     print("\n".join(machine_facts()))
     print(f"1. record_seen on a 1,000,000-syscall dd container, {args.rounds} rounds alternating:")
     print("\n".join(cost(args.rounds)))
-    families, census = stability(args.records)
-    print(f"2. socket families per profile, {args.records} recordings of each example:")
+    families, census = stability(args.records, args.args)
+    print(f"2. socket families (--seccomp-args={args.args}) per profile, {args.records} "
+          "recordings of each example:")
     print("\n".join(families))
     print("3. the other candidates, per process, in the same recordings (census.bpf.c):")
     print("\n".join(census))

@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --engine sid  # the newer engine tests/test_runtimes.py deploys on
 python3 -m ruff check pytest_seccomp tests examples benchmarks
 python3 -m mypy
-python3 -m pytest tests "$@"
+python3 -m pytest tests --durations=20 "$@"  # (the slowest 20: where CI's time goes)
