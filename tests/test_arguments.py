@@ -29,6 +29,13 @@ def test_packet():
 """
 
 
+def python_in_webapp(code: str, *security: str) -> subprocess.CompletedProcess[str]:
+    """`docker run` of the webapp image's python3, as a user deploys it (`--security-opt`s)."""
+    options = [part for option in security for part in ("--security-opt", option)]
+    return subprocess.run(["docker", "run", "--rm", *options, WEBAPP, "python3", "-c", code],
+                          capture_output=True, text=True, check=False)
+
+
 def family_rules(profile: dict) -> dict[str, set[int]]:
     """name -> families its allow rules pin argument 0 to."""
     out: dict[str, set[int]] = {}
@@ -115,15 +122,25 @@ def test_resolves_a_name():
     assert "127.0.0.1" in out
 """
 # socket(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER): the way in of the nf_tables exploits
-NETFILTER_SOCKET = ("import socket\ntry:\n    socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)"
-                    "\n    print('opened')\nexcept OSError as exc:\n    print('refused', exc.errno)")
-NETFILTER = f"""
+def socket_try(arguments: str) -> str:
+    """A python3 -c script: 'opened', or 'refused ERRNO', for socket.socket(ARGUMENTS)."""
+    return (f"import socket\ntry:\n    socket.socket({arguments})\n    print('opened')\n"
+            "except OSError as exc:\n    print('refused', exc.errno)")
 
-def test_netfilter():
-    out = run({NETFILTER_SOCKET!r})
+
+def refused_test(name: str, script: str) -> str:
+    """A test (for the pytester file) that runs `script` and expects the filter's EPERM."""
+    return f"""
+
+def test_{name}():
+    out = run({script!r})
     print(out)
     assert "refused 1" in out  # EPERM: the filter's answer
 """
+
+
+NETFILTER_SOCKET = socket_try("socket.AF_NETLINK, socket.SOCK_RAW, 12")
+NETFILTER = refused_test("netfilter", NETFILTER_SOCKET)
 
 
 def test_netlink_is_allowed_only_for_the_protocols_the_tests_used(record, pytester):
@@ -160,13 +177,10 @@ def test_netlink_is_allowed_only_for_the_protocols_the_tests_used(record, pytest
     for code, expected in (("import socket; print(socket.getaddrinfo('localhost', 80, "
                             "flags=socket.AI_ADDRCONFIG))", "127.0.0.1"),
                            (NETFILTER_SOCKET, "refused 1")):
-        deployed = subprocess.run(["docker", "run", "--rm", "--security-opt", f"seccomp={path}",
-                                   WEBAPP, "python3", "-c", code],
-                                  capture_output=True, text=True, check=False)
+        deployed = python_in_webapp(code, f"seccomp={path}")
         assert expected in deployed.stdout, deployed.stdout + deployed.stderr
     # under the engine's default it opens: no capability is needed, only the profile stops it
-    plain = subprocess.run(["docker", "run", "--rm", WEBAPP, "python3", "-c", NETFILTER_SOCKET],
-                           capture_output=True, text=True, check=False)
+    plain = python_in_webapp(NETFILTER_SOCKET)
     assert "opened" in plain.stdout, plain.stdout + plain.stderr
 
     # --seccomp-args=families: AF_NETLINK whatever the protocol; back to protocols narrows
@@ -194,15 +208,8 @@ def test_tcp_and_udp():
 """
 # socket(AF_INET, SOCK_RAW, IPPROTO_ICMP): ping's, and any packet crafting's; the engine's
 # default allows it to root in the container (CAP_NET_RAW is in Docker's default set)
-RAW_SOCKET = ("import socket\ntry:\n    socket.socket(socket.AF_INET, socket.SOCK_RAW, 1)"
-              "\n    print('opened')\nexcept OSError as exc:\n    print('refused', exc.errno)")
-RAW = f"""
-
-def test_raw():
-    out = run({RAW_SOCKET!r})
-    print(out)
-    assert "refused 1" in out  # EPERM: the filter's answer
-"""
+RAW_SOCKET = socket_try("socket.AF_INET, socket.SOCK_RAW, 1")
+RAW = refused_test("raw", RAW_SOCKET)
 
 
 def test_all_pins_the_socket_types_the_tests_used_so_raw_sockets_are_refused(record, pytester):
@@ -241,12 +248,9 @@ def test_all_pins_the_socket_types_the_tests_used_so_raw_sockets_are_refused(rec
     stream = ("import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM | "
               "socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC); print('opened')")
     for code, expected in ((stream, "opened"), (RAW_SOCKET, "refused 1")):
-        deployed = subprocess.run(["docker", "run", "--rm", "--security-opt", f"seccomp={path}",
-                                   WEBAPP, "python3", "-c", code],
-                                  capture_output=True, text=True, check=False)
+        deployed = python_in_webapp(code, f"seccomp={path}")
         assert expected in deployed.stdout, deployed.stdout + deployed.stderr
-    plain = subprocess.run(["docker", "run", "--rm", WEBAPP, "python3", "-c", RAW_SOCKET],
-                           capture_output=True, text=True, check=False)
+    plain = python_in_webapp(RAW_SOCKET)
     assert "opened" in plain.stdout, plain.stdout + plain.stderr
 
     # the default (`sockets`) folds types into their family: back to it is a widening only of
