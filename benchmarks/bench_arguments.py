@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"1. record_seen on a 1,000,000-syscall dd container, {args.rounds} rounds alternating:")
     print("\n".join(cost(args.rounds)))
     families, census = stability(args.records, args.args)
-    print(f"2. socket families (--seccomp-args={args.args}) per profile, {args.records} "
+    print(f"2. socket families per profile (--seccomp-args={args.args}), {args.records} "
           "recordings of each example:")
     print("\n".join(families))
     print("3. the other candidates, per process, in the same recordings (census.bpf.c):")
