@@ -41,7 +41,7 @@ class ImageFiles:
     facts: dict[str, BinaryFacts] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
     missing: set[str] = field(default_factory=set)
-    fetched: int = 0  # files copied out of the engine in this run (0: all from the cache)
+    fetched: int = 0  # questions to the engine in this run, HEAD or GET (0: all from the cache)
 
     def to_builtin(self) -> dict[str, Any]:
         return {"version": CACHE_VERSION, "image": self.image_id,

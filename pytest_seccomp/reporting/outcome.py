@@ -9,6 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..modes import Missing
 from ..profiles.model import Profile, ProfileDiff
 from ..recording.store import ContainerRecord, Recording
 from ..tracing.tracer import Caller
@@ -89,6 +90,6 @@ class EnforceOutcome:
     failed_with: list[str]
     refused_as_default: dict[tuple[str, str, str], int]
     missing_images: dict[str, set[str]]
-    missing: str
+    missing: Missing  # --seccomp-missing: what ran where no profile was
     refused_outside_tests: bool
     strict: bool

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..modes import Missing
 from ..profiles.arguments import family_name, socket_family
 from ..profiles.model import Profile, ProfileDiff, write_atomic
 from ..profiles.naming import display_path
@@ -229,7 +230,8 @@ def enforce_summary_lines(outcome: EnforceOutcome, verbose: bool) -> Iterator[st
         yield (f"refused as under the engine's default, which refuses it too (so did the "
                f"recording's run): {syscall} x{calls} by {who} in {image}")
     for name, images in sorted(outcome.missing_images.items()):
-        ran = "the engine's default" if outcome.missing == "default" else "no seccomp filter"
+        ran = ("the engine's default" if outcome.missing is Missing.DEFAULT
+               else "no seccomp filter")
         yield f"no profile for {', '.join(sorted(images))} ({name}.json): ran under {ran}"
     for record in outcome.recording.containers.values():
         if record.left_out:

@@ -322,7 +322,7 @@ class EnforceSession(ContainerSession):
             paths={name: loaded.path for name, loaded in self.loaded.items()},
             refusals=self.refusals, passed_despite=self.passed_despite,
             failed_with=self.failed_with, refused_as_default=dict(self.refused_as_default),
-            missing_images=self.missing_images, missing=str(self.missing),
+            missing_images=self.missing_images, missing=self.missing,
             refused_outside_tests=bool(self.refused_outside_tests), strict=self.strict)
 
     def enforced(self) -> Counter[str]:
