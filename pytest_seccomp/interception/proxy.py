@@ -65,6 +65,11 @@ class EngineError(Exception):
         self.status = status
 
 
+class StartError(EngineError):
+    """The engine failed to start a container: its message may name a later step (a namespace
+    bind-mount, say) when the runtime's init died of a refused syscall before it."""
+
+
 class ProxyObserver(Protocol):
     """The session: decides what a container gets and notes what the engine did."""
 
@@ -508,7 +513,7 @@ class _Exchange:
                 cmd = []
             self.observer.after_exec_create(reference, cmd)
         elif response.status >= 400:
-            answer = self._explained(reference, response.status, answer)
+            answer = self._explained(reference, response.status, answer, started=bool(start))
         self._send_answer(response, answer)
         return response.keep_alive
 
@@ -522,13 +527,15 @@ class _Exchange:
             return response, b""
         return response, self._whole_body(self.from_engine, response, request=False)
 
-    def _explained(self, container: str | None, status: int, body: bytes) -> bytes:
+    def _explained(self, container: str | None, status: int, body: bytes,
+                   started: bool = False) -> bytes:
         """An engine error the session can say more about (which profile it refused)."""
         try:
             message = str(json.loads(body).get("message", ""))
         except (ValueError, AttributeError):
             return body
-        better = self.observer.explain_failure(container, EngineError(status, message))
+        error = (StartError if started else EngineError)(status, message)
+        better = self.observer.explain_failure(container, error)
         if better is None:
             return body
         return json.dumps({"message": f"pytest-seccomp: {better}"}).encode()

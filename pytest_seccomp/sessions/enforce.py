@@ -156,16 +156,22 @@ class EnforceSession(ContainerSession):
 
     def explain_failure(self, container: str | None, exc: Exception) -> Exception | None:
         """Turn "OCI runtime create failed" into which profile and why."""
+        from ..interception.proxy import StartError  # (only a running proxy calls this)
+
         super().explain_failure(container, exc)
         message = str(exc)
-        if "seccomp" not in message.lower() and "oci runtime" not in message.lower():
-            return None
         record = self.recording.find(container) if container else None
         name = record.profile if record else self.current.profile or "?"
         loaded = self.loaded.get(name)
         where = f"profile {loaded.path}" if loaded else f"profile {name!r}"
         profile = loaded.profile if loaded else None
         gap = self.runtime_gap(profile) if profile else None
+        named = "seccomp" in message.lower() or "oci runtime" in message.lower()
+        # A runtime whose init died of a refused step may be reported by a later step's error
+        # (Docker 28: "bind-mount /proc/N/ns/net ...: no such file"): a failed start under a
+        # profile lacking that runtime's steps is explained whatever the engine's words.
+        if not named and not (isinstance(exc, StartError) and gap):
+            return None
         if profile and gap:
             why = (f"the runtime ({self.runtime}) was measured to need {' '.join(sorted(gap))} "
                    "after installing the filter, which the profile does not allow (it covers "
