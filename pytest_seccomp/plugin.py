@@ -40,14 +40,14 @@ def _missing_choice(value: str) -> str:
     return value
 
 
-ARGUMENT_CHOICES = ("sockets", "families", "all", "names")
+ARGUMENT_CHOICES = ("all", "sockets", "families", "names")
 _TRACER_HINT = ("give 'auto' (the default), 'local' (load the tracer in this process: root on "
                 "the engine's host) or 'helper' (load it in a helper container through the "
                 "engine).")
-_ARGS_HINT = ("give 'sockets' (the default: socket and socketpair allowed only for the address "
-              "families the tests used, and AF_NETLINK only for their netlink protocols), "
-              "'families' (families only), 'all' (sockets, and the socket types of AF_UNIX, "
-              "AF_INET and AF_INET6 the tests used) or 'names' (every recorded syscall allowed "
+_ARGS_HINT = ("give 'all' (the default: socket and socketpair allowed only for the address "
+              "families, netlink protocols and socket types of AF_UNIX, AF_INET and AF_INET6 "
+              "the tests used), 'sockets' (families and netlink protocols, any type), "
+              "'families' (families only) or 'names' (every recorded syscall allowed "
               "whatever its arguments)")
 
 
@@ -127,12 +127,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "Security Standard); by default profiles start with or without it "
                          "(ini: seccomp_nnp)")
     group.addoption("--seccomp-args", dest="seccomp_args", default=None, type=_arguments_choice,
-                    metavar="sockets|families|all|names",
-                    help="record: 'sockets' (the default) allows socket and socketpair only for "
-                         "the address families the tests used, and AF_NETLINK only for the "
-                         "netlink protocols they used; 'families' for the families whatever the "
-                         "protocol; 'all' also pins the socket types (SOCK_STREAM, SOCK_DGRAM, "
-                         "SOCK_RAW) of AF_UNIX, AF_INET and AF_INET6 the tests used; "
+                    metavar="all|sockets|families|names",
+                    help="record: 'all' (the default, every rule measured stable) allows socket "
+                         "and socketpair only for the address families the tests used, "
+                         "AF_NETLINK only for the netlink protocols they used, and AF_UNIX, "
+                         "AF_INET and AF_INET6 only for the socket types (SOCK_STREAM, "
+                         "SOCK_DGRAM, SOCK_RAW) they opened; 'sockets' the families and "
+                         "netlink protocols whatever the type; 'families' the families whatever "
+                         "the protocol or type; "
                          "'names' writes syscall names only (ini: seccomp_args)")
     group.addoption("--seccomp-tracer", dest="seccomp_tracer", default=None, type=_tracer_choice,
                     metavar="auto|local|helper",
@@ -149,7 +151,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "such as 'runc>=1.1,crun>=1.8' (ini: seccomp_runtimes)")
     parser.addini("seccomp_runtimes", "record: the runtimes the profiles must start under",
                   default=None)
-    parser.addini("seccomp_args", "record: argument rules (sockets, families, all or names)",
+    parser.addini("seccomp_args", "record: argument rules (all, sockets, families or names)",
                   default=None)
     parser.addini("seccomp_tracer", "where the tracer runs (auto, local or helper)", default=None)
     parser.addini("seccomp_nnp", "record under no-new-privileges", type="bool", default=False)
@@ -261,7 +263,7 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
 
         recorder = {Role.LOCAL: RecordSession, Role.WORKER: RecordWorker,
                     Role.CONTROLLER: RecordController}[role(config)]
-        arguments = config.getoption("seccomp_args") or config.getini("seccomp_args") or "sockets"
+        arguments = config.getoption("seccomp_args") or config.getini("seccomp_args") or "all"
         try:
             rules = ArgumentRules(arguments)
         except ValueError:

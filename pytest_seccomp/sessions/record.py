@@ -60,14 +60,14 @@ class RecordSession(ContainerSession):
 
     def __init__(self, options: Options, merge: bool = False, check: bool = False,
                  update: bool = False, html: Path | None = None,
-                 arguments: ArgumentRules = ArgumentRules.SOCKETS,
+                 arguments: ArgumentRules = ArgumentRules.ALL,
                  runtimes: RuntimeSelection | None = None, coverage: bool = False) -> None:
         super().__init__(options)
         self.coverage = coverage  # --seccomp-coverage: what the tests never exercised
         self.coverages: dict[str, ProfileCoverage] = {}  # profile name -> its coverage
         # --seccomp-runtimes: the measured runtimes whose steps every runtime rule holds too
         self.runtimes = runtimes if runtimes is not None else RuntimeSelection()
-        self.arguments = arguments  # --seccomp-args: socket families, or names only
+        self.arguments = arguments  # --seccomp-args: socket families, protocols, types, or names
         self.tracer.socket_types = arguments is ArgumentRules.ALL
         self.html = html  # --seccomp-html DIR
         self.written: list[str] = []  # the reports written, named at the end of the summary
