@@ -15,7 +15,7 @@ from .deploy.compose import write_compose_override
 from .deploy.export import KUBELET_DIR, load_any, pod_snippet, resolve, resource_name, to_spo
 from .deploy.merge import merge_dirs
 from .errors import SeccompError
-from .profiles.arguments import FAMILY_SYSCALLS, family_name, rule_family
+from .profiles.arguments import FAMILY_SYSCALLS, family_name, in_family_order, rule_family
 from .profiles.engine_default import find_default, version_default
 from .profiles.model import ALLOW, NATIVE_ARCH, Profile, write_atomic
 from .profiles.purposes import group
@@ -100,7 +100,7 @@ def _show(args: argparse.Namespace) -> int:
     for name in FAMILY_SYSCALLS:
         families = profile.families(name)
         if families:
-            print(f"  {name + ' families:':<22} {' '.join(map(family_name, sorted(families)))}")
+            print(f"  {name + ' families:':<22} {' '.join(map(family_name, in_family_order(families)))}")
     for condition in sorted(profile.rules, key=lambda c: c.sort_key()):
         if condition.action == ALLOW and (condition.unconditional or (
                 rule_family(condition.args) is not None and not condition.includes

@@ -49,6 +49,8 @@ def family_rules(profile: dict) -> dict[str, set[int]]:
 
 
 def test_socket_is_allowed_only_for_the_families_the_tests_used(record, pytester):
+    # families alone (any type), set in the ini file: the default pins types too (below)
+    pytester.makeini("[pytest]\nseccomp_args = sockets\n")
     pytester.makepyfile(test_net=NETWORK)
     recorded = record()
     recorded.result.assert_outcomes(passed=1)

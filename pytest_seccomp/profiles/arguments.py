@@ -103,6 +103,12 @@ def socket_family(value: int) -> int:
     return value % PROTOCOL_STRIDE
 
 
+def in_family_order(values: Iterable[int]) -> list[int]:
+    """Socket values as people read them: by family, a family's qualifiers after it
+    (AF_UNIX(SOCK_STREAM) before AF_NETLINK(NETLINK_ROUTE), whose encoded value is smaller)."""
+    return sorted(values, key=lambda value: (socket_family(value), value))
+
+
 def socket_protocol(value: int) -> int | None:
     """The qualifier of a socket value: its netlink protocol or its socket type."""
     return value // PROTOCOL_STRIDE - 1 if value >= PROTOCOL_STRIDE else None

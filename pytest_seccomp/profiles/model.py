@@ -23,6 +23,7 @@ from .arguments import (
     FAMILY_SYSCALLS,
     PROTOCOL_STRIDE,
     family_name,
+    in_family_order,
     label,
     qualifier_word,
     rule_family,
@@ -187,7 +188,7 @@ def _beyond(name: str, families: frozenset[int], kept: set[tuple[str, str]],
     kept -= {(label(name, f), "allow") for f in families}
     if (name, "allow") in moved:
         moved.remove((name, "allow"))
-        moved.add((name, "any family beyond " + ", ".join(map(family_name, sorted(families)))))
+        moved.add((name, "any family beyond " + ", ".join(map(family_name, in_family_order(families)))))
 
 
 def _protocols_beyond(name: str, wide: frozenset[int], narrow: frozenset[int],

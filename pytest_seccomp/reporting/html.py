@@ -6,7 +6,14 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..profiles.arguments import FAMILY_SYSCALLS, family_name, parse_label, socket_family, socket_protocol
+from ..profiles.arguments import (
+    FAMILY_SYSCALLS,
+    family_name,
+    in_family_order,
+    parse_label,
+    socket_family,
+    socket_protocol,
+)
 from ..profiles.model import write_atomic
 from ..profiles.purposes import group
 from ..profiles.syscalls import existing
@@ -40,7 +47,7 @@ def _page(title: str, body: str) -> str:
 
 def _protocols_clause(values: frozenset[int]) -> str:
     """`, AF_NETLINK for NETLINK_ROUTE only`: the families pinned to some of their protocols."""
-    pinned = sorted(v for v in values if socket_protocol(v) is not None
+    pinned = in_family_order(v for v in values if socket_protocol(v) is not None
                     and socket_family(v) not in values)
     if not pinned:
         return ""

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..modes import Missing
-from ..profiles.arguments import family_name, socket_family
+from ..profiles.arguments import family_name, in_family_order, socket_family
 from ..profiles.model import Profile, ProfileDiff, write_atomic
 from ..profiles.naming import display_path
 from ..profiles.syscalls import existing
@@ -93,7 +93,7 @@ def record_report(outcome: RecordOutcome) -> dict[str, Any]:
 
 def _family_names(profile: Profile | None) -> list[str] | None:
     families = profile.socket_families if profile else None
-    return None if families is None else [family_name(f) for f in sorted(families)]
+    return None if families is None else [family_name(f) for f in in_family_order(families)]
 
 
 def families_clause(profile: Profile, default: Profile) -> str:
@@ -104,7 +104,7 @@ def families_clause(profile: Profile, default: Profile) -> str:
         return ""
     count = len({socket_family(f) for f in families})
     return (f" and {count} of its {len(default.default_families())} socket families "
-            f"({' '.join(map(family_name, sorted(families)))})")
+            f"({' '.join(map(family_name, in_family_order(families)))})")
 
 
 def write_report(path: Path, report: dict[str, Any]) -> None:

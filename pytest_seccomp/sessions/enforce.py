@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ProfileError, SeccompError
 from ..modes import Missing, Mode
-from ..profiles.arguments import family_name, key_label, socket_family, split_key
+from ..profiles.arguments import family_name, in_family_order, key_label, socket_family, split_key
 from ..profiles.model import Profile
 from ..profiles.naming import display_path
 from ..profiles.runtimes import missing_steps
@@ -361,7 +361,8 @@ def _refused_by_filter(profile: Profile, key: int) -> str | None:
         if families and (family in families or socket_family(family) in families):
             return None  # (a family allowed whatever the protocol)
         if families:
-            return f"the profile allows {name} for {', '.join(map(family_name, sorted(families)))} only"
+            allowed = ", ".join(map(family_name, in_family_order(families)))
+            return f"the profile allows {name} for {allowed} only"
     if any(c.unconditional for c in conditions):
         return None
     return "allowed only under argument/capability conditions" if conditions else ""
