@@ -137,6 +137,33 @@ def test_a_refusal_by_a_runtimes_own_thread_names_the_thread_and_its_process(tmp
     assert "membarrier  x1  by thread 'GC Thread#0' of process 'java'" in explained, explained
 
 
+def test_a_failed_start_under_a_profile_lacking_the_runtimes_steps_is_explained_whatever_the_words(
+        tmp_path: Path):
+    """Docker 28 with runc 1.3 may answer a start whose runc init died of a refused step with
+    the error of a later step (the network namespace's bind-mount), which names no seccomp."""
+    from pytest_seccomp.interception.proxy import EngineError, StartError
+
+    session = EnforceSession(Options(profile_dir=tmp_path))
+    session.runtime = "runc 1.3.6"
+    profile = build_profile({"read"}, Profile.load(DOCKER_DEFAULT))  # no runtime steps at all
+    session.loaded["busybox"] = LoadedProfile("busybox", tmp_path / "busybox.json",
+                                              profile.dumps(), profile)
+    session.recording = recording_with_one_container()
+    words = "bind-mount /proc/330/ns/net -> /var/run/docker/netns/3035: no such file or directory"
+    explained = session.explain_failure(ID, StartError(500, words))
+    assert explained is not None
+    assert "the runtime (runc 1.3.6) was measured to need" in str(explained)
+    assert "statx" in str(explained) and words in str(explained)
+    # not a start (an exec, a create): those words are the engine's own
+    assert session.explain_failure(ID, EngineError(500, words)) is None
+    # a profile that holds the runtime's steps: a failed start is the engine's own business
+    runtime_steps = session.runtime_gap(profile) or frozenset()
+    whole = build_profile({"read"} | runtime_steps, Profile.load(DOCKER_DEFAULT))
+    session.loaded["busybox"] = LoadedProfile("busybox", tmp_path / "busybox.json",
+                                              whole.dumps(), whole)
+    assert session.explain_failure(ID, StartError(500, words)) is None
+
+
 def test_worker_recordings_merge_in_the_controller(tmp_path: Path):
     worker = recording_with_one_container()
     worker.apply(snapshot("read", runtime=("setgroups",), other=("write",)), "test_w.py::test")
