@@ -48,7 +48,7 @@ def _page(title: str, body: str) -> str:
 def _protocols_clause(values: frozenset[int]) -> str:
     """`, AF_NETLINK for NETLINK_ROUTE only`: the families pinned to some of their protocols."""
     pinned = in_family_order(v for v in values if socket_protocol(v) is not None
-                    and socket_family(v) not in values)
+                             and socket_family(v) not in values)
     if not pinned:
         return ""
     return ", " + ", ".join(html.escape(family_name(v)) for v in pinned) + " only"
