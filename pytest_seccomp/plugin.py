@@ -263,7 +263,7 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
 
         recorder = {Role.LOCAL: RecordSession, Role.WORKER: RecordWorker,
                     Role.CONTROLLER: RecordController}[role(config)]
-        arguments = config.getoption("seccomp_args") or config.getini("seccomp_args") or "all"
+        arguments = config.getoption("seccomp_args") or config.getini("seccomp_args") or ArgumentRules.ALL
         try:
             rules = ArgumentRules(arguments)
         except ValueError:
