@@ -38,7 +38,9 @@ FAMILIES_ONLY = "8226a32"  # the last tracer that read socket's family and no pr
 PROTOCOLS_ONLY = "a96baa5"  # the last tracer that read no socket type
 # the census' candidates: x86_64 numbers -> what the value is (census.bpf.c)
 CANDIDATES = {16: "ioctl request", 157: "prctl option", 56: "clone flags",
-              54: "setsockopt level:name", 9: "mmap PROT_EXEC", 10: "mprotect PROT_EXEC",
+              54: "setsockopt level:name", 9: "mmap PROT_WRITE|PROT_EXEC",
+              10: "mprotect PROT_WRITE|PROT_EXEC", 329: "pkey_mprotect PROT_WRITE|PROT_EXEC",
+              30: "shmat SHM_EXEC",
               41: "socket family:type:protocol"}
 def cost(rounds: int) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,8 +85,10 @@ class Census:
 
 
 def _value(nr: int, value: int) -> str:
-    if nr in (9, 10):
-        return "PROT_EXEC" if value else "-"
+    if nr in (9, 10, 329):
+        return {0: "-", 2: "W", 4: "X", 6: "WX"}[value]
+    if nr == 30:
+        return "SHM_EXEC" if value else "-"
     if nr == 54:
         return f"{value >> 32}:{value & 0xFFFFFFFF}"
     if nr == 41:
@@ -118,10 +122,14 @@ def census_table(runs: list[set[tuple[int, int, str]]]) -> list[str]:
     return out
 
 
-def stability(records: int, arguments: str = "all") -> tuple[list[str], list[str]]:
+EXAMPLES = ("webapp", "listing", "languages")
+
+
+def stability(records: int, arguments: str = "all",
+              examples: tuple[str, ...] = EXAMPLES) -> tuple[list[str], list[str]]:
     out = []
     census: list[str] = []
-    for example in ("webapp", "listing"):
+    for example in examples:
         seen: dict[str, set[tuple[str, ...] | None]] = {}
         runs = []
         for _ in range(records):
@@ -150,11 +158,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--records", type=int, default=5)
     parser.add_argument("--args", default="all", help="the recordings' --seccomp-args")
+    parser.add_argument("--examples", default=",".join(EXAMPLES),
+                        help="which of examples/ to record (comma-separated)")
+    parser.add_argument("--no-cost", action="store_true", help="the census alone")
     args = parser.parse_args(argv)
     print("\n".join(machine_facts()))
-    print(f"1. record_seen on a 1,000,000-syscall dd container, {args.rounds} rounds alternating:")
-    print("\n".join(cost(args.rounds)))
-    families, census = stability(args.records, args.args)
+    if not args.no_cost:
+        print(f"1. record_seen on a 1,000,000-syscall dd container, {args.rounds} rounds "
+              "alternating:")
+        print("\n".join(cost(args.rounds)))
+    families, census = stability(args.records, args.args, tuple(args.examples.split(",")))
     print(f"2. socket families per profile (--seccomp-args={args.args}), {args.records} "
           "recordings of each example:")
     print("\n".join(families))

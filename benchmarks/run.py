@@ -55,7 +55,8 @@ def main() -> None:
     section("\n== the record program piece by piece, and the designs tried (kernel BPF stats)")
     bench_pieces.main(["--rounds", "1" if quick else "5"])
     section("\n== argument rules: the cost of reading socket's family, its stability")
-    bench_arguments.main(["--rounds", "1", "--records", "1"] if quick else [])
+    bench_arguments.main(["--rounds", "1", "--records", "1", "--examples", "webapp,listing"]
+                         if quick else [])
     section("\n== coverage: reading each example image's programs, first run and cached")
     bench_coverage.main(["--rounds", "1" if quick else "5"])
     section("\n== the engine proxy: API latency, per container, streams")

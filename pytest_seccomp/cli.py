@@ -17,7 +17,7 @@ from .deploy.merge import merge_dirs
 from .errors import SeccompError
 from .profiles.arguments import FAMILY_SYSCALLS, family_name, in_family_order, rule_family
 from .profiles.engine_default import find_default, version_default
-from .profiles.model import ALLOW, NATIVE_ARCH, Profile, write_atomic
+from .profiles.model import ALLOW, NATIVE_ARCH, Profile, is_memory_rule, write_atomic
 from .profiles.purposes import group
 from .profiles.runtimes import measured_table, missing_steps, version_tuple
 
@@ -88,8 +88,8 @@ def _check_runtime(profile: Profile, wanted: str) -> int:
 def _show(args: argparse.Namespace) -> int:
     """the allowed names grouped by purpose, then the conditional and non-allow rules"""
     profile = load_any(args.profile)
-    plain = {n for c, names in profile.rules.items() if c.action == ALLOW and c.unconditional
-             and not c.is_runtime for n in names}
+    plain = {n for c, names in profile.rules.items() if c.action == ALLOW and not c.is_runtime
+             and (c.unconditional or is_memory_rule(c, names)) for n in names}
     print(f"{args.profile}: {len(profile.allowed)} syscalls allowed, "
           f"default action {profile.default_action}")
     for purpose, names in group(plain).items():
@@ -101,7 +101,13 @@ def _show(args: argparse.Namespace) -> int:
         families = profile.families(name)
         if families:
             print(f"  {name + ' families:':<22} {' '.join(map(family_name, in_family_order(families)))}")
+    memory = profile.executable_memory
+    if memory is not None:
+        print(f"  {'executable memory:':<22} {' '.join(memory[0]) or 'none'}"
+              + (f" (refused: {' '.join(memory[1])})" if memory[1] else ""))
     for condition in sorted(profile.rules, key=lambda c: c.sort_key()):
+        if is_memory_rule(condition, profile.rules[condition]):
+            continue
         if condition.action == ALLOW and (condition.unconditional or (
                 rule_family(condition.args) is not None and not condition.includes
                 and not condition.excludes and profile.rules[condition] <= set(FAMILY_SYSCALLS))):

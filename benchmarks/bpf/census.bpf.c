@@ -25,6 +25,8 @@ struct pt_regs {
 #define NR_SETSOCKOPT 54
 #define NR_CLONE 56
 #define NR_PRCTL 157
+#define NR_SHMAT 30
+#define NR_PKEY_MPROTECT 329
 
 struct key { u32 nr; u32 pad; u64 value; char comm[16]; };
 struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, struct key); __type(value, u64);
@@ -49,9 +51,13 @@ int BPF_PROG(argument_census, struct pt_regs *regs, long id)
 	case NR_SETSOCKOPT: /* level << 32 | option name */
 		key.value = (u64)(u32)regs->si << 32 | (u32)regs->dx;
 		break;
-	case NR_MMAP:       /* PROT_EXEC or not */
+	case NR_MMAP:       /* PROT_WRITE and PROT_EXEC: which of them */
 	case NR_MPROTECT:
-		key.value = regs->dx & 4;
+	case NR_PKEY_MPROTECT:
+		key.value = regs->dx & 6;
+		break;
+	case NR_SHMAT:      /* SHM_EXEC or not */
+		key.value = regs->dx & 0x8000;
 		break;
 	case NR_SOCKET:     /* family << 32 | type (no SOCK_NONBLOCK/CLOEXEC) << 16 | protocol */
 		key.value = (u64)(u32)regs->di << 32 | (regs->si & 0xf) << 16 | (regs->dx & 0xffff);

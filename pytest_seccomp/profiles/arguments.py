@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
+from .protections import PROTECTION_SYSCALLS, exec_word, parse_exec_word
+
 # Whose argument 0 is an address family; a profile allows each family the tests used, by value.
 FAMILY_SYSCALLS = ("socket", "socketpair")
 ANY_FAMILY = 63  # the tracer folds families >= 63 (none exists) here: that name stays unfiltered
@@ -67,7 +69,7 @@ _LABEL = re.compile(r"^([a-z0-9_]+)\((\w+)(?:, (\w+))?\)$")
 class ArgumentRules(StrEnum):
     """--seccomp-args: how far a recorded profile goes below syscall names."""
 
-    ALL = "all"  # families, netlink protocols and socket types: every rule measured stable
+    ALL = "all"  # sockets, their types, executable memory: every rule measured stable
     SOCKETS = "sockets"  # families, and AF_NETLINK only for the netlink protocols used
     FAMILIES = "families"  # socket and socketpair allowed for the families the tests used
     NAMES = "names"  # syscall names only (as the Security Profiles Operator records)
@@ -78,7 +80,15 @@ class ArgumentRules(StrEnum):
         only."""
         if self is ArgumentRules.NAMES:
             return None
-        return {name: frozenset(map(self._kept, values)) for name, values in recorded.items()}
+        return {name: frozenset(map(self._kept, values)) for name, values in recorded.items()
+                if name in FAMILY_SYSCALLS}
+
+    def executable(self, recorded: dict[str, set[int]]) -> dict[str, frozenset[int]] | None:
+        """The kinds of executable memory each memory syscall asked for, when profiles
+        refuse the others (`all`); None: not filtered."""
+        if self is not ArgumentRules.ALL:
+            return None
+        return {name: frozenset(recorded.get(name, ())) for name in PROTECTION_SYSCALLS}
 
     def _kept(self, value: int) -> int:
         if self is ArgumentRules.ALL or (self is ArgumentRules.SOCKETS
@@ -169,9 +179,13 @@ def protocol_number(name: str, family: int = AF_NETLINK) -> int | None:
 
 
 def label(name: str, value: int | None) -> str:
-    """`socket(AF_INET)`, `socket(AF_NETLINK, NETLINK_ROUTE)`, `socket(AF_INET, SOCK_RAW)`, or
-    the bare name."""
-    return name if value is None else f"{name}({', '.join(_parts(value))})"
+    """`socket(AF_INET)`, `socket(AF_NETLINK, NETLINK_ROUTE)`, `socket(AF_INET, SOCK_RAW)`,
+    `mprotect(PROT_EXEC)`, or the bare name."""
+    if value is None:
+        return name
+    if name in PROTECTION_SYSCALLS:
+        return f"{name}({exec_word(name, value)})"
+    return f"{name}({', '.join(_parts(value))})"
 
 
 def key_label(key: int) -> str | None:
@@ -184,7 +198,12 @@ def key_label(key: int) -> str | None:
 
 
 def parse_label(text: str) -> tuple[str, int | None]:
-    """`socket(AF_INET)` -> ("socket", 2); a bare name -> (name, None)."""
+    """`socket(AF_INET)` -> ("socket", 2), `mprotect(PROT_EXEC)` -> ("mprotect", 1); a bare
+    name -> (name, None)."""
+    name, _, word = text.partition("(")
+    if name in PROTECTION_SYSCALLS and word.endswith(")"):
+        kind = parse_exec_word(name, word[:-1])
+        return (text, None) if kind is None else (name, kind)
     match = _LABEL.match(text)
     if match is None or match.group(1) not in FAMILY_SYSCALLS:
         return text, None

@@ -32,6 +32,7 @@ from .arguments import (
     subsumed,
 )
 from .ownership import make_dirs, owner_for
+from .protections import PROT_INDEX, PROTECTION_SYSCALLS, Execution, kinds, rule_kinds, rules_for
 
 ALLOW = "SCMP_ACT_ALLOW"
 # Allowed in every written profile. A dying or signalled process needs the first three (a profile
@@ -476,6 +477,9 @@ class Profile:
                             (added, old[0].get("allow", set()))):
             side -= {(name, why) for name, why in side
                      if why in on_family and name in plain and name in FAMILY_SYSCALLS}
+        for side in (added, removed):  # a name allowed anew or no longer: its kinds go with it
+            side -= {(label(name, kind), "allow") for name, why in list(side) if why == "allow"
+                     and name in PROTECTION_SYSCALLS for kind in kinds(name)}
         for name in FAMILY_SYSCALLS:  # every family <-> some: only the families beyond move
             was, now = self.families(name), newer.families(name)
             if was is None and now:  # narrowed to some families: nothing was added
@@ -503,6 +507,11 @@ class Profile:
                 names.setdefault("allow", set()).update(label(n, family) for n in rule_names)
                 labels["allow"] = "allow"
                 continue
+            memory = _memory_labels(condition, rule_names)
+            if memory is not None:  # `mprotect` (not executable), `mprotect(PROT_EXEC)`
+                names.setdefault("allow", set()).update(memory)
+                labels["allow"] = "allow"
+                continue
             if condition.unconditional:
                 key = rule_label = "allow"
             else:
@@ -511,6 +520,35 @@ class Profile:
             names.setdefault(key, set()).update(rule_names)
             labels[key] = rule_label
         return names, labels
+
+    def execution(self, name: str) -> frozenset[Execution] | None:
+        """The kinds of executable memory `name` (mmap, mprotect, ...) is allowed to ask for,
+        when every rule that allows it is one of protections.rules_for's (empty: none, only
+        memory that is not executable); None when some rule allows it whatever it asks."""
+        found: set[Execution] = set()
+        for condition in self.allow_conditions(name):
+            allowed = rule_kinds(name, condition.args)
+            if allowed is None or condition.includes or condition.excludes:
+                return None
+            found |= allowed
+        return frozenset(found)
+
+    @property
+    def executable_memory(self) -> tuple[list[str], list[str]] | None:
+        """What the memory syscalls it allows may ask for of executable memory, and what they
+        may not (`mmap(PROT_EXEC)`, `mprotect(PROT_EXEC)`, ...); None when none of them is
+        filtered so (recorded before, or with --seccomp-args other than all)."""
+        allowed: list[str] = []
+        refused: list[str] = []
+        filtered = False
+        for name in PROTECTION_SYSCALLS:
+            if name not in self.allowed:
+                continue
+            kinds_ = self.execution(name)
+            filtered = filtered or kinds_ is not None
+            for kind in sorted(kinds(name)):
+                (allowed if kinds_ is None or kind in kinds_ else refused).append(label(name, kind))
+        return (allowed, refused) if filtered else None
 
     def wider_than(self, default: Profile) -> list[str]:
         """Why this profile allows something `default` does not; empty when it is not wider."""
@@ -552,6 +590,30 @@ class Profile:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write atomically (temp file, fsync, rename): an old profile survives any failure."""
         write_atomic(Path(path), self.dumps())
+
+
+def _memory_labels(condition: Condition, names: frozenset[str]) -> set[str] | None:
+    """What an allow rule lets the memory syscalls among `names` ask for, as a diff reads it:
+    the bare name for memory that is not executable, `mprotect(PROT_EXEC)` for a kind of
+    executable memory (a plain rule: every kind); None when the rule is not read that way."""
+    if condition.includes or condition.excludes:
+        return None
+    if condition.unconditional:
+        memory = names & frozenset(PROTECTION_SYSCALLS)
+        return None if not memory else \
+            set(names) | {label(n, kind) for n in memory for kind in kinds(n)}
+    allowed = {n: rule_kinds(n, condition.args) for n in names}
+    if any(v is None for v in allowed.values()):
+        return None
+    return {label(n, kind) if kind else n for n, kinds_ in allowed.items()
+            for kind in (kinds_ or {0})}
+
+
+def is_memory_rule(condition: Condition, names: frozenset[str]) -> bool:
+    """An allow rule of protections.rules_for's: memory syscalls, filtered by what executable
+    memory they ask for (listed with the plain names; `executable_memory` says the rest)."""
+    return condition.action == ALLOW and not condition.unconditional \
+        and _memory_labels(condition, names) is not None
 
 
 def _within(rule: Condition, ceiling: Condition) -> bool:
@@ -652,6 +714,9 @@ def apps_first(rules: Mapping[Condition, frozenset[str]]) -> dict[Condition, fro
         value = rule_family(condition.args) if condition.action == ALLOW else None
         if value is not None:
             keep = keep - (plain & frozenset(FAMILY_SYSCALLS))
+        elif condition.action == ALLOW and any(rule_kinds(n, condition.args) is not None
+                                               for n in names):
+            keep = keep - (plain & frozenset(PROTECTION_SYSCALLS))
         if value is not None and value >= PROTOCOL_STRIDE:
             family_rule = replace(condition, comment="", args=tuple(  # the qualifier's check out
                 a for a in condition.args if dict(a).get("index") not in (1, 2)))
@@ -680,11 +745,30 @@ def _by_family(condition: Condition, names: frozenset[str],
     return out
 
 
+def _by_execution(condition: Condition, names: frozenset[str],
+                  executable: Mapping[str, Iterable[int]] | None) -> dict[Condition, frozenset[str]]:
+    """An allow rule for `names` split so that each memory syscall among them asks only for
+    the executable memory the tests used (protections.rules_for), narrower than `condition`;
+    a rule that already checks argument 2, or `executable` None, leaves them as they are."""
+    memory = names & frozenset(PROTECTION_SYSCALLS)
+    if executable is None or not memory \
+            or any(dict(a).get("index") == PROT_INDEX for a in condition.args):
+        return {condition: names}
+    out: dict[Condition, frozenset[str]] = {}
+    for name in sorted(names):
+        rules = rules_for(name, executable.get(name, ())) if name in memory else None
+        for args in rules or [()]:
+            narrower = replace(condition, args=tuple(sorted((*condition.args, *args))))
+            out[narrower] = out.get(narrower, frozenset()) | {name}
+    return out
+
+
 def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None = None,
                   runtime_syscalls: Iterable[str] = (), runtime: str = "",
                   nnp: bool | None = None,
                   families: Mapping[str, Iterable[int]] | None = None,
-                  runtimes_covered: str = "") -> Profile:
+                  runtimes_covered: str = "",
+                  executable: Mapping[str, Iterable[int]] | None = None) -> Profile:
     """The least-privilege profile for `syscalls`, never wider than `default`.
 
     Each recorded name keeps the conditions under which the default allows it (argument checks,
@@ -695,6 +779,8 @@ def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None
     `families`: socket's and socketpair's recorded address families; each such name is allowed
     for those only (a family of ANY_FAMILY, or none recorded, keeps the name unfiltered).
     `runtimes_covered`: the measured runtimes whose steps `runtime_syscalls` holds as well.
+    `executable`: the kinds of executable memory each memory syscall asked for; given, each
+    such name is allowed for those only and for memory that is not executable (None: any).
     """
     pinned = {name: subsumed(values) for name, values in (families or {}).items()
               if name in FAMILY_SYSCALLS and values and ANY_FAMILY not in set(values)}
@@ -723,7 +809,8 @@ def build_profile(syscalls: Iterable[str], default: Profile, machine: str | None
                                                             runtimes_covered))
             split.update(_by_family(theirs, names & runtime_only, pinned))
         for condition_, names_ in split.items():
-            rules[condition_] = rules.get(condition_, frozenset()) | names_
+            for condition__, names__ in _by_execution(condition_, names_, executable).items():
+                rules[condition__] = rules.get(condition__, frozenset()) | names__
     # The architectures the recording was made on, as the engine resolves its default's archMap
     # on this machine; merging recordings of several architectures keeps each one's own names.
     native = NATIVE_ARCH.get(machine or platform.machine(), ("", ""))[0]

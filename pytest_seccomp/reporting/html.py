@@ -15,6 +15,7 @@ from ..profiles.arguments import (
     socket_protocol,
 )
 from ..profiles.model import write_atomic
+from ..profiles.protections import PROTECTION_SYSCALLS
 from ..profiles.purposes import group
 from ..profiles.syscalls import existing
 from .picture import Surface, bar_svg, contributions, surface_svg
@@ -77,7 +78,9 @@ def _profile_page(outcome: RecordOutcome, result: ProfileResult, surface: set[st
     parts.append(surface_svg(Surface(
         default=frozenset(surface), app=frozenset(allowed - runtime_only),
         runtime=frozenset(runtime_only),
-        argument_limited=frozenset(n for n in FAMILY_SYSCALLS if result.profile.families(n)),
+        argument_limited=frozenset(n for n in FAMILY_SYSCALLS if result.profile.families(n))
+        | frozenset(n for n in PROTECTION_SYSCALLS if result.profile.execution(n) is not None
+                    and n in allowed),
         added=frozenset(parse_label(n)[0] for n in added) if result.existed else frozenset(),
         dropped=frozenset(parse_label(n)[0] for n in removed) - allowed,
         first_needed=tests)))
@@ -111,13 +114,26 @@ def _profile_page(outcome: RecordOutcome, result: ProfileResult, surface: set[st
         default_families = outcome.default.profile.default_families() if outcome.default else set()
         family_rows = "".join(
             f"<tr><td><code>{esc(label)}</code></td><td>{esc(first.get(label, ('?',))[0])}</td></tr>"
-            for label in sorted(result.arguments))
+            for label in sorted(result.arguments) if parse_label(label)[0] in FAMILY_SYSCALLS)
         parts.append(
             f"<h2 id=\"families\">Socket families</h2><p>socket and socketpair are allowed for "
             f"<b id=\"family-count\">{len({socket_family(f) for f in families})}</b> of the "
             f"default's {len(default_families)} address families"
             f"{_protocols_clause(families)}; any other is refused (EPERM)."
             f"</p><table><tr><th>call</th><th>first needed by</th></tr>{family_rows}</table>")
+    memory = result.profile.executable_memory
+    if memory is not None:
+        allowed_memory, refused_memory = memory
+        memory_rows = "".join(f"<tr><td><code>{esc(label)}</code></td><td>allowed</td>"
+                       f"<td>{esc(first.get(label, ('?',))[0])}</td></tr>" for label in allowed_memory)
+        memory_rows += "".join(f"<tr><td><code>{esc(label)}</code></td><td>refused</td><td></td></tr>"
+                        for label in refused_memory)
+        parts.append(
+            "<h2 id=\"executable\">Executable memory</h2><p>the memory syscalls are allowed for "
+            "memory that is not executable, and for executable memory only as the tests asked "
+            f"for it: <b id=\"executable-refused\">{len(refused_memory)}</b> kinds of request "
+            "refused (EPERM), the way an exploit makes its payload executable</p><table><tr>"
+            f"<th>call</th><th></th><th>first needed by</th></tr>{memory_rows}</table>")
     coverage = outcome.coverages.get(result.name)
     if coverage is not None:
         parts.append(_coverage_section(coverage))

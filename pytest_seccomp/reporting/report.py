@@ -54,6 +54,8 @@ def record_report(outcome: RecordOutcome) -> dict[str, Any]:
             "default_socket_families": len(outcome.default.profile.default_families())
             if outcome.default else None,
             "arguments_used": sorted(result.arguments),
+            # null: not filtered (--seccomp-args other than all, or recorded before)
+            "executable_memory": _executable(result.profile),
             "no_new_privileges": outcome.nnp,
             "first_needed_by": dict(sorted(first_needed.items())),
             "containers": [
@@ -96,6 +98,21 @@ def _family_names(profile: Profile | None) -> list[str] | None:
     return None if families is None else [family_name(f) for f in in_family_order(families)]
 
 
+def _executable(profile: Profile | None) -> dict[str, list[str]] | None:
+    memory = profile.executable_memory if profile else None
+    return None if memory is None else {"allowed": memory[0], "refused": memory[1]}
+
+
+def executable_line(profile: Profile) -> str | None:
+    """`executable memory: mmap(PROT_EXEC) only; refused: ...`, when the profile filters it."""
+    memory = profile.executable_memory
+    if memory is None:
+        return None
+    allowed, refused = memory
+    return (f"executable memory: {' '.join(allowed) + ' only' if allowed else 'none'}"
+            + (f"; refused: {' '.join(refused)}" if refused else ""))
+
+
 def families_clause(profile: Profile, default: Profile) -> str:
     """` and 2 of its 45 socket families (AF_INET AF_NETLINK(NETLINK_ROUTE))`, or nothing when
     socket is not filtered by family (or not allowed at all)."""
@@ -132,6 +149,9 @@ def summary_lines(outcome: RecordOutcome, verbose: bool) -> Iterator[str]:
         yield (f"{result.name}: {_plural(len(result.syscalls), 'syscall')} from "
                f"{_plural(len(result.containers), 'container')} in {_plural(len(tests), 'test')}"
                f" -> {display_path(result.path)} ({allows}{status})")
+        memory = executable_line(result.profile) if result.profile else None
+        if memory:
+            yield f"  {memory}"
         if result.profile and result.profile.runtime_only:
             yield (f"  the app needs the {len(result.syscalls)} above; the runtime "
                    f"({result.profile.runtime}) needs {' '.join(sorted(result.profile.runtime_only))}"

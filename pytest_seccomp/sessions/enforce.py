@@ -14,9 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ProfileError, SeccompError
 from ..modes import Missing, Mode
-from ..profiles.arguments import family_name, in_family_order, key_label, socket_family, split_key
+from ..profiles.arguments import (
+    family_name,
+    in_family_order,
+    key_label,
+    label,
+    socket_family,
+    split_key,
+)
 from ..profiles.model import Profile
 from ..profiles.naming import display_path
+from ..profiles.protections import PROTECTION_SYSCALLS, Execution
 from ..profiles.runtimes import missing_steps
 from ..profiles.syscalls import syscall_name
 from ..recording.store import ContainerRecord
@@ -354,6 +362,13 @@ def _refused_by_filter(profile: Profile, key: int) -> str | None:
     if name is None:
         return ""
     conditions = profile.allow_conditions(name)
+    if family is not None and name in PROTECTION_SYSCALLS:  # executable memory
+        kinds_ = profile.execution(name)
+        if kinds_ is None or family in kinds_:
+            return None  # (e.g. PROT_EXEC on a noexec mount: the kernel's EPERM)
+        return (f"the profile allows {name} only for memory that is not executable"
+                + (f", or executable and not writable ({label(name, Execution.EXEC)})"
+                   if kinds_ else ""))
     if family is not None:
         families = profile.families(name)
         if families is None and any(c.unconditional for c in conditions):

@@ -69,6 +69,7 @@ class RecordSession(ContainerSession):
         self.runtimes = runtimes if runtimes is not None else RuntimeSelection()
         self.arguments = arguments  # --seccomp-args: socket families, protocols, types, or names
         self.tracer.socket_types = arguments is ArgumentRules.ALL
+        self.tracer.executable = arguments is ArgumentRules.ALL
         self.html = html  # --seccomp-html DIR
         self.written: list[str] = []  # the reports written, named at the end of the summary
         self.merge = merge  # union with the profiles already on disk (for partial runs)
@@ -296,7 +297,8 @@ class RecordSession(ContainerSession):
             syscalls, self.default.profile,
             runtime_syscalls=runtime_steps(runtime, self.runtime) | self.covered_steps,
             runtime=self.runtime, nnp=self.options.nnp, runtimes_covered=self.covers,
-            families=self.arguments.pinned(split_labels(arguments)[1]))
+            families=self.arguments.pinned(split_labels(arguments)[1]),
+            executable=self.arguments.executable(split_labels(arguments)[1]))
 
     def _build(self) -> list[ProfileResult]:
         assert self.default is not None

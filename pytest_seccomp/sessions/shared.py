@@ -160,6 +160,7 @@ class ContainerSession:
             early.stop()
             return
         early.socket_types = tracer.socket_types
+        early.executable = tracer.executable
         self.tracer = early
 
     def check(self, engine: EngineAnswers) -> None:

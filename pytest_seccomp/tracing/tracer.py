@@ -31,11 +31,13 @@ from ..profiles.arguments import (
     family_syscall_numbers,
     socket_value,
 )
+from ..profiles.protections import protection_syscall_numbers
 from .bpf.build import compiled_object
 from .bpf.libbpf import COUNTERS, BpfMap, BpfObject, lib
 from .contract import Loaded, LoadPlan
 
-FAMILY_SET = struct.Struct("=QQQQ")  # tracer.bpf.c's family_set: socket, socketpair, netlink, types
+# tracer.bpf.c's family_set: socket, socketpair, netlink, types, exec
+FAMILY_SET = struct.Struct("=QQQQQ")
 MAP_KEYS_MAX = 65536  # containers (cgroups) per session; --seccomp-map-size changes it
 SYSCALL_BITS = 512
 RUNTIME_FLAG = 1 << 16  # in a counted key (tracer.bpf.c): the runtime made the call
@@ -245,6 +247,9 @@ class Tracer:
         # socket's types are noted always; a recording names them only when profiles pin them
         # (--seccomp-args=all), so every other setting reads as it did before types were read
         self.socket_types = False
+        # likewise requests for executable memory: named only when profiles refuse the others
+        self.executable = False
+        self._memory_nrs = protection_syscall_numbers()  # family_set.exec's slots
 
     # -- life cycle ----------------------------------------------------------------------------
     def plan(self, errno: int) -> LoadPlan:
@@ -446,7 +451,7 @@ class Tracer:
         socket_nr = self._family_nrs[0]
         for key, value in tables["families"]:
             cgroup = int.from_bytes(key, "little")
-            *words, netlink, types = FAMILY_SET.unpack(value)
+            *words, netlink, types, executable = FAMILY_SET.unpack(value)
             for nr, word in zip(self._family_nrs, words, strict=True):
                 for bit in _bits(word):
                     counts[(cgroup, arg_key(nr, bit))] = 1
@@ -456,6 +461,10 @@ class Tracer:
                 family = TYPED_FAMILIES[bit // 16]
                 value_ = socket_value(family, bit % 16 if self.socket_types else None)
                 counts[(cgroup, arg_key(socket_nr, value_))] = 1
+            for bit in _bits(executable) if self.executable else ():  # 2 bits per syscall
+                nr_ = self._memory_nrs[bit // 2]
+                if nr_ is not None:
+                    counts[(cgroup, arg_key(nr_, bit % 2 + 1))] = 1
         paths = {int.from_bytes(k, "little"): v.split(b"\0", 1)[0].decode(errors="replace")
                  for k, v in tables["cgroup_paths"]}
         refused = {}

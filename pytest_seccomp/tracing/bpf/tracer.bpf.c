@@ -19,6 +19,10 @@
  *   socket(AF_NETLINK) its protocol (argument 2), a bit per protocol, and socket(AF_UNIX,
  *   AF_INET, AF_INET6) its type (argument 1's low bits), a bit per type; no other syscall's
  *   arguments are read, so every other syscall pays one comparison, as before.
+ * - mmap, mprotect, pkey_mprotect and shmat note a request for executable memory (argument 2:
+ *   PROT_EXEC, with or without PROT_WRITE; shmat's SHM_EXEC), a bit per syscall and kind; the
+ *   requests for other memory, the many, are not noted (profiles always allow them), so they
+ *   pay a test of one bit, and every other syscall a few comparisons.
  * - Nothing is lost silently: a full map bumps a counter the reader checks.
  *
  * CO-RE: the few kernel structures used are declared here with preserve_access_index, so libbpf
@@ -57,6 +61,10 @@ struct pt_regs { unsigned long orig_ax; unsigned long di; unsigned long si; unsi
 #define ARG2(regs) ((regs)->dx)
 #define NR_SOCKET 41
 #define NR_SOCKETPAIR 53
+#define NR_MMAP 9
+#define NR_MPROTECT 10
+#define NR_SHMAT 30
+#define NR_PKEY_MPROTECT 329
 #elif defined(__TARGET_ARCH_arm64)
 struct pt_regs { u64 regs[31]; u64 orig_x0; int syscallno; } __attribute__((preserve_access_index));
 #define SYSCALL_NR(regs) ((regs)->syscallno)
@@ -65,6 +73,10 @@ struct pt_regs { u64 regs[31]; u64 orig_x0; int syscallno; } __attribute__((pres
 #define ARG2(regs) ((regs)->regs[2])
 #define NR_SOCKET 198
 #define NR_SOCKETPAIR 199
+#define NR_MMAP 222
+#define NR_MPROTECT 226
+#define NR_SHMAT 196
+#define NR_PKEY_MPROTECT 288
 #else
 #error "pytest-seccomp's tracer knows x86_64 and arm64"
 #endif
@@ -99,7 +111,8 @@ struct syscall_set {
 };
 /* arg: for socket and socketpair, 1 + the socket value (the address family, plus
  * PROTOCOL_STRIDE * (qualifier + 1) for socket(AF_NETLINK) with its protocol and for
- * socket(AF_UNIX | AF_INET | AF_INET6) with its type); 0 for every other syscall */
+ * socket(AF_UNIX | AF_INET | AF_INET6) with its type); for a memory syscall's request of
+ * executable memory, 1 + its kind (EXEC 1, WRITE_EXEC 2); 0 for every other call */
 /* comm: the refused thread's name (a JVM's "C2 CompilerThre", a Go runtime's OS thread, libuv's
  * "libuv-worker"); leader: its process's (the thread group leader's) */
 struct refusal { u64 cgroup; u32 nr; u32 arg; char comm[COMM_LEN]; char leader[COMM_LEN]; };
@@ -118,7 +131,13 @@ struct refusal { u64 cgroup; u32 nr; u32 arg; char comm[COMM_LEN]; char leader[C
 #define AF_INET 2
 #define AF_INET6 10
 #define SOCK_TYPE_MASK 0xf
-struct family_set { u64 socket; u64 socketpair; u64 netlink; u64 types; };
+/* Executable memory asked for (argument 2), in protections.py's terms: EXEC (PROT_EXEC without
+ * PROT_WRITE, or shmat's SHM_EXEC) and WRITE_EXEC (both), a 2-bit slot per syscall in `exec`,
+ * in protections.py's PROTECTION_SYSCALLS order: mmap, mprotect, pkey_mprotect, shmat. */
+#define PROT_WRITE 2
+#define PROT_EXEC 4
+#define SHM_EXEC 0100000
+struct family_set { u64 socket; u64 socketpair; u64 netlink; u64 types; u64 exec; };
 struct path { char text[PATH_LEN]; };
 
 /* Sizes are set by the loader (--seccomp-map-size). Hash maps are not preallocated: entries
@@ -236,19 +255,25 @@ static __always_inline int type_slot(u64 family)
 	return family == AF_UNIX ? 0 : family == AF_INET ? 1 : family == AF_INET6 ? 2 : -1;
 }
 
-/* Only socket and socketpair get here: every other syscall pays one comparison. */
-static __always_inline void note_family(struct pt_regs *regs, long id, u64 cgroup)
+static __always_inline struct family_set *argument_set(u64 cgroup)
 {
 	struct family_set *set = bpf_map_lookup_elem(&families, &cgroup);
 	if (!set) {
 		struct family_set empty = {};
 		bpf_map_update_elem(&families, &cgroup, &empty, BPF_NOEXIST);
 		set = bpf_map_lookup_elem(&families, &cgroup);
-		if (!set) {
+		if (!set)
 			note_lost();
-			return;
-		}
 	}
+	return set;
+}
+
+/* Only socket and socketpair get here: every other syscall pays one comparison. */
+static __always_inline void note_family(struct pt_regs *regs, long id, u64 cgroup)
+{
+	struct family_set *set = argument_set(cgroup);
+	if (!set)
+		return;
 	u64 *word = id == NR_SOCKET ? &set->socket : &set->socketpair;
 	u64 bit = family_bit(regs);
 	if (id == NR_SOCKET && ARG0(regs) == AF_NETLINK) { /* which netlink protocol */
@@ -264,6 +289,52 @@ static __always_inline void note_family(struct pt_regs *regs, long id, u64 cgrou
 	}
 }
 
+/* A syscall's slot in `exec` (protections.py's order), or -1: not one of them. */
+static __always_inline int exec_slot(long id)
+{
+	return id == NR_MMAP ? 0 : id == NR_MPROTECT ? 1 : id == NR_PKEY_MPROTECT ? 2
+		: id == NR_SHMAT ? 3 : -1;
+}
+
+/* The kind of executable memory argument 2 asks for: 0 none, 1 EXEC, 2 WRITE_EXEC. */
+static __always_inline int exec_kind(struct pt_regs *regs, int slot)
+{
+	u64 prot = ARG2(regs);
+	if (slot == 3)
+		return prot & SHM_EXEC ? 1 : 0;
+	if (!(prot & PROT_EXEC))
+		return 0;
+	return prot & PROT_WRITE ? 2 : 1;
+}
+
+/* Only a request for executable memory gets here (the loader's few mappings of code, a JIT's). */
+static __always_inline void note_exec(int slot, int kind, u64 cgroup)
+{
+	struct family_set *set = argument_set(cgroup);
+	if (!set)
+		return;
+	u64 bit = 1ULL << (slot * 2 + kind - 1);
+	if (!(set->exec & bit)) {
+		__sync_fetch_and_or(&set->exec, bit);
+		changed();
+	}
+}
+
+/* socket's and the memory syscalls' arguments; every other syscall pays the comparisons */
+static __always_inline void note_arguments(struct pt_regs *regs, long id, u64 cgroup)
+{
+	if (id == NR_SOCKET || id == NR_SOCKETPAIR) {
+		note_family(regs, id, cgroup);
+		return;
+	}
+	int slot = exec_slot(id);
+	if (slot >= 0) {
+		int kind = exec_kind(regs, slot);
+		if (kind)
+			note_exec(slot, kind, cgroup);
+	}
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(record_seen, struct pt_regs *regs, long id)
 {
@@ -271,8 +342,7 @@ int BPF_PROG(record_seen, struct pt_regs *regs, long id)
 	if (task->seccomp.mode != SECCOMP_MODE_FILTER)
 		return 0;
 	u64 cgroup = task_cgroup(task);
-	if (id == NR_SOCKET || id == NR_SOCKETPAIR)
-		note_family(regs, id, cgroup);
+	note_arguments(regs, id, cgroup);
 	if ((unsigned long)id >= SYSCALL_BITS) { /* x32 or out of range: kept by number */
 		u64 key = cgroup << 32 | (u32)id;
 		add(&calls, &key);
@@ -321,8 +391,7 @@ int BPF_PROG(record_count, struct pt_regs *regs, long id)
 	if (task->seccomp.mode != SECCOMP_MODE_FILTER)
 		return 0;
 	u64 cgroup = task_cgroup(task);
-	if (id == NR_SOCKET || id == NR_SOCKETPAIR)
-		note_family(regs, id, cgroup);
+	note_arguments(regs, id, cgroup);
 	u64 key = cgroup << 32 | (u32)id;
 	if (in_runtime())
 		key |= RUNTIME_FLAG;
@@ -363,6 +432,8 @@ int BPF_PROG(enforce_refused, struct pt_regs *regs, long ret)
 			key.arg += PROTOCOL_STRIDE * (netlink_protocol(regs) + 1);
 		else if (nr == NR_SOCKET && type_slot(family) >= 0)
 			key.arg += PROTOCOL_STRIDE * ((ARG1(regs) & SOCK_TYPE_MASK) + 1);
+	} else if (exec_slot(nr) >= 0 && exec_kind(regs, exec_slot(nr))) { /* executable memory */
+		key.arg = 1 + exec_kind(regs, exec_slot(nr));
 	}
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	bpf_probe_read_kernel_str(key.leader, sizeof(key.leader),
