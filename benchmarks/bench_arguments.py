@@ -1,15 +1,16 @@
-"""Argument rules, before adopting them: what reading socket's arguments costs the recording,
-whether the families and netlink protocols the examples' tests use are the same in every run, and
-the same for the next candidates (ioctl requests, prctl options, clone flags, setsockopt levels,
-PROT_EXEC in mmap/mprotect, socket types), which the tracer does not read yet.
+"""Argument rules, before adopting them: what reading arguments costs the recording, whether
+the socket values and the kinds of executable memory the examples' tests use are the same in
+every run, and the same for the other candidates (ioctl requests, prctl options, clone flags,
+setsockopt levels), which the tracer does not read.
 
-1. Cost, in one run: the kernel's BPF statistics (ns per event) of record_seen as it is now, as
-   it was when it read socket's family alone (commit FAMILIES_ONLY) and before it read any
-   argument (commit BEFORE), each source built beside the others, on the same dd container
-   (every other syscall pays one comparison), alternating, best of N.
-2. Stability: examples/webapp and examples/listing recorded R times each into scratch
-   directories; the socket families (and protocols) of every profile in each run. A set that
-   varies between runs would make profiles flaky: such a name is to be widened back.
+1. Cost, in one run: the kernel's BPF statistics (ns per event) of record_seen as it is now and
+   as it was before each argument it reads (commits BEFORE, FAMILIES_ONLY, PROTOCOLS_ONLY,
+   TYPES_ONLY), each source built beside the others, on the same dd container (every other
+   syscall pays the comparisons), alternating, best of N.
+2. Stability: examples/webapp, examples/listing and examples/languages (--examples) recorded R
+   times each into scratch directories; the socket values and the executable memory allowed of
+   every profile in each run. A set that varies between runs would make profiles flaky: such a
+   name is to be widened back.
 3. The census of the other candidates, taken during the same recordings by a program of its own
    (benchmarks/bpf/census.bpf.c, attached beside the tracer): per process, the values each
    argument took in each recording; "stable" when every recording saw the same set.
@@ -36,6 +37,7 @@ SOURCE = "pytest_seccomp/tracing/bpf/tracer.bpf.c"
 CENSUS = Path(__file__).parent / "bpf" / "census.bpf.c"
 FAMILIES_ONLY = "8226a32"  # the last tracer that read socket's family and no protocol
 PROTOCOLS_ONLY = "a96baa5"  # the last tracer that read no socket type
+TYPES_ONLY = "6b4ff5b"  # the last tracer that read no memory syscall's argument
 # the census' candidates: x86_64 numbers -> what the value is (census.bpf.c)
 CANDIDATES = {16: "ioctl request", 157: "prctl option", 56: "clone flags",
               54: "setsockopt level:name", 9: "mmap PROT_WRITE|PROT_EXEC",
@@ -46,13 +48,14 @@ def cost(rounds: int) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         sources = {}
         for label, commit in (("names only", BEFORE), ("families", FAMILIES_ONLY),
-                              ("families + netlink protocols", PROTOCOLS_ONLY)):
+                              ("families + netlink protocols", PROTOCOLS_ONLY),
+                              ("+ socket types", TYPES_ONLY)):
             old = tracer_source_at(commit, ROOT)
             if old is None:
                 return [f"  (commit {commit} is not here: no comparison)"]
             sources[label] = Path(tmp) / f"tracer-{commit}.bpf.c"
             sources[label].write_bytes(old)
-        sources["now (+ socket types)"] = ROOT / SOURCE
+        sources["now (+ executable memory)"] = ROOT / SOURCE
         figures: dict[str, list[float]] = {label: [] for label in sources}
         for _ in range(rounds):
             for label, source in sources.items():
@@ -142,8 +145,11 @@ def stability(records: int, arguments: str = "all",
                                cwd=ROOT / "examples" / example, check=True, capture_output=True)
                 runs.append(counted.seen())
                 for name, profile in json.loads(report.read_text())["profiles"].items():
-                    families = profile["socket_families"]
-                    seen.setdefault(name, set()).add(tuple(families) if families else None)
+                    families = profile["socket_families"] or []
+                    memory = profile.get("executable_memory")
+                    shown = (*families, "| exec:", *(memory["allowed"] or ["none"])) if memory \
+                        else tuple(families)
+                    seen.setdefault(name, set()).add(shown or None)
         for name, variants in sorted(seen.items()):
             shown = " | ".join(" ".join(v) if v else "(no socket)" for v in
                                sorted(variants, key=lambda v: v or ()))

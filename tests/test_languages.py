@@ -39,6 +39,16 @@ def test_go_node_and_jvm_services_are_recorded_and_enforced_strictly_with_no_ref
         assert {"futex", "read", "write"} <= set(profile["syscalls"]), (name, profile["syscalls"])
     # each runtime's own threads: the Go scheduler's, the JVM's GC/JIT, libuv's and V8's
     assert "clone" in report["profiles"]["pytest-seccomp/go"]["syscalls"]
+    # executable memory as each runtime asks for it as it starts: the JVM maps its code cache
+    # writable and executable (nothing filtered), V8 flips pages with mprotect but never maps
+    # them writable and executable, a static Go program never asks
+    memory = {name: report["profiles"][f"pytest-seccomp/{name}"]["executable_memory"]
+              for name in ("go", "node", "jvm")}
+    assert memory["jvm"] is None, memory
+    assert memory["node"]["allowed"] == ["mmap(PROT_EXEC)", "mprotect(PROT_EXEC)",
+                                         "mprotect(PROT_WRITE|PROT_EXEC)"], memory
+    assert "mmap(PROT_WRITE|PROT_EXEC)" in memory["node"]["refused"], memory
+    assert memory["go"]["allowed"] == [], memory
     for run in range(2):
         enforced = _pytest(languages, "--seccomp-enforce", "--seccomp-strict")
         assert enforced.returncode == 0, (run, enforced.stdout[-3000:] + enforced.stderr[-2000:])

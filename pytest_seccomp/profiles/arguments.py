@@ -11,7 +11,9 @@ family and its kinds are one set of integers everywhere families go. In the reco
 travels as an "argument key": the syscall number with the value above bit 32, so it flows
 through the same per-window counts as the syscalls themselves (tests, fixtures, xdist, shards)
 and is named the same way wherever a syscall is named: `socket(AF_NETLINK, NETLINK_ROUTE)`,
-`socket(AF_INET, SOCK_STREAM)` in the drift check, the diff and the remedy.
+`socket(AF_INET, SOCK_STREAM)` in the drift check, the diff and the remedy. The memory
+syscalls' requests for executable memory travel the same way (protections.py says what they
+are): `mprotect(PROT_EXEC)`.
 """
 
 from __future__ import annotations
