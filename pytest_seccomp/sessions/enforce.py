@@ -362,7 +362,7 @@ def _refused_by_filter(profile: Profile, key: int) -> str | None:
     if name is None:
         return ""
     conditions = profile.allow_conditions(name)
-    if family is not None and name in PROTECTION_SYSCALLS:  # executable memory
+    if family is not None and name in PROTECTION_SYSCALLS and conditions:  # executable memory
         kinds_ = profile.execution(name)
         if kinds_ is None or family in kinds_:
             return None  # (e.g. PROT_EXEC on a noexec mount: the kernel's EPERM)

@@ -136,3 +136,5 @@ def test_enforce_says_what_the_profile_allows_of_a_refused_request():
     assert _refused_by_filter(profile, arg_key(mprotect, Execution.EXEC)) == (
         "the profile allows mprotect only for memory that is not executable")
     assert {c.action for c in profile.allow_conditions("mmap")} == {ALLOW}
+    shmat = syscall_number("shmat")  # not allowed at all: refused by name, whatever it asked
+    assert shmat is not None and _refused_by_filter(profile, arg_key(shmat, Execution.EXEC)) == ""
