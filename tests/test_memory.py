@@ -46,8 +46,10 @@ def test_writable_and_executable_memory_is_refused_unless_the_tests_asked_for_it
 
     require_image(docker.from_env(), WEBAPP)
     pytester.makepyfile(test_memory=RUN)
-    recorded = record()
+    recorded = record("--seccomp-html=html")
     recorded.result.assert_outcomes(passed=1)
+    page = (pytester.path / "html" / "pytest-seccomp__webapp.html").read_text()
+    assert 'id="executable-refused">3<' in page and "<code>mmap(PROT_EXEC)</code>" in page
     rules = {tuple(r["names"]): r.get("args") for r in
              recorded.profile("pytest-seccomp/webapp")["syscalls"] if r.get("args")}
     # python3's loader maps libraries PROT_READ|PROT_EXEC; nothing asks for more
