@@ -14,6 +14,7 @@ from pytest_seccomp.deploy.merge import merge_profiles
 from pytest_seccomp.errors import ProfileError
 from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT
 from pytest_seccomp.profiles.model import Profile, build_profile
+from pytest_seccomp.profiles.protections import PROTECTION_SYSCALLS, kinds
 
 from .conftest import BUSYBOX, ROOT, cli, docker_run
 from .unit.test_profile import profiles
@@ -165,11 +166,13 @@ def test_recordings_of_two_architectures_merge_per_architecture(tmp_path, busybo
     default = Profile.load(DOCKER_DEFAULT)
     here = Profile.load(ROOT / "examples/webapp/seccomp-profiles/pytest-seccomp/redis.json")
     assert [a for a, _ in here.arch_map] == ["SCMP_ARCH_X86_64"]  # as the engine resolves it here
+    memory = {n: here.execution(n) for n in PROTECTION_SYSCALLS}  # the same executable memory
     arm64 = build_profile((here.allowed - here.runtime_only - {"open", "arch_prctl"})
                           | {"openat", "renameat"}, default, machine="aarch64",
                           runtime_syscalls=here.runtime_only, runtime=here.runtime or "",
                           nnp=here.made_for_nnp, families={"socket": here.families("socket") or ()},
-                          runtimes_covered=here.runtimes_covered or "")
+                          runtimes_covered=here.runtimes_covered or "",
+                          executable={n: kinds(n) if k is None else k for n, k in memory.items()})
     assert [a for a, _ in arm64.arch_map] == ["SCMP_ARCH_AARCH64"]
     (tmp_path / "x86").mkdir()
     (tmp_path / "arm").mkdir()

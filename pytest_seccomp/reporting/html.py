@@ -80,7 +80,7 @@ def _profile_page(outcome: RecordOutcome, result: ProfileResult, surface: set[st
         runtime=frozenset(runtime_only),
         argument_limited=frozenset(n for n in FAMILY_SYSCALLS if result.profile.families(n))
         | frozenset(n for n in PROTECTION_SYSCALLS if result.profile.execution(n) is not None
-                    and n in allowed),
+                    and n in allowed - runtime_only),  # (the runtime's own show as its)
         added=frozenset(parse_label(n)[0] for n in added) if result.existed else frozenset(),
         dropped=frozenset(parse_label(n)[0] for n in removed) - allowed,
         first_needed=tests)))
