@@ -29,6 +29,16 @@ def test_packet():
 """
 
 
+# a pytester test file's start: run(code) is the webapp image's python3 -c code, its output
+PYTHON_RUN = f"""
+import docker
+
+def run(code):
+    return docker.from_env().containers.run("{WEBAPP}", ["python3", "-c", code],
+                                            remove=True).decode()
+"""
+
+
 def python_in_webapp(code: str, *security: str) -> subprocess.CompletedProcess[str]:
     """`docker run` of the webapp image's python3, as a user deploys it (`--security-opt`s)."""
     options = [part for option in security for part in ("--security-opt", option)]
@@ -111,13 +121,7 @@ def test_names_only_when_asked(record, pytester):
 
 
 
-RESOLVE = f"""
-import docker
-
-def run(code):
-    return docker.from_env().containers.run("{WEBAPP}", ["python3", "-c", code],
-                                            remove=True).decode()
-
+RESOLVE = PYTHON_RUN + """
 def test_resolves_a_name():
     out = run("import socket; print(socket.getaddrinfo('localhost', 80, "
               "flags=socket.AI_ADDRCONFIG, type=socket.SOCK_STREAM))")
@@ -196,13 +200,7 @@ def test_netlink_is_allowed_only_for_the_protocols_the_tests_used(record, pytest
     narrower.result.stdout.fnmatch_lines(["*narrower*"])
 
 
-TCP_AND_UDP = f"""
-import docker
-
-def run(code):
-    return docker.from_env().containers.run("{WEBAPP}", ["python3", "-c", code],
-                                            remove=True).decode()
-
+TCP_AND_UDP = PYTHON_RUN + """
 def test_tcp_and_udp():
     out = run("import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM).close(); "
               "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close(); print('made')")

@@ -5,15 +5,9 @@ so a writable and executable mapping, the way a payload is made runnable, is ref
 from __future__ import annotations
 
 from .conftest import cli, require_image
-from .test_arguments import WEBAPP, python_in_webapp
+from .test_arguments import PYTHON_RUN, WEBAPP, python_in_webapp
 
-RUN = f"""
-import docker
-
-def run(code):
-    return docker.from_env().containers.run("{WEBAPP}", ["python3", "-c", code],
-                                            remove=True).decode()
-
+RUN = PYTHON_RUN + """
 def test_maps_memory():
     out = run("import mmap; m = mmap.mmap(-1, 4096); m.write(b'x'); print('mapped')")
     assert "mapped" in out

@@ -68,8 +68,7 @@ class RecordSession(ContainerSession):
         # --seccomp-runtimes: the measured runtimes whose steps every runtime rule holds too
         self.runtimes = runtimes if runtimes is not None else RuntimeSelection()
         self.arguments = arguments  # --seccomp-args: socket families, protocols, types, or names
-        self.tracer.socket_types = arguments is ArgumentRules.ALL
-        self.tracer.executable = arguments is ArgumentRules.ALL
+        self.tracer.all_arguments = arguments is ArgumentRules.ALL
         self.html = html  # --seccomp-html DIR
         self.written: list[str] = []  # the reports written, named at the end of the summary
         self.merge = merge  # union with the profiles already on disk (for partial runs)
@@ -293,12 +292,12 @@ class RecordSession(ContainerSession):
         runtime: set[str] = set()
         for record in containers:
             runtime |= set(self.recording.names(Counter(record.runtime)))
+        values = split_labels(arguments)[1]
         return build_profile(
             syscalls, self.default.profile,
             runtime_syscalls=runtime_steps(runtime, self.runtime) | self.covered_steps,
             runtime=self.runtime, nnp=self.options.nnp, runtimes_covered=self.covers,
-            families=self.arguments.pinned(split_labels(arguments)[1]),
-            executable=self.arguments.executable(split_labels(arguments)[1]))
+            families=self.arguments.pinned(values), executable=self.arguments.executable(values))
 
     def _build(self) -> list[ProfileResult]:
         assert self.default is not None

@@ -159,8 +159,7 @@ class ContainerSession:
                 (tracer.mode, tracer.count_calls, tracer.map_size):
             early.stop()
             return
-        early.socket_types = tracer.socket_types
-        early.executable = tracer.executable
+        early.all_arguments = tracer.all_arguments
         self.tracer = early
 
     def check(self, engine: EngineAnswers) -> None:

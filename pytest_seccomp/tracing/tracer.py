@@ -244,11 +244,10 @@ class Tracer:
         self._loaded_errno = errno  # what the loaded program's refusal_errno holds
         self._changes_read: int | None = None  # the program's changes as the last dump saw them
         self._family_nrs = family_syscall_numbers()  # the order of tracer.bpf.c's family_set
-        # socket's types are noted always; a recording names them only when profiles pin them
-        # (--seccomp-args=all), so every other setting reads as it did before types were read
-        self.socket_types = False
-        # likewise requests for executable memory: named only when profiles refuse the others
-        self.executable = False
+        # socket's types and requests for executable memory are noted always; a recording
+        # names them only when profiles pin them (--seccomp-args=all), so every other setting
+        # reads as it did before they were read
+        self.all_arguments = False
         self._memory_nrs = protection_syscall_numbers()  # family_set.exec's slots
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -459,9 +458,9 @@ class Tracer:
                 counts[(cgroup, arg_key(socket_nr, socket_value(AF_NETLINK, bit)))] = 1
             for bit in _bits(types):  # (folded into the family unless types are pinned)
                 family = TYPED_FAMILIES[bit // 16]
-                value_ = socket_value(family, bit % 16 if self.socket_types else None)
+                value_ = socket_value(family, bit % 16 if self.all_arguments else None)
                 counts[(cgroup, arg_key(socket_nr, value_))] = 1
-            for bit in _bits(executable) if self.executable else ():  # 2 bits per syscall
+            for bit in _bits(executable) if self.all_arguments else ():  # 2 bits per syscall
                 nr_ = self._memory_nrs[bit // 2]
                 if nr_ is not None:
                     counts[(cgroup, arg_key(nr_, bit % 2 + 1))] = 1

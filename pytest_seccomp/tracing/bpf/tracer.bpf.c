@@ -432,8 +432,11 @@ int BPF_PROG(enforce_refused, struct pt_regs *regs, long ret)
 			key.arg += PROTOCOL_STRIDE * (netlink_protocol(regs) + 1);
 		else if (nr == NR_SOCKET && type_slot(family) >= 0)
 			key.arg += PROTOCOL_STRIDE * ((ARG1(regs) & SOCK_TYPE_MASK) + 1);
-	} else if (exec_slot(nr) >= 0 && exec_kind(regs, exec_slot(nr))) { /* executable memory */
-		key.arg = 1 + exec_kind(regs, exec_slot(nr));
+	} else { /* a memory syscall's request for executable memory: which kind */
+		int slot = exec_slot(nr);
+		int kind = slot >= 0 ? exec_kind(regs, slot) : 0;
+		if (kind)
+			key.arg = 1 + kind;
 	}
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	bpf_probe_read_kernel_str(key.leader, sizeof(key.leader),
