@@ -120,7 +120,8 @@ def detect_engine(url: str) -> tuple[EngineInfo, str]:
         if fields.get("name") == "seccomp":
             profile = fields.get("profile", "")
     return (EngineInfo(kind, str(version.get("Version") or ""), profile,
-                       str(version.get("KernelVersion") or "")), runtime_of(components))
+                       str(version.get("KernelVersion") or ""), str(version.get("Arch") or "")),
+            runtime_of(components))
 
 
 def runtime_of(components: list[dict[str, Any]]) -> str:

@@ -37,6 +37,7 @@ class EngineInfo:
     version: str = ""  # e.g. "20.10.24+dfsg1"
     seccomp_profile: str = ""  # `docker info`: "default"/"builtin", or the daemon's own file
     kernel: str = ""  # the engine host's kernel release (`docker version`'s KernelVersion)
+    arch: str = ""  # the engine's architecture as Go names it (`docker version`'s Arch: amd64)
 
 
 def cache_dir() -> Path:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..profiles.applies import Applied
 from ..profiles.arguments import key_label, split_key
 from ..tracing.tracer import Caller, Snapshot
-
-_CONTAINER_ID_IN_PATH = re.compile(r"(?:^|[/-])([0-9a-f]{64})(?:\.scope)?$")
-
+from .cgroups import container_in_cgroup
 
 @dataclass
 class ContainerRecord:
@@ -35,6 +33,8 @@ class ContainerRecord:
     # the create request's Entrypoint and Cmd (None: the image's), for --seccomp-coverage
     entrypoint: list[str] | None = None
     cmd: list[str] | None = None
+    # what decides which of the engine's default rules this container gets (its capabilities)
+    applied: Applied | None = None
 
     @property
     def short_id(self) -> str:
@@ -92,10 +92,9 @@ class Recording:
         belongs to `window` (the test, fixture or gap that was running), whoever started it."""
         cgroups: dict[str, set[int]] = {}
         for cgroup_id, path in snapshot.cgroup_paths.items():
-            match = _CONTAINER_ID_IN_PATH.search(path)
-            if not match:
+            container_id = container_in_cgroup(path)
+            if container_id is None:
                 continue
-            container_id = match.group(1)
             if container_id in self.containers:
                 cgroups.setdefault(container_id, set()).add(cgroup_id)
             elif container_id not in self.strangers and container_id not in self.build_steps:

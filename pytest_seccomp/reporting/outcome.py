@@ -88,7 +88,7 @@ class EnforceOutcome:
     refusals: dict[str, list[Refusal]]  # window -> refusals
     passed_despite: list[str]
     failed_with: list[str]
-    refused_as_default: dict[tuple[str, str, str], int]
+    refused_as_default: dict[tuple[str, str, str, str], int]  # (image, syscall, who, why)
     missing_images: dict[str, set[str]]
     missing: Missing  # --seccomp-missing: what ran where no profile was
     refused_outside_tests: bool

@@ -246,9 +246,9 @@ def enforce_summary_lines(outcome: EnforceOutcome, verbose: bool) -> Iterator[st
         tag = ("passed anyway: " if window in outcome.passed_despite
                else "failed: " if window in outcome.failed_with else "")
         yield f"refused in {window}: {tag}{what}"
-    for (image, syscall, who), calls in sorted(outcome.refused_as_default.items()):
-        yield (f"refused as under the engine's default, which refuses it too (so did the "
-               f"recording's run): {syscall} x{calls} by {who} in {image}")
+    for (image, syscall, who, why), calls in sorted(outcome.refused_as_default.items()):
+        yield (f"refused as under the engine's default, which refuses it too ({why}; so did "
+               f"the recording's run): {syscall} x{calls} by {who} in {image}")
     for name, images in sorted(outcome.missing_images.items()):
         ran = ("the engine's default" if outcome.missing is Missing.DEFAULT
                else "no seccomp filter")

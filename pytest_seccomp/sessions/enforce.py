@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ProfileError, SeccompError
 from ..modes import Missing, Mode
+from ..profiles.applies import Applied, refused_by_default, why_default_refuses
 from ..profiles.arguments import (
+    FAMILIES,
+    FAMILY_SYSCALLS,
     family_name,
     in_family_order,
     key_label,
@@ -74,10 +77,10 @@ class EnforceSession(ContainerSession):
         self.passed_despite: list[str] = []  # tests that passed although syscalls were refused
         self.failed_with: list[str] = []  # tests that failed, and had syscalls refused
         self.test_refusals: list[Refusal] = []  # everything refused while the current test ran
-        # (image, syscall, who) -> calls the engine's default refuses as well: the container met
+        # (image, syscall, who, why) -> calls the engine's default refuses as well: the container met
         # the same refusal when it was recorded (V8 probing pkey_alloc under Docker 20.10), so
         # they fail no test; the summary names them
-        self.refused_as_default: Counter[tuple[str, str, str]] = Counter()
+        self.refused_as_default: Counter[tuple[str, str, str, str]] = Counter()
 
     # -- profiles ------------------------------------------------------------------------------
     def load(self, name: str) -> LoadedProfile:
@@ -221,8 +224,13 @@ class EnforceSession(ContainerSession):
                     if note is None:
                         continue
                     label = key_label(key) or f"syscall #{split_key(key)[0]}"
-                    if self.default is not None and _default_refuses(self.default.profile, key):
-                        self.refused_as_default[(record.image, label, caller.describe())] += calls
+                    if self.default is not None and _default_refuses(self.default.profile, key,
+                                                                      record.applied):
+                        why = why_default_refuses(self.default.profile,
+                                                  syscall_name(split_key(key)[0]) or label,
+                                                  record.applied)
+                        self.refused_as_default[
+                            (record.image, label, caller.describe(), why)] += calls
                         continue
                     found.append(Refusal(window, record, label, calls, caller, note))
         for refusal in found:
@@ -383,11 +391,20 @@ def _refused_by_filter(profile: Profile, key: int) -> str | None:
     return "allowed only under argument/capability conditions" if conditions else ""
 
 
-def _default_refuses(default: Profile, key: int) -> bool:
-    """The engine's default has no rule allowing this call's name at all. (A number this table
-    cannot name may still be one the default allows by a name it knows: not counted.)"""
-    name = syscall_name(split_key(key)[0])
-    return name is not None and not default.allow_conditions(name)
+def _default_refuses(default: Profile, key: int, applied: Applied | None) -> bool:
+    """The engine's default, as it applies to this container (its capabilities, architecture
+    and kernel), refuses this call too: no rule it keeps allows the name, or the call's socket
+    family is one the default refuses. (A number this table cannot name may still be one the
+    default allows by a name it knows: not counted.)"""
+    nr, family = split_key(key)
+    name = syscall_name(nr)
+    if name is None:
+        return False
+    if refused_by_default(default, name, applied):
+        return True
+    if family is not None and name in FAMILY_SYSCALLS and socket_family(family) in FAMILIES:
+        return socket_family(family) not in default.default_families()
+    return False
 
 
 def _is_seccomp(option: str) -> bool:

@@ -19,6 +19,7 @@ from ..errors import SeccompError
 from ..interception.engine import EngineAnswers
 from ..interception.events import EngineEvents
 from ..modes import EXIT_INCOMPLETE, Mode, Place, Role
+from ..profiles.applies import Applied, EngineKind, capabilities, go_arch
 from ..profiles.engine_default import EngineDefault, EngineInfo, find_default
 from ..profiles.naming import (
     compose_built_service,
@@ -145,6 +146,7 @@ class ContainerSession:
         self.engine = "docker"
         self.runtime = "the runtime"  # e.g. "runc 1.1.5+ds1": named in the runtime's rule
         self.default: EngineDefault | None = None
+        self.engine_info = EngineInfo()
         self.failure: str | None = None
         self.tests_failed = 0
         self._last_test: str | None = None
@@ -176,6 +178,7 @@ class ContainerSession:
             self.tracer.stop()
         self.tracer.place = place
         self.engine = info.kind
+        self.engine_info = info
         self.default = find_default(info, self.options.default_profile)
         # what a refusal returns under profiles built from this default (EPERM unless it says)
         self.tracer.settle(self.default.profile.default_errno_ret or 1)
@@ -448,7 +451,15 @@ class ContainerSession:
         )
         if not record.left_out:
             record.healthcheck = self._healthcheck(api, config)
+            record.applied = self.applied_to(host_config)
         self.recording.add(record)
+
+    def applied_to(self, host_config: dict[str, Any]) -> Applied:
+        """What decides which of the engine's default rules this container gets."""
+        kind = EngineKind.PODMAN if self.engine == EngineKind.PODMAN else EngineKind.DOCKER
+        info = self.engine_info
+        return Applied(capabilities(kind, host_config),
+                       info.arch or go_arch(os.uname().machine), info.kernel)
 
     def _healthcheck(self, api: Any, config: dict[str, Any]) -> str | None:
         """The command the engine runs as the container's health check, if any: it runs under
