@@ -4,15 +4,18 @@ deeper component is a cgroup the container (or its runtime) made inside its own.
 
     Docker, cgroupfs              /docker/<id>
     Docker, systemd               /system.slice/docker-<id>.scope
-    Docker rootless, systemd      /user.slice/user-1000.slice/user@1000.service/user.slice/docker-<id>.scope
-    containerd CRI, systemd       /kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod<uid>.slice/cri-containerd-<id>.scope
+    Docker rootless, systemd      <user@1000.service>/user.slice/docker-<id>.scope
+    containerd CRI, systemd       /kubepods.slice/kubepods-besteffort.slice/
+                                  kubepods-besteffort-pod<uid>.slice/cri-containerd-<id>.scope
     containerd CRI, cgroupfs      /kubepods/besteffort/pod<uid>/<id>
     CRI-O, systemd                /kubepods.slice/.../crio-<id>.scope (its monitor: crio-conmon-<id>.scope)
     Podman, systemd               /machine.slice/libpod-<id>.scope/container (crun's sub-cgroup;
                                   the monitor: libpod-conmon-<id>.scope)
     Podman, cgroupfs              /libpod_parent/libpod-<id>
-    Podman rootless               /user.slice/user-1000.slice/user@1000.service/user.slice/libpod-<id>.scope/container
+    Podman rootless               <user@1000.service>/user.slice/libpod-<id>.scope/container
     docker-in-docker              /docker/<outer>/docker/<inner>, or <outer's cgroup>/<inner>
+
+(<user@1000.service> is /user.slice/user-1000.slice/user@1000.service.)
 
 The deepest component naming an id wins (a container inside a container is the inner one); a
 component of the engine's monitor process (conmon) is never the container: its syscalls are

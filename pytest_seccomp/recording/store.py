@@ -11,6 +11,7 @@ from ..profiles.arguments import key_label, split_key
 from ..tracing.tracer import Caller, Snapshot
 from .cgroups import container_in_cgroup
 
+
 @dataclass
 class ContainerRecord:
     """One container a test created, and what the tracer counted for it so far."""
