@@ -36,6 +36,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_stability import record  # the examples recorded in a mode, as there
@@ -72,6 +73,136 @@ def test_start(config, start):
     client = docker.from_env()
     container = client.containers.run("pytest-seccomp/busybox:latest", ["ls", "/"],
                                       detach=True, network_mode="none", **CONFIGS[config])
+    assert container.wait(timeout=60)["StatusCode"] == 0
+    container.remove()
+    client.close()
+'''
+
+
+# the other paths a runtime takes into a container, after the filter: `docker exec` (and
+# Kubernetes' exec probes), the engine's HEALTHCHECK runs (an exec the engine makes), a restart
+# by restart policy, and `--init` (the engine's init, PID 1, before the app)
+PATHS_PROJECT = '''
+import os
+import time
+
+import docker
+import pytest
+
+BUSYBOX = "pytest-seccomp/busybox:latest"
+PODMAN = "podman" in os.environ["DOCKER_HOST"]
+
+
+def _until(check, what):
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if check():
+                return
+        except docker.errors.APIError:  # Podman's inspect of a restarting container may fail
+            pass
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("start", range(int(os.environ["STARTS"])))
+@pytest.mark.parametrize("path", os.environ["PATHS"].split(","))
+def test_path(path, start):
+    client = docker.from_env()
+    api = client.api
+    if path == "init":
+        container = client.containers.run(BUSYBOX, ["ls", "/"], detach=True, init=True,
+                                          network_mode="none")
+        assert container.wait(timeout=60)["StatusCode"] == 0
+    elif path == "restart":
+        container = client.containers.run(
+            BUSYBOX, ["sh", "-c", "exit 3"], detach=True, network_mode="none",
+            restart_policy={"Name": "on-failure", "MaximumRetryCount": 2})
+        _until(lambda: api.inspect_container(container.id)["RestartCount"] >= 2
+               and api.inspect_container(container.id)["State"]["Status"] == "exited",
+               "two restarts")
+    elif path == "exec":
+        container = client.containers.run(BUSYBOX, ["sleep", "60"], detach=True,
+                                          network_mode="none")
+        for _ in range(2):
+            assert container.exec_run(["true"]).exit_code == 0
+    else:  # healthcheck
+        container = client.containers.run(
+            BUSYBOX, ["sleep", "60"], detach=True, network_mode="none",
+            healthcheck={"test": ["CMD", "true"], "interval": 200_000_000,
+                         "timeout": 5_000_000_000, "retries": 3})
+        _until(lambda: (api.inspect_container(container.id)["State"].get("Health") or {})
+               .get("Status") == "healthy", "healthy")
+    container.remove(force=True)
+    client.close()
+'''
+PATHS = ("exec", "healthcheck", "restart", "init")
+
+
+def engine_paths(engine: Engine) -> tuple[str, ...]:
+    """The paths this engine takes: Podman runs health checks from systemd timers (none on
+    these machines) and `--init` needs catatonit (not installed with Debian's podman)."""
+    if engine.name.startswith("Podman"):
+        return ("exec", "restart")
+    return PATHS
+
+
+def measure_paths(engine: Engine, starts: int, tmp: Path) -> dict[str, dict[str, set[str]]]:
+    """Per path and mode: the runtime's steps after the filter in the containers that took it
+    (their start too), and for --init what the engine's init did beyond the app of a plain
+    start (its syscalls are made before the app, by the engine's program, not the app's)."""
+    project = tmp / "paths"
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "test_paths.py").write_text(PATHS_PROJECT)
+    (project / "test_plain.py").write_text(PLAIN_PROJECT)
+    paths = engine_paths(engine)
+    found: dict[str, dict[str, set[str]]] = {p: {m: set() for m in MODES} for p in paths}
+    env = {**os.environ, "DOCKER_HOST": engine.url, "STARTS": str(starts), "PATHS": ",".join(paths)}
+    for mode in MODES:
+        for loaded in (False, True):
+            report = tmp / f"paths-{mode}-{loaded}.json"
+            flags = ["--seccomp-nnp"] if mode == "nnp" else []
+            if engine.default_profile:
+                flags += ["--seccomp-default-profile", str(engine.default_profile)]
+            with cpu_hog(loaded):
+                run = subprocess.run(
+                    [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                     "-p", "no:randomly", "--seccomp-record", "--seccomp-runtimes=recorded",
+                     "--seccomp-profile-dir", str(tmp / f"paths-{mode}"),
+                     "--seccomp-report", str(report), *flags],
+                    cwd=project, env=env, capture_output=True, text=True, check=False)
+            if run.returncode != 0:
+                raise SystemExit(f"measuring the paths of {engine.label} ({mode}) failed:\n"
+                                 + run.stdout[-3000:] + run.stderr[-2000:])
+            plain: set[str] = set()
+            init: set[str] = set()
+            for profile in json.loads(report.read_text())["profiles"].values():
+                for container in profile["containers"]:
+                    test = container["test"]
+                    if "test_plain" in test:
+                        plain |= set(container["syscalls"])
+                        continue
+                    path = test.split("[", 1)[1].split("-", 1)[0]
+                    found[path][mode] |= set(container["runtime_steps"])
+                    if path == "init":
+                        init |= set(container["syscalls"])
+            if "init" in found:
+                found["init"][mode] |= {n.split("(", 1)[0] for n in init - plain}
+    return found
+
+
+PLAIN_PROJECT = '''
+import os
+
+import docker
+import pytest
+
+
+@pytest.mark.parametrize("start", range(int(os.environ["STARTS"])))
+def test_plain(start):
+    client = docker.from_env()
+    container = client.containers.run("pytest-seccomp/busybox:latest", ["ls", "/"], detach=True,
+                                      network_mode="none")
     assert container.wait(timeout=60)["StatusCode"] == 0
     container.remove()
     client.close()
@@ -130,6 +261,47 @@ def engines(suites: list[str], images: tuple[str, ...]) -> Iterator[tuple[Engine
         for runtime in ("runc", "crun"):
             with dind_engine(suite, runtime, images) as engine:
                 yield engine, f"Debian {suite}"
+
+
+def measure_only_paths(args: argparse.Namespace) -> None:
+    """--paths: the paths' rows of each runtime measured anew, into the shipped table (its
+    start rows kept)."""
+    table = json.loads(TABLE.read_text())
+    entries = {(e["runtime"], e["version"]): e for e in table["runtimes"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        for engine, origin in engines(args.suites, ("pytest-seccomp/busybox:latest",)):
+            began = time.monotonic()
+            found = measure_paths(engine, args.starts, Path(tmp) / engine.label.replace(" ", "-"))
+            name, version = engine.runtime.split(" ", 1)
+            entry = entries.get((name, version.split("+", 1)[0]))
+            if entry is None:
+                raise SystemExit(f"{engine.label} is not in the table: run --measure first")
+            merged = entry.setdefault("paths", {})
+            for path, modes in found.items():
+                for mode, names in modes.items():
+                    have = set(merged.setdefault(path, {}).get(mode, []))
+                    merged[path][mode] = sorted(have | names)
+            entry["path_starts"] = int(entry.get("path_starts", 0)) + args.starts * 2
+            print(f"{engine.label:<32} paths measured in {time.monotonic() - began:.0f} s "
+                  f"({origin})")
+    table["paths_made_by"] = (
+        f"python3 benchmarks/bench_runtimes.py --paths --starts {args.starts} --suites "
+        f"{','.join(args.suites)}: busybox exec'd twice, health-checked, restarted twice by "
+        f"policy and started with --init, {args.starts} times each, quiet and beside a CPU hog, "
+        "per mode; " + "; ".join(machine_facts()[:2]))
+    TABLE.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+    print_paths(table)
+
+
+def print_paths(table: dict[str, Any]) -> None:
+    """One row per runtime, path and mode: what the path adds to the start's steps."""
+    print(f"\n{'runtime':<14} {'path':<12} {'mode':<8} beyond the start's steps")
+    for entry in table["runtimes"]:
+        for path, modes in sorted(entry.get("paths", {}).items()):
+            for mode in MODES:
+                extra = sorted(set(modes.get(mode, [])) - set(entry["steps"][mode]))
+                print(f"{entry['runtime'] + ' ' + entry['version']:<14} {path:<12} {mode:<8} "
+                      f"{' '.join(extra) or '-'}")
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -330,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the newer engines: trixie,sid (or one of them, or '')")
     parser.add_argument("--measure", action="store_true")
     parser.add_argument("--defaults", action="store_true")
+    parser.add_argument("--paths", action="store_true",
+                        help="measure exec, healthcheck, restart and --init into the table")
     parser.add_argument("--args", default="sockets", help="the recordings' --seccomp-args")
     args = parser.parse_args(argv)
     args.suites = [s for s in args.suites.split(",") if s]
@@ -338,6 +512,10 @@ def main(argv: list[str] | None = None) -> int:
     sweep()
     if args.defaults:
         defaults(args)
+        return 0
+    if args.paths:
+        args.starts = args.starts or 5
+        measure_only_paths(args)
         return 0
     if args.measure:
         args.starts = args.starts or 8

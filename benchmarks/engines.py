@@ -117,18 +117,32 @@ def host_engines() -> Iterator[Engine]:
         yield Engine(url, f"Podman {version}", _runtime_version([], runtime), None)
 
 
+def systemd_image_of(suite: str) -> str:
+    return f"pytest-seccomp/engine-systemd:{suite}"
+
+
 @contextmanager
-def dind_engine(suite: str, runtime: str, images: tuple[str, ...] = (BUSYBOX,)) -> Iterator[Engine]:
+def dind_engine(suite: str, runtime: str, images: tuple[str, ...] = (BUSYBOX,),
+                systemd: bool = False) -> Iterator[Engine]:
     """A newer engine from Debian `suite` whose containers run under `runtime`, `images`
-    loaded into it; removed at the end."""
+    loaded into it; removed at the end. With `systemd`: systemd as PID 1 on cgroup v2 and
+    dockerd with the systemd cgroup driver, as on GitHub's hosted runners."""
     client = docker.from_env()
     sockets = Path(tempfile.mkdtemp(prefix=f"pytest-seccomp-engine-{suite}-"))
-    outer = run_privileged(
-        client, image_of(suite), LABEL, detach=True, cgroupns="host",
-        environment={"RUNTIME": runtime},
-        security_opt=["seccomp=unconfined", "apparmor=unconfined"],
-        volumes={str(sockets): {"bind": "/run/dind", "mode": "rw"},
-                 "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}})
+    if systemd:
+        outer = run_privileged(
+            client, systemd_image_of(suite), LABEL, detach=True, cgroupns="private",
+            environment={"RUNTIME": runtime, "container": "docker"},
+            security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+            tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},
+            volumes={str(sockets): {"bind": "/run/dind", "mode": "rw"}})
+    else:
+        outer = run_privileged(
+            client, image_of(suite), LABEL, detach=True, cgroupns="host",
+            environment={"RUNTIME": runtime},
+            security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+            volumes={str(sockets): {"bind": "/run/dind", "mode": "rw"},
+                     "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}})
     url = f"unix://{sockets}/docker.sock"
     try:
         deadline = time.monotonic() + 120

@@ -84,6 +84,16 @@ for suite in "${engines[@]}"; do
     || { cat /var/log/pytest-seccomp-build.log >&2; exit 1; }
   echo "[images] built pytest-seccomp/engine:$suite"
 done
+# The same engines as GitHub's hosted runners run them: systemd as PID 1 on cgroup v2, dockerd
+# with the systemd cgroup driver (images/engine-systemd; a minute each, once).
+for suite in "${engines[@]}"; do
+  have "pytest-seccomp/engine-systemd:$suite" && continue
+  DOCKER_BUILDKIT=0 docker build -q --build-arg "SUITE=$suite" \
+    -t "pytest-seccomp/engine-systemd:$suite" images/engine-systemd \
+    >/var/log/pytest-seccomp-build.log 2>&1 \
+    || { cat /var/log/pytest-seccomp-build.log >&2; exit 1; }
+  echo "[images] built pytest-seccomp/engine-systemd:$suite"
+done
 if [ -n "$services_only" ]; then
   echo "[images] ready: debian, ${services[*]}"
 else

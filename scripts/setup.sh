@@ -34,6 +34,7 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 [ -f /usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json ] \
   || need+=(golang-github-docker-docker-dev)
 dpkg -s libseccomp2 >/dev/null 2>&1 || need+=(libseccomp2)
+command -v go >/dev/null || need+=(golang-go)              # builds moby's loader for a test
 command -v chromium >/dev/null || need+=(chromium)          # renders the HTML report in a test
 command -v debootstrap >/dev/null || need+=(debootstrap)    # the Debian base of the example images
 dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib) # a 32-bit test program
@@ -139,6 +140,8 @@ done
 docker image inspect pytest-seccomp/debian:bookworm >/dev/null 2>&1 || missing+=(debian:bookworm)
 for suite in "${engines[@]}"; do
   docker image inspect "pytest-seccomp/engine:$suite" >/dev/null 2>&1 || missing+=("engine:$suite")
+  docker image inspect "pytest-seccomp/engine-systemd:$suite" >/dev/null 2>&1 \
+    || missing+=("engine-systemd:$suite")
 done
 [ ${#missing[@]} -eq 0 ] \
   || fail "the engine lacks the image(s) ${missing[*]} (pytest-seccomp/...); run scripts/build-images.sh --rebuild and see /var/log/pytest-seccomp-build.log."

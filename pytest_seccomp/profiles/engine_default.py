@@ -1,9 +1,11 @@
 """Find the running engine's own default seccomp profile: the ceiling no recorded profile may
 exceed, on any install. In order: the file the user named; the profile the daemon is configured
-with (`docker info`'s SecurityOptions); the distribution's copy (Debian ships Docker's
-default.json, containers-common Podman's seccomp.json); else the engine's builtin profile, which
-the engine's version names in its own repository (moby/moby `profiles/seccomp/default.json` at
-tag `v<version>`), downloaded once into the user's cache, verified, and kept."""
+with (`docker info`'s SecurityOptions); this package's copy of exactly the engine's release's
+default (newer Docker releases than the distribution's, e.g. Debian sid's 28.5.2); the
+distribution's copy (Debian ships Docker's default.json, containers-common Podman's
+seccomp.json); else the engine's builtin profile, which the engine's version names in its own
+repository (moby/moby `profiles/seccomp/default.json` at tag `v<version>`), downloaded once into
+the user's cache, verified, and kept."""
 
 from __future__ import annotations
 
@@ -101,6 +103,16 @@ def builtin_default(version: str) -> EngineDefault:
 SHIPPED = Path(__file__).parent.parent / "data" / "engine-defaults"
 
 
+def shipped_default(version: str) -> EngineDefault | None:
+    """The copy this package ships of exactly this Docker release's builtin default (a newer
+    Docker than the distribution's default.json, e.g. Debian sid's 28.5.2), if it ships one."""
+    wanted = version.lstrip("v").split("+", 1)[0]
+    index_path = SHIPPED / "index.json"
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    entry = index.get(wanted)
+    return _verified(SHIPPED / entry["file"]) if entry else None
+
+
 def version_default(version: str) -> tuple[EngineDefault, str]:
     """Docker `version`'s builtin default and what it is: a copy this package ships (newer
     Debian engines' defaults as they apply on x86_64 with the default capabilities, made by
@@ -148,6 +160,9 @@ def find_default(engine: str | EngineInfo, explicit: str | None = None) -> Engin
                 f"Podman's default seccomp profile was not found at {PODMAN_DEFAULT}; install "
                 "containers-common (it ships seccomp.json), or pass --seccomp-default-profile.")
         return _verified(PODMAN_DEFAULT)
+    shipped = shipped_default(info.version) if info.version else None
+    if shipped is not None:  # this engine's own: not the distribution's file of another release
+        return shipped
     if DOCKER_DEFAULT.is_file():
         return _verified(DOCKER_DEFAULT)
     if info.version:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -40,6 +40,17 @@ class StartMode(StrEnum):
         return cls.NNP if nnp else cls.DEFAULT
 
 
+class RuntimePath(StrEnum):
+    """How the runtime enters the container after installing its filter: each path was measured
+    on its own (their steps differ: runc 1.3 calls open_tree when it joins a running container)."""
+
+    RUN = "run"  # the container's start
+    EXEC = "exec"  # `docker exec`, Kubernetes' exec probes
+    HEALTHCHECK = "healthcheck"  # the engine's HEALTHCHECK runs: an exec of its own
+    RESTART = "restart"  # a start again by restart policy
+    INIT = "init"  # `--init`: the engine's init (docker-init, tini) is PID 1 before the app
+
+
 def version_tuple(text: str) -> tuple[int, ...]:
     """`1.1.5+ds1` -> (1, 1, 5); `1.28` -> (1, 28); no digits -> ()."""
     match = re.match(r"^v?(\d+(?:\.\d+)*)", text.strip())
@@ -60,11 +71,23 @@ class MeasuredRuntime:
     version: str  # as the runtime reports it, e.g. "1.3.6"
     engine: str  # the engine it ran under when measured, e.g. "Docker 28.5.2 (Debian sid)"
     starts: int  # containers started per mode to measure it
-    steps: dict[StartMode, frozenset[str]]
+    steps: dict[StartMode, frozenset[str]]  # the start's (RuntimePath.RUN)
+    # the other paths': what the containers that took them saw (their start included)
+    paths: dict[RuntimePath, dict[StartMode, frozenset[str]]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return f"{self.name} {self.version}"
+
+    def path_steps(self, path: RuntimePath, mode: StartMode) -> frozenset[str]:
+        if path is RuntimePath.RUN:
+            return self.steps.get(mode, frozenset())
+        return self.paths.get(path, {}).get(mode, frozenset())
+
+    def all_steps(self, mode: StartMode) -> frozenset[str]:
+        """Every measured path's steps in the mode: what a profile needs to start, exec, pass
+        its health check, restart and run under --init there."""
+        return frozenset().union(*(self.path_steps(p, mode) for p in RuntimePath))
 
 
 @dataclass(frozen=True)
@@ -80,7 +103,10 @@ class RuntimeTable:
             MeasuredRuntime(entry["runtime"], entry["version"], entry["engine"],
                             int(entry["starts"]),
                             {StartMode(mode): frozenset(names)
-                             for mode, names in entry["steps"].items()})
+                             for mode, names in entry["steps"].items()},
+                            {RuntimePath(path): {StartMode(mode): frozenset(names)
+                                                 for mode, names in modes.items()}
+                             for path, modes in entry.get("paths", {}).items()})
             for entry in data["runtimes"])
         return cls(tuple(sorted(runtimes, key=lambda r: (r.name, version_tuple(r.version)))),
                    str(data.get("made_by", "")))
@@ -160,7 +186,7 @@ def covered_steps(selection: RuntimeSelection, nnp: bool,
     steps: set[str] = set()
     for runtime in chosen:
         # a Go runtime (runc) may wait wherever it has steps, as scheduling has it
-        steps |= runtime_steps(runtime.steps.get(mode, frozenset()), runtime.label)
+        steps |= runtime_steps(runtime.all_steps(mode), runtime.label)
     return frozenset(steps), chosen
 
 
@@ -184,4 +210,4 @@ def missing_steps(allowed: Iterable[str], runtime: str, nnp: bool,
     entry = (table or measured_table()).find(runtime)
     if entry is None:
         return None
-    return entry.steps.get(StartMode.of(nnp), frozenset()) - frozenset(allowed)
+    return entry.all_steps(StartMode.of(nnp)) - frozenset(allowed)

@@ -134,6 +134,22 @@ def runtime_steps_clause(profile: Profile) -> str:
     return f"its steps after installing the filter, {mode}"
 
 
+def runtime_line(outcome: RecordOutcome, result: ProfileResult) -> str:
+    """What this recording's runtime did after installing the filter, apart from what the
+    runtime rule holds for the other runtimes it covers (never one runtime's steps as
+    another's)."""
+    assert result.profile is not None
+    did = set(outcome.recording.names(Counter(nr for c in result.containers for nr in c.runtime)))
+    others = sorted(result.profile.runtime_only - did)
+    line = (f"the app needs the {len(result.syscalls)} above; the runtime "
+            f"({result.profile.runtime}) did {' '.join(sorted(did)) or 'nothing more'} "
+            f"({runtime_steps_clause(result.profile)})")
+    if result.profile.runtimes_covered:
+        line += (f"; for the runtimes its rule covers ({result.profile.runtimes_covered}) it "
+                 f"also holds {' '.join(others) or 'nothing more'}")
+    return line
+
+
 def summary_lines(outcome: RecordOutcome, verbose: bool) -> Iterator[str]:
     """The terminal summary: one line per profile with its change against the file on disk;
     in a drift check, one readable diff line per drifted profile; details with -v."""
@@ -153,11 +169,7 @@ def summary_lines(outcome: RecordOutcome, verbose: bool) -> Iterator[str]:
         if memory:
             yield f"  {memory}"
         if result.profile and result.profile.runtime_only:
-            yield (f"  the app needs the {len(result.syscalls)} above; the runtime "
-                   f"({result.profile.runtime}) needs {' '.join(sorted(result.profile.runtime_only))}"
-                   f" ({runtime_steps_clause(result.profile)})"
-                   + (f"; its rule also covers {result.profile.runtimes_covered}"
-                      if result.profile.runtimes_covered else ""))
+            yield "  " + runtime_line(outcome, result)
         if outcome.check_drift and result.diff:
             yield "  " + drift_line(outcome, result)
         if verbose:
