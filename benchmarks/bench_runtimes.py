@@ -284,7 +284,8 @@ def measure_only_paths(args: argparse.Namespace) -> None:
             entry["path_starts"] = int(entry.get("path_starts", 0)) + args.starts * 2
             print(f"{engine.label:<32} paths measured in {time.monotonic() - began:.0f} s "
                   f"({origin})")
-    table["paths_made_by"] = (
+    earlier = str(table.get("paths_made_by", ""))
+    table["paths_made_by"] = (earlier + "; then " if earlier else "") + (
         f"python3 benchmarks/bench_runtimes.py --paths --starts {args.starts} --suites "
         f"{','.join(args.suites)}: busybox exec'd twice, health-checked, restarted twice by "
         f"policy and started with --init, {args.starts} times each, quiet and beside a CPU hog, "

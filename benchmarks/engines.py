@@ -121,15 +121,27 @@ def systemd_image_of(suite: str) -> str:
     return f"pytest-seccomp/engine-systemd:{suite}"
 
 
+def podman_image_of(suite: str) -> str:
+    return f"pytest-seccomp/podman:{suite}"
+
+
 @contextmanager
 def dind_engine(suite: str, runtime: str, images: tuple[str, ...] = (BUSYBOX,),
-                systemd: bool = False) -> Iterator[Engine]:
+                systemd: bool = False, podman: bool = False) -> Iterator[Engine]:
     """A newer engine from Debian `suite` whose containers run under `runtime`, `images`
     loaded into it; removed at the end. With `systemd`: systemd as PID 1 on cgroup v2 and
-    dockerd with the systemd cgroup driver, as on GitHub's hosted runners."""
+    dockerd with the systemd cgroup driver, as on GitHub's hosted runners. With `podman`: that
+    suite's Podman serving its Docker-compatible API instead of dockerd."""
     client = docker.from_env()
     sockets = Path(tempfile.mkdtemp(prefix=f"pytest-seccomp-engine-{suite}-"))
-    if systemd:
+    if podman:
+        outer = run_privileged(
+            client, podman_image_of(suite), LABEL, detach=True, cgroupns="host",
+            environment={"RUNTIME": runtime},
+            security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+            volumes={str(sockets): {"bind": "/run/dind", "mode": "rw"},
+                     "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}})
+    elif systemd:
         outer = run_privileged(
             client, systemd_image_of(suite), LABEL, detach=True, cgroupns="private",
             environment={"RUNTIME": runtime, "container": "docker"},
@@ -156,13 +168,18 @@ def dind_engine(suite: str, runtime: str, images: tuple[str, ...] = (BUSYBOX,),
                     raise RuntimeError(f"the {suite} engine did not start: "
                                        + (log.read_text()[-2000:] if log.exists() else "")) from None
                 time.sleep(0.3)
-        name = f"Docker {inner.version()['Version']}"
+        name = f"{'Podman' if podman else 'Docker'} {inner.version()['Version']}"
         for image in images:
             inner.images.load(b"".join(client.images.get(image).save(named=True)))
         inner.close()
         exec_in = ["docker", "exec", outer.id]
         profile = sockets / "default.json"
-        profile.write_text(json.dumps(applied_default(url, exec_in), indent=1))
+        if podman:  # containers-common's file, which this Podman applies
+            profile.write_text(subprocess.run(
+                [*exec_in, "cat", "/usr/share/containers/seccomp.json"], capture_output=True,
+                text=True, check=True).stdout)
+        else:
+            profile.write_text(json.dumps(applied_default(url, exec_in), indent=1))
         yield Engine(url, name, _runtime_version(exec_in, runtime), profile, outer.id)
     finally:
         outer.remove(force=True, v=True)

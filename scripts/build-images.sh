@@ -3,13 +3,14 @@
 # An image that exists is kept (the engine's image store is the cache); pass --rebuild to redo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rebuild='' services_only='' engines=()
-usage="usage: build-images.sh [--rebuild] [--services] [--engines | --engine trixie|sid]"
+rebuild='' services_only='' engines=() podman=''
+usage="usage: build-images.sh [--rebuild] [--services] [--engines | --engine trixie|sid] [--podman]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --rebuild) rebuild=--rebuild ;;
     --services) services_only=1 ;;  # only the Debian base and the examples' services
     --engines) engines=(trixie sid) ;;  # the newer engines of the runtime matrix, too
+    --podman) podman=1 ;;  # with each newer engine, that suite's Podman (benchmarks only)
     --engine) shift; case "${1:-}" in trixie|sid) engines+=("$1") ;; *) echo "$usage" >&2; exit 2 ;; esac ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
@@ -93,6 +94,15 @@ for suite in "${engines[@]}"; do
     >/var/log/pytest-seccomp-build.log 2>&1 \
     || { cat /var/log/pytest-seccomp-build.log >&2; exit 1; }
   echo "[images] built pytest-seccomp/engine-systemd:$suite"
+done
+# That suite's Podman (5.4 in trixie, 5.8 in sid), for the benchmarks' matrix.
+for suite in "${engines[@]}"; do
+  [ -n "$podman" ] || break
+  have "pytest-seccomp/podman:$suite" && continue
+  DOCKER_BUILDKIT=0 docker build -q --build-arg "SUITE=$suite" -t "pytest-seccomp/podman:$suite" \
+    images/podman >/var/log/pytest-seccomp-build.log 2>&1 \
+    || { cat /var/log/pytest-seccomp-build.log >&2; exit 1; }
+  echo "[images] built pytest-seccomp/podman:$suite"
 done
 if [ -n "$services_only" ]; then
   echo "[images] ready: debian, ${services[*]}"

@@ -96,6 +96,7 @@ class RuntimeTable:
 
     runtimes: tuple[MeasuredRuntime, ...]
     made_by: str
+    paths_made_by: str = ""  # how the paths other than the start were measured
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RuntimeTable:
@@ -109,7 +110,7 @@ class RuntimeTable:
                              for path, modes in entry.get("paths", {}).items()})
             for entry in data["runtimes"])
         return cls(tuple(sorted(runtimes, key=lambda r: (r.name, version_tuple(r.version)))),
-                   str(data.get("made_by", "")))
+                   str(data.get("made_by", "")), str(data.get("paths_made_by", "")))
 
     def named(self, name: str) -> list[MeasuredRuntime]:
         return [r for r in self.runtimes if r.name == name]
@@ -205,9 +206,21 @@ def coverage_label(runtimes: Iterable[MeasuredRuntime]) -> str:
 
 def missing_steps(allowed: Iterable[str], runtime: str, nnp: bool,
                   table: RuntimeTable | None = None) -> frozenset[str] | None:
-    """What `runtime` (e.g. `runc 1.3.6`) was measured to need after the filter that a profile
-    allowing `allowed` lacks; None when that runtime was never measured."""
+    """What `runtime` (e.g. `runc 1.3.6`) was measured to need after the filter to start a
+    container that a profile allowing `allowed` lacks; None when it was never measured."""
+    gaps = missing_by_path(allowed, runtime, nnp, table)
+    return None if gaps is None else gaps.get(RuntimePath.RUN, frozenset())
+
+
+def missing_by_path(allowed: Iterable[str], runtime: str, nnp: bool,
+                    table: RuntimeTable | None = None
+                    ) -> dict[RuntimePath, frozenset[str]] | None:
+    """Per measured path (start, exec, health check, restart, --init), what `runtime` needs
+    after the filter that a profile allowing `allowed` lacks (paths lacking nothing left out);
+    None when that runtime was never measured."""
     entry = (table or measured_table()).find(runtime)
     if entry is None:
         return None
-    return entry.all_steps(StartMode.of(nnp)) - frozenset(allowed)
+    mode, have = StartMode.of(nnp), frozenset(allowed)
+    gaps = {path: entry.path_steps(path, mode) - have for path in RuntimePath}
+    return {path: gap for path, gap in gaps.items() if gap}

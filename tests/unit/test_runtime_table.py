@@ -13,11 +13,13 @@ from pytest_seccomp.errors import SeccompError
 from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT
 from pytest_seccomp.profiles.model import Profile, build_profile
 from pytest_seccomp.profiles.runtimes import (
+    RuntimePath,
     RuntimeSelection,
     StartMode,
     coverage_label,
     covered_steps,
     measured_table,
+    missing_by_path,
     missing_steps,
     version_tuple,
 )
@@ -150,3 +152,39 @@ def test_the_shipped_defaults_say_where_they_came_from_and_deny_by_default():
         profile = Profile.load(SHIPPED / entry["file"])
         assert profile.denies_by_default and profile.is_resolved
         assert version in entry["engine"] and "--defaults" in entry["made_by"]
+
+
+def test_every_runtime_has_its_exec_restart_and_init_paths_measured_in_both_modes():
+    """The paths a runtime takes into a running container were measured apart from the start:
+    crun's exec installs the filter before it sets groups, terminal and umask; runc 1.3's
+    checks the working directory; --init adds what tini does before the app."""
+    for runtime in TABLE.runtimes:
+        for path in (RuntimePath.EXEC, RuntimePath.RESTART):
+            for mode in StartMode:
+                assert "execve" in runtime.path_steps(path, mode), (runtime.label, path, mode)
+        assert runtime.all_steps(StartMode.DEFAULT) >= runtime.steps[StartMode.DEFAULT]
+    for label in ("crun 1.28", "crun 1.21", "crun 1.8.1"):
+        runtime = TABLE.find(label)
+        assert runtime is not None
+        assert {"setgroups", "umask"} <= runtime.path_steps(RuntimePath.EXEC, StartMode.DEFAULT) \
+            - runtime.steps[StartMode.DEFAULT], label
+    runc = TABLE.find("runc 1.3.6")
+    assert runc is not None
+    assert "faccessat" in runc.path_steps(RuntimePath.EXEC, StartMode.DEFAULT)
+    assert {"wait4", "rt_sigtimedwait", "setpgid"} <= runc.path_steps(RuntimePath.INIT,
+                                                                      StartMode.DEFAULT)
+    assert "bench_runtimes.py --paths" in TABLE.paths_made_by
+
+
+@pytest.mark.parametrize("nnp", [False, True])
+def test_a_profile_with_only_the_starts_steps_is_told_which_paths_lack_what(nnp: bool):
+    crun = TABLE.find("crun 1.28")
+    assert crun is not None
+    mode = StartMode.of(nnp)
+    start_only = crun.steps[mode] | {"read", "write"}
+    gaps = missing_by_path(start_only, "crun 1.28", nnp)
+    assert gaps is not None and RuntimePath.RUN not in gaps  # it starts
+    assert "umask" in gaps[RuntimePath.EXEC] and RuntimePath.RESTART not in gaps
+    assert missing_steps(start_only, "crun 1.28", nnp) == frozenset()
+    assert missing_by_path(crun.all_steps(mode), "crun 1.28", nnp) == {}
+    assert missing_by_path(start_only, "youki 0.3", nnp) is None  # never measured
