@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -118,6 +118,9 @@ def record(engine: Engine, mode: str, into: Path) -> Path:
     project.mkdir(parents=True)
     (project / "test_service.py").write_text(PROJECT)
     flags = ["--seccomp-nnp"] if mode == "nnp" else []
+    if engine.default_profile:  # the engine's own default (a newer Podman's is not the host's)
+        # (the `=` form: a path given as its own argument would move pytest's rootdir)
+        flags.append(f"--seccomp-default-profile={engine.default_profile}")
     ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           "--seccomp-record", *flags], cwd=project, capture_output=True,
                          text=True, check=False, timeout=300,
@@ -127,26 +130,64 @@ def record(engine: Engine, mode: str, into: Path) -> Path:
     return project / "seccomp-profiles" / "pytest-seccomp" / "busybox.json"
 
 
-def skipped(engine: Engine, path: str) -> str | None:
+def skipped(engine: Engine, origin: str, path: str) -> str | None:
     if engine.name.startswith("Podman") and path == "healthcheck":
         return "Podman runs health checks from systemd timers (none here)"
-    if engine.name.startswith("Podman") and path == "init":
-        return "Podman's --init needs catatonit (not installed with Debian's podman)"
+    if engine.name.startswith("Podman") and path == "init" and origin == "host":
+        return "Podman's --init needs catatonit (not installed here with Debian's podman 4.3)"
     return None
 
 
-def matrix_engines(stack: ExitStack, suites: list[str], systemd: bool
-                   ) -> Iterator[tuple[Engine, str]]:
-    yield from ((engine, "host") for engine in host_engines())
+EngineSpec = tuple[str, str, bool, bool]  # suite ("" for the host's), runtime, systemd, podman
+
+
+def matrix_specs(suites: list[str], systemd: bool, podman: bool) -> list[EngineSpec]:
+    specs: list[EngineSpec] = [("", "", False, False)]
     for suite in suites:
         if not have_image(suite):
             raise SystemExit(f"pytest-seccomp/engine:{suite} is missing: run "
                              f"scripts/build-images.sh --engine {suite}")
-        for runtime in ("runc", "crun"):
-            yield stack.enter_context(dind_engine(suite, runtime)), f"Debian {suite}"
+        specs += [(suite, "runc", False, False), (suite, "crun", False, False)]
         if systemd:
-            yield (stack.enter_context(dind_engine(suite, "runc", systemd=True)),
-                   f"Debian {suite}, systemd, cgroup v2")
+            specs.append((suite, "runc", True, False))
+        if podman:
+            specs += [(suite, "runc", False, True), (suite, "crun", False, True)]
+    return specs
+
+
+@contextmanager
+def engines_of(spec: EngineSpec) -> Iterator[list[tuple[Engine, str]]]:
+    """The engines of one spec, one at a time (several dockerd in containers at once starve
+    each other on these 2-core machines): the host's three, or one newer engine."""
+    suite, runtime, systemd, podman = spec
+    if not suite:
+        yield [(engine, "host") for engine in host_engines()]
+        return
+    origin = f"Debian {suite}" + (", systemd, cgroup v2" if systemd else "")
+    with dind_engine(suite, runtime, systemd=systemd, podman=podman) as engine:
+        yield [(engine, origin)]
+
+
+def deploy(engine: Engine, origin: str, recorder: str, paths: tuple[str, ...],
+           profiles: dict[tuple[str, str], Path], times: int) -> int:
+    """Each path in each mode `times` times on `engine` under `recorder`'s profiles; the number
+    of cells with a failure."""
+    failed = 0
+    where = f"{engine.label} ({origin})"
+    for path in paths:
+        for mode in MODES:
+            why_not = skipped(engine, origin, path)
+            if why_not:
+                print(f"{recorder:<52} {where:<52} {path:<12} {mode:<8} n/a: {why_not}",
+                      flush=True)
+                continue
+            problems = [p for _ in range(times)
+                        if (p := one(engine, profiles[(recorder, mode)], path,
+                                     mode == "nnp")) is not None]
+            failed += bool(problems)
+            print(f"{recorder:<52} {where:<52} {path:<12} {mode:<8} {times - len(problems)}/"
+                  f"{times}" + (f" FAILED: {problems[0]}" if problems else ""), flush=True)
+    return failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,40 +196,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suites", default="sid", help=f"of {','.join(SUITES)}")
     parser.add_argument("--systemd", action="store_true",
                         help="also sid's runc under systemd on cgroup v2 (the systemd driver)")
+    parser.add_argument("--podman", action="store_true",
+                        help="also the suites' Podman (build-images.sh --engine SUITE --podman)")
+    parser.add_argument("--cross-paths", default="run,exec",
+                        help="the paths deployed for profiles recorded on the newer engines")
     args = parser.parse_args(argv)
     suites = [s for s in args.suites.split(",") if s]
     for fact in machine_facts():
         print(fact)
     sweep()
     failed = 0
-    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        cells = list(matrix_engines(stack, suites, args.systemd))
-        host = next(e for e, origin in cells if origin == "host")
-        newer = next((e for e, origin in cells if origin.startswith("Debian")), None)
-        recorders = [host, *([newer] if newer else [])]
-        profiles = {(r.label, mode): record(r, mode, Path(tmp)) for r in recorders
-                    for mode in MODES}
-        print(f"\n{'recorded on':<36} {'deployed on':<52} {'path':<12} {'mode':<8} result")
-        for recorder in recorders:
-            for engine, origin in cells:
-                if engine is recorder:
-                    continue
-                for path in PATHS:
-                    for mode in MODES:
-                        why_not = skipped(engine, path)
-                        where = f"{engine.label} ({origin})"
-                        if why_not:
-                            print(f"{recorder.label:<36} {where:<52} {path:<12} {mode:<8} "
-                                  f"n/a: {why_not}")
+    specs = matrix_specs(suites, args.systemd, args.podman)
+    # recorded on the host's Docker, and the reverse: on the newest Docker (runc 1.3.6) and on
+    # the newest Podman, each in both modes, before anything is deployed
+    recorder_specs = [specs[0], *(next((s for s in specs[1:] if s[3] == podman), None)
+                                  for podman in (False, True))]
+    profiles: dict[tuple[str, str], Path] = {}
+    recorders: list[str] = []
+    host_label = ""
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in recorder_specs:
+            if spec is None:
+                continue
+            with engines_of(spec) as found:
+                engine, origin = found[0]
+                name = f"{engine.label} ({origin})"
+                recorders.append(name)
+                host_label = host_label or name
+                for mode in MODES:
+                    profiles[(name, mode)] = record(engine, mode, Path(tmp))
+        print(f"\n{'recorded on':<52} {'deployed on':<52} {'path':<12} {'mode':<8} result")
+        for spec in specs:
+            with engines_of(spec) as found:
+                for engine, origin in found:
+                    for recorder in recorders:
+                        if recorder == f"{engine.label} ({origin})":
                             continue
-                        problems = [p for _ in range(args.times)
-                                    if (p := one(engine, profiles[(recorder.label, mode)], path,
-                                                 mode == "nnp")) is not None]
-                        good = args.times - len(problems)
-                        failed += bool(problems)
-                        print(f"{recorder.label:<36} {where:<52} {path:<12} {mode:<8} "
-                              f"{good}/{args.times}" + (f" FAILED: {problems[0]}" if problems
-                                                        else ""))
+                        paths = PATHS if recorder == host_label else \
+                            tuple(args.cross_paths.split(","))
+                        failed += deploy(engine, origin, recorder, paths, profiles, args.times)
     return 1 if failed else 0
 
 

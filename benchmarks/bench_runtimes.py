@@ -147,6 +147,31 @@ def engine_paths(engine: Engine) -> tuple[str, ...]:
     return PATHS
 
 
+def recorded_containers(engine: Engine, project: Path, env: dict[str, str], tmp: Path,
+                        name: str) -> Iterator[tuple[str, bool, dict[str, Any]]]:
+    """Record `project` through `engine` in each mode, quiet and beside a CPU hog, with only
+    the recorded runtime's steps; each (mode, loaded, container of the JSON report)."""
+    for mode in MODES:
+        for loaded in (False, True):
+            report = tmp / f"{name}-{mode}-{loaded}.json"
+            flags = ["--seccomp-nnp"] if mode == "nnp" else []
+            if engine.default_profile:
+                flags.append(f"--seccomp-default-profile={engine.default_profile}")
+            with cpu_hog(loaded):
+                run = subprocess.run(
+                    [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                     "-p", "no:randomly", "--seccomp-record", "--seccomp-runtimes=recorded",
+                     "--seccomp-profile-dir", str(tmp / f"{name}-profiles-{mode}"),
+                     "--seccomp-report", str(report), *flags],
+                    cwd=project, env=env, capture_output=True, text=True, check=False)
+            if run.returncode != 0:
+                raise SystemExit(f"measuring {engine.label} ({name}, {mode}) failed:\n"
+                                 + run.stdout[-3000:] + run.stderr[-2000:])
+            for profile in json.loads(report.read_text())["profiles"].values():
+                for container in profile["containers"]:
+                    yield mode, loaded, container
+
+
 def measure_paths(engine: Engine, starts: int, tmp: Path) -> dict[str, dict[str, set[str]]]:
     """Per path and mode: the runtime's steps after the filter in the containers that took it
     (their start too), and for --init what the engine's init did beyond the app of a plain
@@ -158,36 +183,21 @@ def measure_paths(engine: Engine, starts: int, tmp: Path) -> dict[str, dict[str,
     paths = engine_paths(engine)
     found: dict[str, dict[str, set[str]]] = {p: {m: set() for m in MODES} for p in paths}
     env = {**os.environ, "DOCKER_HOST": engine.url, "STARTS": str(starts), "PATHS": ",".join(paths)}
-    for mode in MODES:
-        for loaded in (False, True):
-            report = tmp / f"paths-{mode}-{loaded}.json"
-            flags = ["--seccomp-nnp"] if mode == "nnp" else []
-            if engine.default_profile:
-                flags += ["--seccomp-default-profile", str(engine.default_profile)]
-            with cpu_hog(loaded):
-                run = subprocess.run(
-                    [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                     "-p", "no:randomly", "--seccomp-record", "--seccomp-runtimes=recorded",
-                     "--seccomp-profile-dir", str(tmp / f"paths-{mode}"),
-                     "--seccomp-report", str(report), *flags],
-                    cwd=project, env=env, capture_output=True, text=True, check=False)
-            if run.returncode != 0:
-                raise SystemExit(f"measuring the paths of {engine.label} ({mode}) failed:\n"
-                                 + run.stdout[-3000:] + run.stderr[-2000:])
-            plain: set[str] = set()
-            init: set[str] = set()
-            for profile in json.loads(report.read_text())["profiles"].values():
-                for container in profile["containers"]:
-                    test = container["test"]
-                    if "test_plain" in test:
-                        plain |= set(container["syscalls"])
-                        continue
-                    path = test.split("[", 1)[1].split("-", 1)[0]
-                    found[path][mode] |= set(container["runtime_steps"])
-                    if path == "init":
-                        init |= set(container["syscalls"])
-            if "init" in found:
-                found["init"][mode] |= {n.split("(", 1)[0] for n in init - plain}
+    plain: dict[tuple[str, bool], set[str]] = {}
+    init: dict[tuple[str, bool], set[str]] = {}
+    for mode, loaded, container in recorded_containers(engine, project, env, tmp, "paths"):
+        test = container["test"]
+        if "test_plain" in test:
+            plain.setdefault((mode, loaded), set()).update(container["syscalls"])
+            continue
+        path = test.split("[", 1)[1].split("-", 1)[0]
+        found[path][mode] |= set(container["runtime_steps"])
+        if path == "init":
+            init.setdefault((mode, loaded), set()).update(container["syscalls"])
+    if "init" in found:
+        for (mode, loaded), names in init.items():
+            found["init"][mode] |= {n.split("(", 1)[0]
+                                    for n in names - plain.get((mode, loaded), set())}
     return found
 
 
@@ -229,25 +239,8 @@ def measure_one(engine: Engine, starts: int, tmp: Path) -> dict[str, set[str]]:
     (project / "test_starts.py").write_text(MEASURE)
     steps: dict[str, set[str]] = {mode: set() for mode in MODES}
     env = {**os.environ, "DOCKER_HOST": engine.url, "STARTS": str(starts)}
-    for mode in MODES:
-        for loaded in (False, True):
-            report = tmp / f"report-{mode}-{loaded}.json"
-            flags = ["--seccomp-nnp"] if mode == "nnp" else []
-            if engine.default_profile:
-                flags += ["--seccomp-default-profile", str(engine.default_profile)]
-            with cpu_hog(loaded):
-                run = subprocess.run(
-                    [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                     "-p", "no:randomly", "--seccomp-record", "--seccomp-runtimes=recorded",
-                     "--seccomp-profile-dir", str(tmp / f"profiles-{mode}"),
-                     "--seccomp-report", str(report), *flags],
-                    cwd=project, env=env, capture_output=True, text=True, check=False)
-            if run.returncode != 0:
-                raise SystemExit(f"measuring {engine.label} ({mode}) failed:\n"
-                                 + run.stdout[-3000:] + run.stderr[-2000:])
-            for profile in json.loads(report.read_text())["profiles"].values():
-                for container in profile["containers"]:
-                    steps[mode] |= set(container["runtime_steps"])
+    for mode, _, container in recorded_containers(engine, project, env, tmp, "report"):
+        steps[mode] |= set(container["runtime_steps"])
     return steps
 
 

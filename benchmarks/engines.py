@@ -134,14 +134,7 @@ def dind_engine(suite: str, runtime: str, images: tuple[str, ...] = (BUSYBOX,),
     suite's Podman serving its Docker-compatible API instead of dockerd."""
     client = docker.from_env()
     sockets = Path(tempfile.mkdtemp(prefix=f"pytest-seccomp-engine-{suite}-"))
-    if podman:
-        outer = run_privileged(
-            client, podman_image_of(suite), LABEL, detach=True, cgroupns="host",
-            environment={"RUNTIME": runtime},
-            security_opt=["seccomp=unconfined", "apparmor=unconfined"],
-            volumes={str(sockets): {"bind": "/run/dind", "mode": "rw"},
-                     "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}})
-    elif systemd:
+    if systemd:
         outer = run_privileged(
             client, systemd_image_of(suite), LABEL, detach=True, cgroupns="private",
             environment={"RUNTIME": runtime, "container": "docker"},
@@ -150,8 +143,8 @@ def dind_engine(suite: str, runtime: str, images: tuple[str, ...] = (BUSYBOX,),
             volumes={str(sockets): {"bind": "/run/dind", "mode": "rw"}})
     else:
         outer = run_privileged(
-            client, image_of(suite), LABEL, detach=True, cgroupns="host",
-            environment={"RUNTIME": runtime},
+            client, podman_image_of(suite) if podman else image_of(suite), LABEL, detach=True,
+            cgroupns="host", environment={"RUNTIME": runtime},
             security_opt=["seccomp=unconfined", "apparmor=unconfined"],
             volumes={str(sockets): {"bind": "/run/dind", "mode": "rw"},
                      "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}})

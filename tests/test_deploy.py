@@ -192,5 +192,5 @@ def test_ceiling_downloaded_once_when_no_file_ships_and_offline_says_what_to_do(
     offline.result.stderr.fnmatch_lines([
         f"*builtin default seccomp profile ({tag}) is not on this machine and could not be "
         "downloaded from*Fetch it once with `mkdir -p * && curl -fsSL * -o *`, or pass "
-        "--seccomp-default-profile PATH*"])
+        "--seccomp-default-profile=PATH*"])
     assert "Traceback" not in offline.result.stderr.str()

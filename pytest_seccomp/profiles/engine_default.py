@@ -66,7 +66,7 @@ def builtin_default(version: str) -> EngineDefault:
     if tag is None:
         raise ProfileError(
             f"the Docker engine reports version {version!r}, which names no release of its "
-            "default seccomp profile; pass --seccomp-default-profile PATH.")
+            "default seccomp profile; pass --seccomp-default-profile=PATH.")
     target = cache_dir() / f"docker-{tag}.json"
     if target.is_file():
         return _verified(target)
@@ -87,7 +87,7 @@ def builtin_default(version: str) -> EngineDefault:
             f"and could not be downloaded from {url} ({reason}); recorded profiles are built "
             "from it so they are never wider than the default. Fetch it once with `mkdir -p "
             f"{target.parent} && curl -fsSL {url} -o {target}`, or pass "
-            "--seccomp-default-profile PATH (a copy of the engine's default.json).") from None
+            "--seccomp-default-profile=PATH (a copy of the engine's default.json).") from None
     staged = target.with_suffix(".download")
     write_atomic(staged, text)
     try:
@@ -153,7 +153,7 @@ def find_default(engine: str | EngineInfo, explicit: str | None = None) -> Engin
             return _verified(Path(configured))
         raise ProfileError(
             f"the {info.kind} daemon is configured with the seccomp profile {configured}, which "
-            "is not readable from here; pass a copy with --seccomp-default-profile PATH.")
+            "is not readable from here; pass a copy with --seccomp-default-profile=PATH.")
     if info.kind == "podman":
         if not PODMAN_DEFAULT.is_file():
             raise ProfileError(
@@ -170,4 +170,4 @@ def find_default(engine: str | EngineInfo, explicit: str | None = None) -> Engin
     raise ProfileError(
         f"the Docker engine's default seccomp profile was not found at {DOCKER_DEFAULT} and the "
         "engine's version is unknown; install Debian's 'golang-github-docker-docker-dev', or "
-        "pass --seccomp-default-profile PATH.")
+        "pass --seccomp-default-profile=PATH.")
