@@ -90,7 +90,7 @@ import docker
 import pytest
 
 BUSYBOX = "pytest-seccomp/busybox:latest"
-PODMAN = "podman" in os.environ["DOCKER_HOST"]
+SERVICE = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
 
 
 def _until(check, what):
@@ -110,9 +110,12 @@ def _until(check, what):
 def test_path(path, start):
     client = docker.from_env()
     api = client.api
-    if path == "init":
-        container = client.containers.run(BUSYBOX, ["ls", "/"], detach=True, init=True,
+    if path == "init":  # the engine's init forwards the stop signal to the app
+        container = client.containers.run(BUSYBOX, SERVICE, detach=True, init=True,
                                           network_mode="none")
+        _until(lambda: api.inspect_container(container.id)["State"]["Status"] == "running",
+               "running")
+        container.stop(timeout=10)
         assert container.wait(timeout=60)["StatusCode"] == 0
     elif path == "restart":
         container = client.containers.run(
@@ -139,12 +142,13 @@ def test_path(path, start):
 PATHS = ("exec", "healthcheck", "restart", "init")
 
 
-def engine_paths(engine: Engine) -> tuple[str, ...]:
-    """The paths this engine takes: Podman runs health checks from systemd timers (none on
-    these machines) and `--init` needs catatonit (not installed with Debian's podman)."""
+def engine_paths(engine: Engine, only: tuple[str, ...] = PATHS) -> tuple[str, ...]:
+    """The paths this engine takes (of `only`): Podman runs health checks from systemd timers
+    (none on these machines) and `--init` needs catatonit (not installed with Debian's
+    podman)."""
     if engine.name.startswith("Podman"):
-        return ("exec", "restart")
-    return PATHS
+        return tuple(p for p in ("exec", "restart") if p in only)
+    return tuple(p for p in PATHS if p in only)
 
 
 def recorded_containers(engine: Engine, project: Path, env: dict[str, str], tmp: Path,
@@ -172,7 +176,8 @@ def recorded_containers(engine: Engine, project: Path, env: dict[str, str], tmp:
                     yield mode, loaded, container
 
 
-def measure_paths(engine: Engine, starts: int, tmp: Path) -> dict[str, dict[str, set[str]]]:
+def measure_paths(engine: Engine, starts: int, tmp: Path, only: tuple[str, ...] = PATHS
+                  ) -> dict[str, dict[str, set[str]]]:
     """Per path and mode: the runtime's steps after the filter in the containers that took it
     (their start too), and for --init what the engine's init did beyond the app of a plain
     start (its syscalls are made before the app, by the engine's program, not the app's)."""
@@ -180,8 +185,10 @@ def measure_paths(engine: Engine, starts: int, tmp: Path) -> dict[str, dict[str,
     project.mkdir(parents=True, exist_ok=True)
     (project / "test_paths.py").write_text(PATHS_PROJECT)
     (project / "test_plain.py").write_text(PLAIN_PROJECT)
-    paths = engine_paths(engine)
+    paths = engine_paths(engine, only)
     found: dict[str, dict[str, set[str]]] = {p: {m: set() for m in MODES} for p in paths}
+    if not paths:
+        return found
     env = {**os.environ, "DOCKER_HOST": engine.url, "STARTS": str(starts), "PATHS": ",".join(paths)}
     plain: dict[tuple[str, bool], set[str]] = {}
     init: dict[tuple[str, bool], set[str]] = {}
@@ -203,6 +210,7 @@ def measure_paths(engine: Engine, starts: int, tmp: Path) -> dict[str, dict[str,
 
 PLAIN_PROJECT = '''
 import os
+import time
 
 import docker
 import pytest
@@ -210,9 +218,14 @@ import pytest
 
 @pytest.mark.parametrize("start", range(int(os.environ["STARTS"])))
 def test_plain(start):
+    """The init path's app without the engine's init: what that init adds is the difference."""
     client = docker.from_env()
-    container = client.containers.run("pytest-seccomp/busybox:latest", ["ls", "/"], detach=True,
-                                      network_mode="none")
+    container = client.containers.run(
+        "pytest-seccomp/busybox:latest",
+        ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"], detach=True,
+        network_mode="none")
+    time.sleep(0.3)
+    container.stop(timeout=10)
     assert container.wait(timeout=60)["StatusCode"] == 0
     container.remove()
     client.close()
@@ -264,7 +277,8 @@ def measure_only_paths(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for engine, origin in engines(args.suites, ("pytest-seccomp/busybox:latest",)):
             began = time.monotonic()
-            found = measure_paths(engine, args.starts, Path(tmp) / engine.label.replace(" ", "-"))
+            found = measure_paths(engine, args.starts, Path(tmp) / engine.label.replace(" ", "-"),
+                                  tuple(args.only.split(",")))
             name, version = engine.runtime.split(" ", 1)
             entry = entries.get((name, version.split("+", 1)[0]))
             if entry is None:
@@ -279,10 +293,11 @@ def measure_only_paths(args: argparse.Namespace) -> None:
                   f"({origin})")
     earlier = str(table.get("paths_made_by", ""))
     table["paths_made_by"] = (earlier + "; then " if earlier else "") + (
-        f"python3 benchmarks/bench_runtimes.py --paths --starts {args.starts} --suites "
-        f"{','.join(args.suites)}: busybox exec'd twice, health-checked, restarted twice by "
-        f"policy and started with --init, {args.starts} times each, quiet and beside a CPU hog, "
-        "per mode; " + "; ".join(machine_facts()[:2]))
+        f"python3 benchmarks/bench_runtimes.py --paths --only {args.only} --starts "
+        f"{args.starts} --suites {','.join(args.suites)}: busybox exec'd twice, health-checked, "
+        "restarted twice by policy, and a busybox service under --init stopped (its init "
+        f"forwards the signal), {args.starts} times each, quiet and beside a CPU hog, per mode; "
+        + "; ".join(machine_facts()[:2]))
     TABLE.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
     print_paths(table)
 
@@ -498,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--defaults", action="store_true")
     parser.add_argument("--paths", action="store_true",
                         help="measure exec, healthcheck, restart and --init into the table")
+    parser.add_argument("--only", default=",".join(PATHS), help="with --paths: which paths")
     parser.add_argument("--args", default="sockets", help="the recordings' --seccomp-args")
     args = parser.parse_args(argv)
     args.suites = [s for s in args.suites.split(",") if s]

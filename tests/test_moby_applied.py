@@ -10,11 +10,13 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from pytest_seccomp.errors import ProfileError
 from pytest_seccomp.profiles.applies import (
     ALL_CAPABILITIES,
     DEFAULT_CAPABILITIES,
@@ -80,3 +82,94 @@ def test_any_capability_set_and_excluding_rules_as_moby(moby: Path, tmp_path: Pa
     excluding.write_text(json.dumps(EXCLUDING))
     assert moby_allows(moby, excluding, caps) == ours(Profile.load(excluding), caps)
     assert moby_allows(moby, DOCKER_DEFAULT, caps) == ours(Profile.load(DOCKER_DEFAULT), caps)
+
+
+# -- the file as the engine reads it: Go's keys, name and names, the actions that run ----------
+KEYS = {"defaultAction": ["defaultAction", "DefaultAction", "DEFAULTACTION", "defaultaction"],
+        "syscalls": ["syscalls", "Syscalls", "\u017fyscalls", "SYSCALLS"],
+        "names": ["names", "Names", "NAMES"], "name": ["name", "Name", "NAME"],
+        "action": ["action", "Action", "ACTION"],
+        "includes": ["includes", "Includes"], "caps": ["caps", "Caps", "CAPS"]}
+ACTIONS = ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", ""]
+NAMES = ["read", "write", "open_tree", "kexec_load", "ptrace", "mount"]
+
+
+def keyed(draw: st.DrawFn, field: str, value: str) -> list[str]:
+    """One or more spellings of `field`, each with a value: JSON members as text."""
+    return [f"{json.dumps(draw(st.sampled_from(KEYS[field])))}: {v}"
+            for v in [value, *draw(st.lists(st.just(value), max_size=1))]]
+
+
+@st.composite
+def profile_texts(draw: st.DrawFn) -> str:
+    rules = []
+    for _ in range(draw(st.integers(0, 4))):
+        members = [f"{json.dumps(draw(st.sampled_from(KEYS['action'])))}: "
+                   f"{json.dumps(draw(st.sampled_from(ACTIONS[:4])))}"]
+        members.append(f"{json.dumps(draw(st.sampled_from(KEYS['names'])))}: "
+                       f"{json.dumps(draw(st.lists(st.sampled_from(NAMES), max_size=2)))}")
+        if draw(st.booleans()):
+            members.append(f"{json.dumps(draw(st.sampled_from(KEYS['name'])))}: "
+                           f"{json.dumps(draw(st.sampled_from(['', *NAMES])))}")
+        if draw(st.booleans()):
+            caps = json.dumps(draw(st.lists(st.sampled_from(["CAP_SYS_ADMIN", "CAP_KILL"]),
+                                            min_size=1, max_size=1)))
+            members.append(f"{json.dumps(draw(st.sampled_from(KEYS['includes'])))}: "
+                           f"{{{json.dumps(draw(st.sampled_from(KEYS['caps'])))}: {caps}}}")
+        rules.append("{" + ", ".join(draw(st.permutations(members))) + "}")
+    members = []
+    for _ in range(draw(st.integers(1, 3))):
+        members.append(f"{json.dumps(draw(st.sampled_from(KEYS['defaultAction'])))}: "
+                       f"{json.dumps(draw(st.sampled_from(ACTIONS)))}")
+    if rules or draw(st.booleans()):
+        members.append(f"{json.dumps(draw(st.sampled_from(KEYS['syscalls'])))}: "
+                       f"[{', '.join(rules)}]")
+    return "{" + ", ".join(draw(st.permutations(members))) + "}"
+
+
+RUN = {"SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"}
+
+
+def _moby_reads(moby: Path, path: Path, caps: frozenset[str]) -> dict[str, Any] | None:
+    """What dockerd hands runc for a container holding `caps`; None: an error, or no filter."""
+    ran = subprocess.run([str(moby), str(path), ",".join(sorted(caps))], capture_output=True,
+                         text=True, check=False)
+    loaded: dict[str, Any] | None = json.loads(ran.stdout) if ran.returncode == 0 else None
+    return loaded
+VALID = RUN | {"SCMP_ACT_ERRNO"}
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(profile_texts())
+@example('{"defaultAction": "SCMP_ACT_ERRNO", "DefaultAction": ""}')  # no filter at all
+@example('{"defaultAction": "SCMP_ACT_ERRNO", "DefaultAction": "SCMP_ACT_ALLOW", "syscalls": []}')
+@example('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": [], "name": "kexec_load", '
+         '"action": "SCMP_ACT_ALLOW"}]}')
+@example('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], '
+         '"action": "SCMP_ACT_ALLOW", "Action": "SCMP_ACT_LOG"}, {"names": ["kexec_load"], '
+         '"action": "SCMP_ACT_LOG"}]}')
+def test_a_profile_file_reads_as_moby_reads_it(moby: Path, tmp_path: Path, text: str):
+    """Generated files with keys in every case, repeated, `name` beside `names`, LOG and TRACE
+    rules: where moby hands runc a filter it would load, this tool reads the same default
+    action and lets the same names run; where moby refuses the file, hands runc no filter or
+    one runc refuses, this tool refuses it too."""
+    path = tmp_path / "profile.json"
+    path.write_text(text)
+    caps = DOCKER
+    readings = [_moby_reads(moby, path, held) for held in (caps, ALL_CAPABILITIES)]
+    loaded = readings[0]
+    # (a rule moby drops for a container it does not check: the file is judged for every one)
+    engine_loads = all(r is not None and r["defaultAction"] in VALID and all(
+        rule["action"] in VALID and rule["names"] for rule in r.get("syscalls") or [])
+        for r in readings)
+    try:
+        profile = Profile.load(path)
+    except ProfileError:
+        assert not engine_loads, (text, loaded)
+        return
+    assert engine_loads, (text, readings)
+    assert loaded is not None
+    assert profile.default_action == loaded["defaultAction"], text
+    theirs = {n for r in loaded.get("syscalls") or [] if r["action"] in RUN for n in r["names"]}
+    assert ours(profile, caps) == theirs, text

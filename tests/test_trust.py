@@ -213,9 +213,21 @@ def test_the_handshake_confines_a_thread_that_ends_never_the_process(mode):
         tracer.wait_ready()
     finally:
         tracer.stop()
-    for task in os.listdir("/proc/self/task"):
-        status = Path(f"/proc/self/task/{task}/status").read_text()
-        assert "\nSeccomp:\t0\n" in status, (task, status)
+    # (a joined thread's task may linger a moment in its exit on a loaded machine: it must go)
+    deadline = time.monotonic() + 5
+    while True:
+        confined = []
+        for task in os.listdir("/proc/self/task"):
+            try:
+                status = Path(f"/proc/self/task/{task}/status").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            if "\nSeccomp:\t0\n" not in status:
+                confined.append((task, status))
+        if not confined or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not confined, confined
     assert os.getppid() > 0
 
 

@@ -112,6 +112,9 @@ class Applied:
             return False
         if self.arch in excludes.get("arches", ()):
             return False
+        if self.kernel and excludes.get("minKernel") and \
+                _kernel(self.kernel) >= _kernel(str(excludes["minKernel"])):
+            return False
         return not set(excludes.get("caps", ())) & self.capabilities
 
 

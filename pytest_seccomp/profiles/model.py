@@ -31,6 +31,7 @@ from .arguments import (
     socket_family,
     subsumed,
 )
+from .gojson import GoObject, go_fields
 from .ownership import make_dirs, owner_for
 from .protections import PROT_INDEX, PROTECTION_SYSCALLS, Execution, kinds, rule_kinds, rules_for
 
@@ -77,7 +78,13 @@ RUNTIME_SETUP_SYSCALLS = frozenset(
 _DENY_ACTIONS = {"SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
                  "SCMP_ACT_TRAP"}
 _ACTIONS = _DENY_ACTIONS | {ALLOW, "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_NOTIFY"}
+# the actions under which the call runs: LOG logs it, TRACE hands it to a ptrace tracer (which
+# may let it run); every check and diff reads their rules as allowing
+RUNS = frozenset({ALLOW, "SCMP_ACT_LOG", "SCMP_ACT_TRACE"})
 _FILTER_KEYS = ("arches", "caps", "minKernel")
+# the fields of moby's Seccomp and Syscall structs that a profile's reading depends on
+_PROFILE_FIELDS = ("defaultAction", "defaultErrnoRet", "architectures", "archMap", "syscalls")
+_RULE_FIELDS = ("name", "names", "action", "errnoRet", "args", "comment", "includes", "excludes")
 
 Json = dict[str, Any]
 
@@ -89,10 +96,9 @@ def _freeze_filter(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
     if not isinstance(raw, Mapping):
         raise ProfileError(f"{where}: must be an object with 'arches', 'caps' or 'minKernel'")
     items: list[tuple[str, Any]] = []
-    for key in sorted(raw):
-        value = raw[key]
-        if key not in _FILTER_KEYS:
-            raise ProfileError(f"{where}: unknown key {key!r} (expected {', '.join(_FILTER_KEYS)})")
+    fields = go_fields(raw, _FILTER_KEYS)  # (a key naming none is ignored, as by the engine)
+    for key in sorted(fields):
+        value = fields[key]
         if key == "minKernel":
             if value in (None, ""):
                 continue
@@ -108,13 +114,30 @@ def _freeze_filter(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
     return tuple(items)
 
 
+def _rule_names(rule: Mapping[str, Any], where: str) -> list[str]:
+    """A rule's names as moby takes them: `name` when it is set (both set: the engine refuses
+    the file), else `names`."""
+    name, names = rule.get("name"), rule.get("names")
+    if name not in (None, "") and names:
+        raise ProfileError(f"{where}: both 'name' and 'names' are given; the engine refuses "
+                           "such a file (use either)")
+    if name not in (None, ""):
+        names = [name]
+    if names in (None, []):
+        raise ProfileError(f"{where}: the rule names no syscall ('names' or 'name')")
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise ProfileError(f"{where}: 'names' must be a list of syscall names")
+    return names
+
+
 def _freeze_args(raw: Any, where: str) -> tuple[tuple[tuple[str, Any], ...], ...]:
     if raw in (None, []):
         return ()
     if not isinstance(raw, list):
         raise ProfileError(f"{where}: 'args' must be a list")
     frozen = []
-    for i, arg in enumerate(raw):
+    for i, raw_arg in enumerate(raw):
+        arg = go_fields(raw_arg, _ARG_ORDER) if isinstance(raw_arg, Mapping) else raw_arg
         if not isinstance(arg, Mapping) or not {"index", "op"} <= set(arg):
             raise ProfileError(f"{where}.args[{i}]: needs 'index', 'value' and 'op'")
         for key in ("index", "value", "valueTwo"):
@@ -254,43 +277,55 @@ class Profile:
     # -- reading -----------------------------------------------------------------------------
     @classmethod
     def from_json(cls, data: Any, source: str = "profile") -> Profile:
-        """Parse Docker/OCI seccomp JSON; anything malformed is a ProfileError naming the field."""
+        """Parse Docker/OCI seccomp JSON as the engine reads it (Go's encoding/json: keys
+        matched case-insensitively, the last one winning; `name` and `names` as moby combines
+        them); anything malformed is a ProfileError naming the field."""
         if not isinstance(data, Mapping):
             raise ProfileError(f"{source}: a seccomp profile must be a JSON object")
-        action = data.get("defaultAction")
+        top = go_fields(data, _PROFILE_FIELDS)
+        syscalls = top.get("syscalls") or []
+        action = top.get("defaultAction")
+        if action in (None, "") and not syscalls:
+            raise ProfileError(
+                f"{source}: the engine reads no defaultAction and no syscalls here (keys are "
+                "matched case-insensitively, the last one winning), and then applies no seccomp "
+                "filter at all: the container would run unconfined. Give one 'defaultAction' "
+                "that denies (SCMP_ACT_ERRNO), spelled once.")
         if not isinstance(action, str) or action not in _ACTIONS:
-            raise ProfileError(f"{source}: 'defaultAction' must be one of {sorted(_ACTIONS)}")
-        errno_ret = data.get("defaultErrnoRet")
+            raise ProfileError(f"{source}: 'defaultAction' must be one of {sorted(_ACTIONS)} "
+                               f"(as the engine reads the file, it is {action!r})")
+        errno_ret = top.get("defaultErrnoRet")
         if errno_ret is not None and (not isinstance(errno_ret, int) or isinstance(errno_ret, bool)):
             raise ProfileError(f"{source}: 'defaultErrnoRet' must be an integer")
         arch_map: list[tuple[str, tuple[str, ...]]] = []
         for key in ("archMap", "architectures"):
-            if not isinstance(data.get(key) or [], list):
+            if not isinstance(top.get(key) or [], list):
                 raise ProfileError(f"{source}: '{key}' must be a list")
-        for i, entry in enumerate(data.get("archMap") or []):
-            if not isinstance(entry, Mapping) or not isinstance(entry.get("architecture"), str):
+        if top.get("archMap") and top.get("architectures"):
+            raise ProfileError(f"{source}: both 'architectures' and 'archMap' are given; the "
+                               "engine refuses such a file (use either)")
+        for i, raw in enumerate(top.get("archMap") or []):
+            entry = go_fields(raw, ("architecture", "subArchitectures")) \
+                if isinstance(raw, Mapping) else None
+            if entry is None or not isinstance(entry.get("architecture"), str):
                 raise ProfileError(f"{source}: archMap[{i}] needs an 'architecture' string")
             subs = entry.get("subArchitectures") or []
             if not isinstance(subs, list) or not all(isinstance(s, str) for s in subs):
                 raise ProfileError(f"{source}: archMap[{i}].subArchitectures must list strings")
             arch_map.append((entry["architecture"], tuple(subs)))
-        for arch in data.get("architectures") or []:
+        for arch in top.get("architectures") or []:
             if not isinstance(arch, str):
                 raise ProfileError(f"{source}: 'architectures' must list strings")
             arch_map.append((arch, ()))
         rules: dict[Condition, set[str]] = {}
-        syscalls = data.get("syscalls") or []
         if not isinstance(syscalls, list):
             raise ProfileError(f"{source}: 'syscalls' must be a list of rules")
-        for i, rule in enumerate(syscalls):
+        for i, raw_rule in enumerate(syscalls):
             where = f"{source}: syscalls[{i}]"
-            if not isinstance(rule, Mapping):
+            if not isinstance(raw_rule, Mapping):
                 raise ProfileError(f"{where}: a rule must be an object")
-            names = rule.get("names")
-            if names is None and isinstance(rule.get("name"), str):
-                names = [rule["name"]]
-            if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-                raise ProfileError(f"{where}: 'names' must be a list of syscall names")
+            rule = go_fields(raw_rule, _RULE_FIELDS)
+            names = _rule_names(rule, where)
             rule_action = rule.get("action")
             if not isinstance(rule_action, str) or rule_action not in _ACTIONS:
                 raise ProfileError(f"{where}: 'action' must be one of {sorted(_ACTIONS)}")
@@ -323,7 +358,7 @@ class Profile:
         except OSError as exc:
             raise ProfileError(f"cannot read seccomp profile {path}: {exc.strerror}") from None
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=GoObject)
         except json.JSONDecodeError as exc:
             raise ProfileError(
                 f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
@@ -334,8 +369,8 @@ class Profile:
     # -- questions ---------------------------------------------------------------------------
     @property
     def allowed(self) -> frozenset[str]:
-        """Every name some ALLOW rule lists, whatever its conditions."""
-        return frozenset().union(*(n for c, n in self.rules.items() if c.action == ALLOW))
+        """Every name some rule lets run (ALLOW, LOG, TRACE), whatever its conditions."""
+        return frozenset().union(*(n for c, n in self.rules.items() if c.action in RUNS))
 
     @property
     def made_for_nnp(self) -> bool | None:
@@ -394,7 +429,8 @@ class Profile:
         return self.default_action in _DENY_ACTIONS
 
     def allow_conditions(self, name: str) -> set[Condition]:
-        return {c for c, n in self.rules.items() if c.action == ALLOW and name in n}
+        """The rules that let `name` run (ALLOW, LOG, TRACE)."""
+        return {c for c, n in self.rules.items() if c.action in RUNS and name in n}
 
     def families(self, name: str) -> frozenset[int] | None:
         """The address families `name` (socket, socketpair) is allowed for, when every rule
@@ -498,7 +534,7 @@ class Profile:
         names: dict[str, set[str]] = {}
         labels: dict[str, str] = {}
         for condition, rule_names in self.rules.items():
-            if condition.action != ALLOW:
+            if condition.action not in RUNS:
                 continue
             family = rule_family(condition.args)
             if family is not None and rule_names <= set(FAMILY_SYSCALLS) \
@@ -556,7 +592,7 @@ class Profile:
         if not self.denies_by_default:
             problems.append(f"defaultAction {self.default_action} does not deny")
         for condition, names in self.rules.items():
-            if condition.action != ALLOW:
+            if condition.action not in RUNS:
                 continue
             for name in sorted(names):
                 allowed = default.allow_conditions(name)
@@ -620,8 +656,9 @@ def _within(rule: Condition, ceiling: Condition) -> bool:
     """`rule` allows no more than `ceiling`: the same action and exclusions, the ceiling's
     argument checks and maybe more (a rule's checks all hold at once: more is narrower), and
     inclusions at least as strict (fewer architectures, more capabilities, same kernel)."""
-    if (rule.action, rule.errno_ret, rule.excludes) != (
-            ceiling.action, ceiling.errno_ret, ceiling.excludes):
+    runs = rule.action in RUNS and ceiling.action in RUNS  # (LOG runs the call as ALLOW does)
+    if rule.excludes != ceiling.excludes or (not runs and (rule.action, rule.errno_ret) != (
+            ceiling.action, ceiling.errno_ret)):
         return False  # (comments say whose a rule is, and allow nothing)
     if rule.args != ceiling.args and not _args_within(rule.args, ceiling.args):
         return False
