@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also sid's runc under systemd on cgroup v2 (the systemd driver)")
     parser.add_argument("--podman", action="store_true",
                         help="also the suites' Podman (build-images.sh --engine SUITE --podman)")
+    parser.add_argument("--only", default=",".join(PATHS),
+                        help="the paths deployed for profiles recorded on the host")
     parser.add_argument("--cross-paths", default="run,exec",
                         help="the paths deployed for profiles recorded on the newer engines")
     args = parser.parse_args(argv)
@@ -232,8 +234,10 @@ def main(argv: list[str] | None = None) -> int:
                     for recorder in recorders:
                         if recorder == f"{engine.label} ({origin})":
                             continue
-                        paths = PATHS if recorder == host_label else \
-                            tuple(args.cross_paths.split(","))
+                        paths = tuple((args.only if recorder == host_label
+                                       else args.cross_paths).split(","))
+                        if not paths or paths == ("",):
+                            continue
                         failed += deploy(engine, origin, recorder, paths, profiles, args.times)
     return 1 if failed else 0
 

@@ -288,7 +288,8 @@ def measure_only_paths(args: argparse.Namespace) -> None:
                 for mode, names in modes.items():
                     have = set(merged.setdefault(path, {}).get(mode, []))
                     merged[path][mode] = sorted(have | names)
-            entry["path_starts"] = int(entry.get("path_starts", 0)) + args.starts * 2
+            if found:  # (starts per path and mode: quiet and beside the hog)
+                entry["path_starts"] = int(entry.get("path_starts", 0)) + args.starts * 2
             print(f"{engine.label:<32} paths measured in {time.monotonic() - began:.0f} s "
                   f"({origin})")
     earlier = str(table.get("paths_made_by", ""))
