@@ -72,6 +72,17 @@ def _until(check: Callable[[], bool], seconds: float = 30) -> bool:
     return False
 
 
+def visible(engine: Engine, profile: Path) -> None:
+    """Podman's server opens the profile's path itself (its client sends the path): a Podman
+    in a container needs the file at the same path inside."""
+    if engine.container is None or not engine.name.startswith("Podman"):
+        return
+    subprocess.run(["docker", "exec", engine.container, "mkdir", "-p", str(profile.parent)],
+                   check=True, capture_output=True)
+    subprocess.run(["docker", "cp", str(profile), f"{engine.container}:{profile}"], check=True,
+                   capture_output=True)
+
+
 def one(engine: Engine, profile: Path, path: str, nnp: bool) -> str | None:
     """None when the container took `path` under the profile as it would without one."""
     opts = ["--network", "none", "--security-opt", f"seccomp={profile}"]
@@ -174,6 +185,8 @@ def deploy(engine: Engine, origin: str, recorder: str, paths: tuple[str, ...],
     of cells with a failure."""
     failed = 0
     where = f"{engine.label} ({origin})"
+    for mode in MODES:
+        visible(engine, profiles[(recorder, mode)])
     for path in paths:
         for mode in MODES:
             why_not = skipped(engine, origin, path)
@@ -200,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also the suites' Podman (build-images.sh --engine SUITE --podman)")
     parser.add_argument("--only", default=",".join(PATHS),
                         help="the paths deployed for profiles recorded on the host")
+    parser.add_argument("--deploy-on", default="",
+                        help="deploy only on these (docker or podman: the newer engines' kind)")
     parser.add_argument("--cross-paths", default="run,exec",
                         help="the paths deployed for profiles recorded on the newer engines")
     args = parser.parse_args(argv)
@@ -229,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
                     profiles[(name, mode)] = record(engine, mode, Path(tmp))
         print(f"\n{'recorded on':<52} {'deployed on':<52} {'path':<12} {'mode':<8} result")
         for spec in specs:
+            if args.deploy_on and not any(args.deploy_on in (spec[0], k) for k in
+                                          (("podman" if spec[3] else "docker"),)):
+                continue
             with engines_of(spec) as found:
                 for engine, origin in found:
                     for recorder in recorders:

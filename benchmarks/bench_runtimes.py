@@ -41,7 +41,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_stability import record  # the examples recorded in a mode, as there
 from common import machine_facts
-from engines import SUITES, Engine, dind_engine, have_image, host_engines, sweep
+from engines import (
+    SUITES,
+    Engine,
+    dind_engine,
+    have_image,
+    have_podman_image,
+    host_engines,
+    sweep,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "pytest_seccomp" / "data" / "runtime-steps.json"
@@ -144,10 +152,11 @@ PATHS = ("exec", "healthcheck", "restart", "init")
 
 def engine_paths(engine: Engine, only: tuple[str, ...] = PATHS) -> tuple[str, ...]:
     """The paths this engine takes (of `only`): Podman runs health checks from systemd timers
-    (none on these machines) and `--init` needs catatonit (not installed with Debian's
-    podman)."""
+    (none on these machines); its `--init` is catatonit, which the newer suites' Podman image
+    installs and the host's Debian podman 4.3 does not."""
     if engine.name.startswith("Podman"):
-        return tuple(p for p in ("exec", "restart") if p in only)
+        takes = ("exec", "restart", "init") if engine.container else ("exec", "restart")
+        return tuple(p for p in takes if p in only)
     return tuple(p for p in PATHS if p in only)
 
 
@@ -257,7 +266,8 @@ def measure_one(engine: Engine, starts: int, tmp: Path) -> dict[str, set[str]]:
     return steps
 
 
-def engines(suites: list[str], images: tuple[str, ...]) -> Iterator[tuple[Engine, str]]:
+def engines(suites: list[str], images: tuple[str, ...], podman: bool = False
+            ) -> Iterator[tuple[Engine, str]]:
     """Every engine of the matrix, each with where it came from."""
     yield from ((engine, "host") for engine in host_engines())
     for suite in suites:
@@ -267,6 +277,10 @@ def engines(suites: list[str], images: tuple[str, ...]) -> Iterator[tuple[Engine
         for runtime in ("runc", "crun"):
             with dind_engine(suite, runtime, images) as engine:
                 yield engine, f"Debian {suite}"
+        if podman and have_podman_image(suite):
+            for runtime in ("runc", "crun"):
+                with dind_engine(suite, runtime, images, podman=True) as engine:
+                    yield engine, f"Debian {suite}"
 
 
 def measure_only_paths(args: argparse.Namespace) -> None:
@@ -275,7 +289,8 @@ def measure_only_paths(args: argparse.Namespace) -> None:
     table = json.loads(TABLE.read_text())
     entries = {(e["runtime"], e["version"]): e for e in table["runtimes"]}
     with tempfile.TemporaryDirectory() as tmp:
-        for engine, origin in engines(args.suites, ("pytest-seccomp/busybox:latest",)):
+        for engine, origin in engines(args.suites, ("pytest-seccomp/busybox:latest",),
+                                      podman=args.podman):
             began = time.monotonic()
             found = measure_paths(engine, args.starts, Path(tmp) / engine.label.replace(" ", "-"),
                                   tuple(args.only.split(",")))
@@ -515,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paths", action="store_true",
                         help="measure exec, healthcheck, restart and --init into the table")
     parser.add_argument("--only", default=",".join(PATHS), help="with --paths: which paths")
+    parser.add_argument("--podman", action="store_true",
+                        help="with --paths: the suites' Podman too (build-images.sh --podman)")
     parser.add_argument("--args", default="sockets", help="the recordings' --seccomp-args")
     args = parser.parse_args(argv)
     args.suites = [s for s in args.suites.split(",") if s]

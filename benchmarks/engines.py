@@ -74,6 +74,17 @@ def run_privileged(client: docker.DockerClient, image: str, label: str,
         return client.containers.run(image, cap_add=bounding_capabilities(), **settings)
 
 
+def have_podman_image(suite: str) -> bool:
+    client = docker.from_env()
+    try:
+        client.images.get(podman_image_of(suite))
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+    finally:
+        client.close()
+
+
 def image_of(suite: str) -> str:
     return f"pytest-seccomp/engine:{suite}"
 
