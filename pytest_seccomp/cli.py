@@ -76,19 +76,24 @@ def _check_runtime(profile: Profile, wanted: str) -> int:
             gaps = missing_by_path(profile.allowed, runtime.label, nnp, table) or {}
             how = "with no-new-privileges" if nnp else "without no-new-privileges"
             start = gaps.pop(RuntimePath.RUN, frozenset())
+            init = gaps.pop(RuntimePath.INIT, frozenset())
             if start:
                 print(f"  does NOT start under {runtime.label} {how}: it lacks "
                       f"{' '.join(sorted(start))}, which {runtime.label} makes after installing "
                       f"the filter (measured under {runtime.engine})")
             elif not gaps:
                 print(f"  starts under {runtime.label} {how} (holds its measured steps, also "
-                      "of exec, health checks, restarts and --init)")
+                      "of exec, health checks and restarts)")
             else:
                 print(f"  starts under {runtime.label} {how}")
             for path, gap in gaps.items():
                 print(f"  its {path} under {runtime.label} {how} may fail: it lacks "
                       f"{' '.join(sorted(gap))}, which {runtime.label} makes on that path "
                       "after installing the filter")
+            if init:
+                print(f"  deployed with --init, the engine's init would need "
+                      f"{' '.join(sorted(init))} as measured under {runtime.label} {how} (record "
+                      "with init=True where you deploy with it)")
             failed = failed or bool(start or gaps)
     return 1 if failed else 0
 
