@@ -74,30 +74,27 @@ def run_privileged(client: docker.DockerClient, image: str, label: str,
         return client.containers.run(image, cap_add=bounding_capabilities(), **settings)
 
 
-def have_podman_image(suite: str) -> bool:
-    client = docker.from_env()
-    try:
-        client.images.get(podman_image_of(suite))
-        return True
-    except docker.errors.ImageNotFound:
-        return False
-    finally:
-        client.close()
-
-
 def image_of(suite: str) -> str:
     return f"pytest-seccomp/engine:{suite}"
 
 
-def have_image(suite: str) -> bool:
+def image_exists(name: str) -> bool:
     client = docker.from_env()
     try:
-        client.images.get(image_of(suite))
+        client.images.get(name)
         return True
     except docker.errors.ImageNotFound:
         return False
     finally:
         client.close()
+
+
+def have_image(suite: str) -> bool:
+    return image_exists(image_of(suite))
+
+
+def have_podman_image(suite: str) -> bool:
+    return image_exists(podman_image_of(suite))
 
 
 def _runtime_version(run: list[str], runtime: str) -> str:

@@ -10,7 +10,7 @@ default's own is judged here, from the container's create request, without the e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -130,11 +130,6 @@ def refused_by_default(default: Profile, name: str, applied: Applied | None) -> 
     if applied is None:
         return not default.allow_conditions(name)
     return not applied_allows(default, name, applied)
-
-
-def applied_names(default: Profile, names: Iterable[str], applied: Applied) -> frozenset[str]:
-    """Those of `names` the default lets this container make."""
-    return frozenset(n for n in names if applied_allows(default, n, applied))
 
 
 def why_default_refuses(default: Profile, name: str, applied: Applied | None) -> str:
