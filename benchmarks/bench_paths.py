@@ -4,14 +4,17 @@ engine of the matrix, in both modes? One row per engine, runtime, path and mode.
 
     python3 benchmarks/bench_paths.py [--times 20] [--suites sid] [--systemd]
 
-A small project is recorded (its test starts a busybox service and execs `true` into it, once:
-the app's part of every path) on the host's Docker 20.10 (runc 1.1.5) and on sid's Docker 28.5
+A small project is recorded (one test starts a busybox service and execs `true` into it, once:
+the app's part of every path; another starts it under the engine's init, `init=True`) on the
+host's Docker 20.10 (runc 1.1.5) and on sid's Docker 28.5
 (runc 1.3.6), with the default portable runtime rule, in each mode. Each profile is then deployed
 as users deploy it (`docker run --security-opt seccomp=...`) on every other engine: the
-recording's own paths never included a health check, a restart or --init, so what those need
-beyond the app comes from the measured runtime table alone. Exits 1 if any cell failed once.
-Podman runs health checks from systemd timers (none here) and --init needs catatonit (not
-installed with Debian's podman): those cells are skipped and said so.
+recording's own paths never included a health check or a restart, so what those need beyond
+the app comes from the measured runtime table alone; --init runs the engine's init program in
+the container, recorded as the app's. Exits 1 if any cell failed once. Podman runs health checks
+from systemd timers (none here), --init needs catatonit (not installed with Debian's podman
+4.3), and Docker's init (tini) is another program than Podman's (catatonit): those cells are
+skipped and said so, the last with what `pytest-seccomp check --runtime` says it would need.
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ def test_service_answers_an_exec():
     client = docker.from_env()
     box = client.containers.run("{BUSYBOX}", {SERVICE!r}, detach=True, network_mode="none")
     assert box.exec_run(["true"]).exit_code == 0
+    box.stop(timeout=10)
+    assert box.wait()["StatusCode"] == 0
+    box.remove()
+
+
+def test_service_runs_under_the_engines_init():
+    client = docker.from_env()
+    box = client.containers.run("{BUSYBOX}", {SERVICE!r}, detach=True, network_mode="none",
+                                init=True)
     box.stop(timeout=10)
     assert box.wait()["StatusCode"] == 0
     box.remove()
@@ -141,11 +153,30 @@ def record(engine: Engine, mode: str, into: Path) -> Path:
     return project / "seccomp-profiles" / "pytest-seccomp" / "busybox.json"
 
 
-def skipped(engine: Engine, origin: str, path: str) -> str | None:
+def init_program(engine_label: str) -> str:
+    """The program an engine's --init runs as the container's PID 1."""
+    return "catatonit" if engine_label.startswith("Podman") else "docker-init (tini)"
+
+
+def init_hint(profile: Path, engine: Engine) -> str:
+    """What `pytest-seccomp check --runtime` says the deploying engine's init would need."""
+    name, version = engine.runtime.split(" ", 1)
+    ran = subprocess.run([sys.executable, "-m", "pytest_seccomp", "check", str(profile),
+                          f"--runtime={name}@{version.split('+')[0]}"], capture_output=True,
+                         text=True, check=False)
+    return next((line.strip() for line in ran.stdout.splitlines() if "--init" in line),
+                "check --runtime named nothing")
+
+
+def skipped(engine: Engine, origin: str, path: str, recorder: str) -> str | None:
     if engine.name.startswith("Podman") and path == "healthcheck":
         return "Podman runs health checks from systemd timers (none here)"
     if engine.name.startswith("Podman") and path == "init" and origin == "host":
         return "Podman's --init needs catatonit (not installed here with Debian's podman 4.3)"
+    if path == "init" and init_program(engine.name) != init_program(recorder):
+        return (f"the recording's init was {init_program(recorder)}, this engine's is "
+                f"{init_program(engine.name)}, another program (record with init=True where "
+                "you deploy with --init)")
     return None
 
 
@@ -189,7 +220,9 @@ def deploy(engine: Engine, origin: str, recorder: str, paths: tuple[str, ...],
         visible(engine, profiles[(recorder, mode)])
     for path in paths:
         for mode in MODES:
-            why_not = skipped(engine, origin, path)
+            why_not = skipped(engine, origin, path, recorder)
+            if why_not and path == "init" and "another program" in why_not:
+                why_not += f"; {init_hint(profiles[(recorder, mode)], engine)}"
             if why_not:
                 print(f"{recorder:<52} {where:<52} {path:<12} {mode:<8} n/a: {why_not}",
                       flush=True)

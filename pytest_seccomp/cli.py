@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
@@ -12,7 +13,15 @@ from pathlib import Path
 import yaml
 
 from .deploy.compose import write_compose_override
-from .deploy.export import KUBELET_DIR, load_any, pod_snippet, resolve, resource_name, to_spo
+from .deploy.export import (
+    KUBELET_DIR,
+    load_any,
+    pod_snippet,
+    problems_per_machine,
+    resolve,
+    resource_name,
+    to_spo,
+)
 from .deploy.merge import merge_dirs
 from .errors import SeccompError
 from .profiles.arguments import FAMILY_SYSCALLS, family_name, in_family_order, rule_family
@@ -30,18 +39,9 @@ def _check(args: argparse.Namespace) -> int:
     else:
         default = find_default(args.engine, args.default)
         against = str(default.path)
-    ceiling = default.profile
-    if profile.is_resolved and not default.profile.is_resolved:
-        # A file without includes/excludes (a Kubernetes export) is checked against the
-        # default as it applies to that file's architecture with the default capabilities.
-        machine = profile.machine or "x86_64"
-        ceiling = resolve(default.profile, machine)
-        against += f" as it applies on {machine} with the default capabilities"
-    checked = profile
-    if default.profile.is_resolved and not profile.is_resolved:
-        # an engine's default as it applies (the shipped newer ones): the profile likewise
-        checked = resolve(profile, profile.machine or "x86_64")
-    problems = checked.check(ceiling)
+    problems, machines = problems_per_machine(profile, default.profile)
+    if profile.is_resolved or default.profile.is_resolved:
+        against += f" as it applies on {', '.join(machines)} with the default capabilities"
     if problems:
         print(f"{args.profile}: NOT OK")
         for problem in problems:
@@ -101,8 +101,9 @@ def _check_runtime(profile: Profile, wanted: str) -> int:
 def _show(args: argparse.Namespace) -> int:
     """the allowed names grouped by purpose, then the conditional and non-allow rules"""
     profile = load_any(args.profile)
-    plain = {n for c, names in profile.rules.items() if c.action == ALLOW and not c.is_runtime
-             and (c.unconditional or is_memory_rule(c, names)) for n in names}
+    plain = {n for c, names in profile.rules.items() if c.action == ALLOW
+             and (c.unconditional or is_memory_rule(c, names)) for n in names} \
+        - profile.runtime_only
     print(f"{args.profile}: {len(profile.allowed)} syscalls allowed, "
           f"default action {profile.default_action}")
     for purpose, names in group(plain).items():
@@ -232,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     override.add_argument("-o", "--output", default="docker-compose.seccomp.yml")
     override.set_defaults(run=_compose_override)
     args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # a path or name that is not UTF-8 still prints
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
         code: int = args.run(args)
         sys.stdout.flush()

@@ -63,11 +63,12 @@ def _tracer_choice(value: str) -> str:
     return value
 
 
+DEFAULT_MAP_SIZE = 65536
+
+
 def _map_size(value: str) -> int:
-    try:
-        size = int(value)
-    except ValueError:
-        size = 0
+    # (ASCII digits only: int() would read "٣٣" as 33)
+    size = int(value) if value.isascii() and value.isdigit() else 0
     if not 4 <= size <= 1 << 20:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a map size: give a whole number of entries from 4 to 1048576")
@@ -113,7 +114,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--seccomp-strict", action="store_true", dest="seccomp_strict",
                     help="enforce: fail a test that passed although its containers had syscalls "
                          "refused")
-    group.addoption("--seccomp-map-size", dest="seccomp_map_size", type=_map_size, default=65536,
+    group.addoption("--seccomp-map-size", dest="seccomp_map_size", type=_map_size, default=None,
                     metavar="N", help="entries per tracer map: the containers (cgroups) a session "
                                       "can hold, or (container, syscall) pairs with "
                                       "--seccomp-count-calls (default 65536; a full map fails "
@@ -177,7 +178,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
         from .tracing.tracer import early_tracer
 
         tracer = early_tracer(Mode.RECORD if record else Mode.ENFORCE,
-                              bool(known.seccomp_count_calls), known.seccomp_map_size,
+                              bool(known.seccomp_count_calls),
+                              known.seccomp_map_size or DEFAULT_MAP_SIZE,
                               Place(place))
         if tracer is not None:
             early_config.stash[EARLY_TRACER] = tracer
@@ -213,6 +215,7 @@ def _configure(config: pytest.Config, early: Tracer | None) -> None:
             "the profiles), then run again with --seccomp-enforce."
         )
     _refuse_options_without_effect(config, record, enforce)
+    _refuse_bad_ini_values(config)
     if not (record or enforce):
         return
     from .interception.engine import EngineAnswers, user_engine
@@ -252,9 +255,9 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
         default_profile=config.getoption("seccomp_default_profile")
         or config.getini("seccomp_default_profile") or None,
         count_calls=bool(config.getoption("seccomp_count_calls")),
-        map_size=config.getoption("seccomp_map_size"),
+        map_size=config.getoption("seccomp_map_size") or DEFAULT_MAP_SIZE,
         run_id=str(getattr(config, "workerinput", {}).get("testrunuid") or uuid.uuid4().hex),
-        nnp=bool(config.getoption("seccomp_nnp") or config.getini("seccomp_nnp")),
+        nnp=bool(config.getoption("seccomp_nnp") or _ini_nnp(config)),
         tracer=_tracer_place(config),
     )
     if record:
@@ -318,10 +321,39 @@ _RECORD_ONLY = {"seccomp_args": "--seccomp-args", "seccomp_runtimes": "--seccomp
                 "seccomp_update": "--seccomp-update", "seccomp_merge": "--seccomp-merge",
                 "seccomp_coverage": "--seccomp-coverage"}
 _ENFORCE_ONLY = {"seccomp_missing": "--seccomp-missing", "seccomp_strict": "--seccomp-strict"}
+_EITHER_MODE = {"seccomp_profile_dir": "--seccomp-profile-dir",
+                "seccomp_default_profile": "--seccomp-default-profile",
+                "seccomp_map_size": "--seccomp-map-size", "seccomp_nnp": "--seccomp-nnp",
+                "seccomp_tracer": "--seccomp-tracer"}
+
+
+def _ini_nnp(config: pytest.Config) -> bool:
+    try:
+        return bool(config.getini("seccomp_nnp"))
+    except ValueError:
+        raise pytest.UsageError(
+            f"seccomp_nnp = {config.inicfg.get('seccomp_nnp')!r} in the ini file is not a "
+            "truth value: give true or false (or drop the line).") from None
+
+
+def _refuse_bad_ini_values(config: pytest.Config) -> None:
+    """The ini file's seccomp values are checked on every run, with a mode or without: a typo
+    is found the day it is made, not the day someone records."""
+    _ini_nnp(config)
+    for key, choices, hint in (("seccomp_args", ARGUMENT_CHOICES, _ARGS_HINT),
+                               ("seccomp_tracer", tuple(Place), _TRACER_HINT)):
+        value = config.getini(key)
+        if value and value not in choices:
+            raise pytest.UsageError(f"{key} = {value!r} in the ini file: {hint}")
 
 
 def _refuse_options_without_effect(config: pytest.Config, record: bool, enforce: bool) -> None:
     """An option the chosen mode (or no mode) ignores is a usage error, never a silent no-op."""
+    given = [name for dest, name in _EITHER_MODE.items() if config.getoption(dest)]
+    if given and not (record or enforce):
+        raise pytest.UsageError(
+            f"{', '.join(given)} {'goes' if len(given) == 1 else 'go'} with --seccomp-record or "
+            "--seccomp-enforce and would do nothing here; add one of them.")
     for options, mode, flag in ((_RECORD_ONLY, record, "--seccomp-record"),
                                 (_ENFORCE_ONLY, enforce, "--seccomp-enforce")):
         given = [name for dest, name in options.items() if config.getoption(dest)]

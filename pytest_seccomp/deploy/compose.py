@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from ..errors import SeccompError
+from ..profiles.files import load_yaml
 from ..profiles.model import Profile, write_atomic
 from ..profiles.naming import profile_name_for_image
 
@@ -23,17 +24,14 @@ def service_profile(service: str, spec: dict[str, Any]) -> str:
 def write_compose_override(compose_file: Path, profile_dir: Path, output: Path) -> list[str]:
     """Write `output` (security_opt per service, paths relative to the compose file's
     directory, as compose resolves them); every service must have a profile."""
-    try:
-        project = yaml.safe_load(compose_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SeccompError(f"cannot read the compose file {compose_file}: {exc}") from None
+    project = load_yaml(compose_file, "compose file", "give the project's compose file.") or {}
     services = project.get("services") if isinstance(project, dict) else None
     if not isinstance(services, dict) or not services:
         raise SeccompError(f"{compose_file} defines no services; give the project's compose file.")
     base = compose_file.resolve().parent
     override: dict[str, Any] = {"services": {}}
     missing = []
-    for service, spec in sorted(services.items()):
+    for service, spec in sorted(services.items(), key=lambda item: str(item[0])):
         name = service_profile(str(service), spec if isinstance(spec, dict) else {})
         profile = profile_dir.resolve() / f"{name}.json"
         if not profile.is_file():

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProfileError
+from ..profiles.files import load_yaml
 from ..profiles.model import NATIVE_ARCH, Condition, Profile
 
 # The capabilities a container gets by default from Docker, containerd and CRI-O.
@@ -46,6 +47,33 @@ def resolve(profile: Profile, machine: str = "x86_64",
     arches = [scmp_arch, *next((subs for a, subs in profile.arch_map if a == scmp_arch), ())]
     return Profile(profile.default_action, profile.default_errno_ret,
                    tuple(sorted((a, ()) for a in arches)), rules)
+
+
+def machines_of(profile: Profile) -> list[str]:
+    """Every machine (`uname -m`) whose native architecture the profile's archMap names, in a
+    fixed order; x86_64 for a file that names none (the engine then uses the host's)."""
+    named = {scmp for scmp, _ in profile.arch_map}
+    return [m for m, (scmp, _) in sorted(NATIVE_ARCH.items()) if scmp in named] or ["x86_64"]
+
+
+def problems_per_machine(profile: Profile, default: Profile) -> tuple[list[str], list[str]]:
+    """Why `profile` is wider than `default` on any machine it names, and the machines it was
+    judged on. Files with includes/excludes on both sides are compared rule by rule (each rule
+    keeps its architectures); otherwise both are resolved for each machine as the engine
+    resolves them there with the default capabilities: a rule the default allows on s390x
+    only (clone's flags in argument 1) is then judged where it applies, never on the first
+    architecture alone."""
+    if not profile.is_resolved and not default.is_resolved:
+        return profile.check(default), machines_of(profile)
+    machines = machines_of(profile)
+    if default.is_resolved:  # a default as it applies on its own machine (the shipped ones)
+        machines = [default.machine or "x86_64"]
+    problems: list[str] = []
+    for machine in machines:
+        found = resolve(profile, machine).check(
+            default if default.is_resolved else resolve(default, machine))
+        problems += [f"on {machine}: {p}" if len(machines) > 1 else p for p in found]
+    return problems, machines
 
 
 def resource_name(profile_name: str) -> str:
@@ -86,9 +114,32 @@ def from_spo(resource: dict[str, Any], source: str = "SeccompProfile") -> Profil
     if not isinstance(spec, dict):
         raise ProfileError(f"{source} has no spec: export it again with "
                            "`pytest-seccomp export --format spo`.")
+    if spec.get("baseProfileName"):
+        raise ProfileError(f"{source}: spec.baseProfileName {str(spec['baseProfileName'])[:60]!r}"
+                           ": the operator adds that profile's rules, which this file does not "
+                           "hold; check the base and this resource's syscalls each on their own, "
+                           "or export a complete profile with `pytest-seccomp export --format spo`.")
+    syscalls = spec.get("syscalls")
     return Profile.from_json({"defaultAction": spec.get("defaultAction"),
-                              "architectures": spec.get("architectures", []),
-                              "syscalls": spec.get("syscalls", [])}, source)
+                              "architectures": spec.get("architectures"),
+                              "syscalls": [_crd_fields(r, _SPO_RULE) for r in syscalls]
+                              if isinstance(syscalls, list) else syscalls}, source)
+
+
+# the fields of the operator's CRD (v1beta1): the API server prunes any other, and matches keys
+# exactly, so `includes`, `excludes`, `name` or `Names` never reach the node
+_SPO_RULE = ("names", "action", "errnoRet", "args")
+_SPO_ARG = ("index", "value", "valueTwo", "op")
+
+
+def _crd_fields(raw: Any, fields: tuple[str, ...]) -> Any:
+    """`raw` as the cluster keeps it: only the CRD's own fields, spelled exactly."""
+    if not isinstance(raw, dict):
+        return raw
+    kept = {k: raw[k] for k in fields if k in raw}
+    if isinstance(kept.get("args"), list):
+        kept["args"] = [_crd_fields(a, _SPO_ARG) for a in kept["args"]]
+    return kept
 
 
 def load_any(path: str | os.PathLike[str]) -> Profile:
@@ -96,16 +147,9 @@ def load_any(path: str | os.PathLike[str]) -> Profile:
     Operator resource in YAML (what runs in the cluster can be checked and diffed too)."""
     if Path(path).suffix not in (".yaml", ".yml"):
         return Profile.load(path)
-    import yaml
-
-    try:
-        resource = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ProfileError(f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}); export it "
-                           "again with `pytest-seccomp export --format spo`.") from None
-    return from_spo(resource, str(path))
+    resource = load_yaml(path, "SeccompProfile resource",
+                         "export it again with `pytest-seccomp export --format spo`.")
+    return from_spo(resource, os.fsdecode(path))
 
 
 def pod_snippet(localhost_path: str, nnp: bool = True) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from functools import reduce
 from pathlib import Path
@@ -13,7 +14,8 @@ from ..profiles.model import ALLOW, ARCH_ALIASES, Condition, Profile, apps_first
 def _fingerprint(profile: Profile) -> tuple[object, ...]:
     """What a recording inherits from its engine's default: differing ones were made against
     different defaults, and their union could be neither's least-privilege profile."""
-    carried = sorted((c, tuple(sorted(n))) for c, n in profile.rules.items() if c.action != ALLOW)
+    carried = sorted((json.dumps(c.to_json(), sort_keys=True), tuple(sorted(n)))
+                     for c, n in profile.rules.items() if c.action != ALLOW)
     return (profile.default_action, profile.default_errno_ret, tuple(carried))
 
 

@@ -31,9 +31,11 @@ from .arguments import (
     socket_family,
     subsumed,
 )
-from .gojson import GoObject, go_fields
+from .files import load_json
+from .gojson import go_fields
 from .ownership import make_dirs, owner_for
 from .protections import PROT_INDEX, PROTECTION_SYSCALLS, Execution, kinds, rule_kinds, rules_for
+from .runtimes import measured_table
 
 ALLOW = "SCMP_ACT_ALLOW"
 # Allowed in every written profile. A dying or signalled process needs the first three (a profile
@@ -57,19 +59,6 @@ def runtime_comment(runtime: str, covers: str = "") -> str:
 
 
 ALWAYS_ALLOWED = frozenset({"exit", "exit_group", "rt_sigreturn", "restart_syscall", "sched_yield"})
-# runc is a Go program: between installing the filter and exec'ing the app its runtime may wait
-# on a futex or sleep, as scheduling has it (one start makes them, the next not: an enforce run
-# under Podman had runc's init refused both after a recording that never saw them)
-GO_RUNTIME_WAITS = {"runc": frozenset({"futex", "nanosleep"})}
-
-
-def runtime_steps(seen: Iterable[str], runtime: str) -> set[str]:
-    """The runtime's steps after installing the filter: those seen, and, when any were (the
-    filter came before its last steps), the waits its language's runtime may make in any start."""
-    steps = set(seen)
-    if steps:
-        steps |= GO_RUNTIME_WAITS.get(runtime.split(" ", 1)[0], frozenset())
-    return steps
 # The runtime's own setup: never a sign of what the app needs.
 RUNTIME_SETUP_SYSCALLS = frozenset(
     {"mount", "umount2", "pivot_root", "sethostname", "setdomainname", "unshare", "setns",
@@ -102,8 +91,9 @@ def _freeze_filter(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
         if key == "minKernel":
             if value in (None, ""):
                 continue
-            if not isinstance(value, str):
-                raise ProfileError(f"{where}.minKernel: must be a string like '4.8'")
+            if not isinstance(value, str) or not _kernel_version(value):
+                raise ProfileError(f"{where}.minKernel: must be a kernel version like '4.8' "
+                                   f"(the engine refuses {json.dumps(value)[:40]})")
             items.append((key, value))
         else:
             if value in (None, []):
@@ -112,6 +102,13 @@ def _freeze_filter(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
                 raise ProfileError(f"{where}.{key}: must be a list of strings")
             items.append((key, tuple(sorted(set(value)))))
     return tuple(items)
+
+
+def _kernel_version(text: str) -> bool:
+    """moby's KernelVersion: exactly `<kernel>.<major>`, each 0-255, not 0.0."""
+    parts = text.split(".")
+    return (len(parts) == 2 and all(p.isascii() and p.isdigit() and int(p) <= 255 for p in parts)
+            and any(int(p) for p in parts))
 
 
 def _rule_names(rule: Mapping[str, Any], where: str) -> list[str]:
@@ -130,24 +127,48 @@ def _rule_names(rule: Mapping[str, Any], where: str) -> list[str]:
     return names
 
 
+# the comparisons runc and crun know (libseccomp's); any other op fails the container's start
+OPERATORS = frozenset({"SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE",
+                       "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"})
+MAX_ARG_INDEX = 5  # a syscall has six arguments
+_UINT64 = 2**64 - 1
+
+
+def _unsigned(value: Any, where: str, limit: int = _UINT64) -> int:
+    """A Go `uint` field: a non-negative integer in range (Go refuses 1.0, "1" and true)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+        raise ProfileError(f"{where}: must be an integer from 0 to {limit} (the engine refuses "
+                           f"{json.dumps(value)[:40]})")
+    return value
+
+
+def _errno(value: Any, where: str) -> int | None:
+    return None if value is None else _unsigned(value, where)
+
+
 def _freeze_args(raw: Any, where: str) -> tuple[tuple[tuple[str, Any], ...], ...]:
+    """A rule's argument checks as the engine reads them: a missing index or value is Go's
+    zero; the index names one of the six arguments and the op a comparison the runtime knows."""
     if raw in (None, []):
         return ()
     if not isinstance(raw, list):
         raise ProfileError(f"{where}: 'args' must be a list")
     frozen = []
     for i, raw_arg in enumerate(raw):
-        arg = go_fields(raw_arg, _ARG_ORDER) if isinstance(raw_arg, Mapping) else raw_arg
-        if not isinstance(arg, Mapping) or not {"index", "op"} <= set(arg):
-            raise ProfileError(f"{where}.args[{i}]: needs 'index', 'value' and 'op'")
-        for key in ("index", "value", "valueTwo"):
-            if key in arg and (not isinstance(arg[key], int) or isinstance(arg[key], bool)
-                               or arg[key] < 0):
-                raise ProfileError(f"{where}.args[{i}].{key}: must be a non-negative integer")
-        if not isinstance(arg["op"], str):
-            raise ProfileError(f"{where}.args[{i}].op: must be a string like 'SCMP_CMP_EQ'")
-        frozen.append(tuple(sorted((k, arg[k]) for k in ("index", "value", "valueTwo", "op")
-                                   if k in arg and not (k == "valueTwo" and arg[k] == 0))))
+        if not isinstance(raw_arg, Mapping):
+            raise ProfileError(f"{where}.args[{i}]: must be an object with 'index', 'value' "
+                               "and 'op'")
+        arg = go_fields(raw_arg, _ARG_ORDER)
+        values = {key: _unsigned(arg[key] if arg.get(key) is not None else 0,
+                                 f"{where}.args[{i}].{key}",
+                                 MAX_ARG_INDEX if key == "index" else _UINT64)
+                  for key in ("index", "value", "valueTwo")}
+        if not isinstance(arg.get("op"), str) or arg["op"] not in OPERATORS:
+            raise ProfileError(f"{where}.args[{i}].op: must be one of {sorted(OPERATORS)} (the "
+                               f"runtime refuses {json.dumps(arg.get('op'))[:40]})")
+        values_op: dict[str, Any] = {**values, "op": arg["op"]}
+        frozen.append(tuple(sorted((k, v) for k, v in values_op.items()
+                                   if not (k == "valueTwo" and v == 0))))
     return tuple(frozen)
 
 
@@ -167,14 +188,17 @@ class Condition:
         return not (self.args or self.includes or self.excludes)
 
     def sort_key(self) -> tuple[int, int, str]:
-        """The plain allow rules first, then the family rules by family, then the rest in a
+        """The plain allow rules first, then the family rules by family, then the rest: fewer
+        argument checks first (as the engines' defaults order them: libseccomp 2.6.1 under crun
+        1.28 refuses, with EEXIST, socket's ERRNO rule on AF_VSOCK after its ERRNO rule on
+        AF_NETLINK with a protocol, and so every profile carrying Podman 5.8's), then in a
         stable order."""
         if self.action == ALLOW and self.unconditional:
             return (0, 0, json.dumps(self.to_json(), sort_keys=True))
         family = rule_family(self.args) if self.action == ALLOW else None
         if family is not None and not (self.includes or self.excludes):
             return (1, family, self.comment)
-        return (2, 0, json.dumps(self.to_json(), sort_keys=True))
+        return (2, len(self.args), json.dumps(self.to_json(), sort_keys=True))
 
     @property
     def is_runtime(self) -> bool:
@@ -283,7 +307,12 @@ class Profile:
         if not isinstance(data, Mapping):
             raise ProfileError(f"{source}: a seccomp profile must be a JSON object")
         top = go_fields(data, _PROFILE_FIELDS)
-        syscalls = top.get("syscalls") or []
+        syscalls = top.get("syscalls")
+        if syscalls is None:  # (JSON null leaves a Go slice empty)
+            syscalls = []
+        if not isinstance(syscalls, list):
+            raise ProfileError(f"{source}: 'syscalls' must be a list of rules (the engine "
+                               f"refuses {json.dumps(syscalls)[:40]})")
         action = top.get("defaultAction")
         if action in (None, "") and not syscalls:
             raise ProfileError(
@@ -294,9 +323,7 @@ class Profile:
         if not isinstance(action, str) or action not in _ACTIONS:
             raise ProfileError(f"{source}: 'defaultAction' must be one of {sorted(_ACTIONS)} "
                                f"(as the engine reads the file, it is {action!r})")
-        errno_ret = top.get("defaultErrnoRet")
-        if errno_ret is not None and (not isinstance(errno_ret, int) or isinstance(errno_ret, bool)):
-            raise ProfileError(f"{source}: 'defaultErrnoRet' must be an integer")
+        errno_ret = _errno(top.get("defaultErrnoRet"), f"{source}: 'defaultErrnoRet'")
         arch_map: list[tuple[str, tuple[str, ...]]] = []
         for key in ("archMap", "architectures"):
             if not isinstance(top.get(key) or [], list):
@@ -318,8 +345,6 @@ class Profile:
                 raise ProfileError(f"{source}: 'architectures' must list strings")
             arch_map.append((arch, ()))
         rules: dict[Condition, set[str]] = {}
-        if not isinstance(syscalls, list):
-            raise ProfileError(f"{source}: 'syscalls' must be a list of rules")
         for i, raw_rule in enumerate(syscalls):
             where = f"{source}: syscalls[{i}]"
             if not isinstance(raw_rule, Mapping):
@@ -329,18 +354,18 @@ class Profile:
             rule_action = rule.get("action")
             if not isinstance(rule_action, str) or rule_action not in _ACTIONS:
                 raise ProfileError(f"{where}: 'action' must be one of {sorted(_ACTIONS)}")
-            rule_errno = rule.get("errnoRet")
-            if rule_errno is not None and (not isinstance(rule_errno, int)
-                                           or isinstance(rule_errno, bool)):
-                raise ProfileError(f"{where}: 'errnoRet' must be an integer")
+            rule_errno = _errno(rule.get("errnoRet"), f"{where}: 'errnoRet'")
+            comment = rule.get("comment")
+            if comment is not None and not isinstance(comment, str):
+                raise ProfileError(f"{where}: 'comment' must be a string (the engine refuses "
+                                   "the file otherwise)")
             condition = Condition(
                 action=rule_action,
                 errno_ret=rule_errno,
                 args=_freeze_args(rule.get("args"), where),
                 includes=_freeze_filter(rule.get("includes"), where + ".includes"),
                 excludes=_freeze_filter(rule.get("excludes"), where + ".excludes"),
-                comment=rule["comment"] if isinstance(rule.get("comment"), str)
-                and rule["comment"].startswith("pytest-seccomp:") else "",
+                comment=comment if comment and comment.startswith("pytest-seccomp:") else "",
             )
             rules.setdefault(condition, set()).update(names)
         return cls(
@@ -352,19 +377,9 @@ class Profile:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Profile:
-        """Read a profile file; an unreadable or invalid file is a ProfileError, not a traceback."""
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ProfileError(f"cannot read seccomp profile {path}: {exc.strerror}") from None
-        try:
-            data = json.loads(text, object_pairs_hook=GoObject)
-        except json.JSONDecodeError as exc:
-            raise ProfileError(
-                f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                "fix or delete it and record it again with `pytest --seccomp-record`."
-            ) from None
-        return cls.from_json(data, str(path))
+        """Read a profile file as the engine reads it; a file that cannot be read, or one the
+        engine would not load, is a ProfileError, never a traceback or a hang (files.py)."""
+        return cls.from_json(load_json(path), os.fsdecode(path))
 
     # -- questions ---------------------------------------------------------------------------
     @property
@@ -390,9 +405,12 @@ class Profile:
 
     @property
     def runtime_only(self) -> frozenset[str]:
-        """Names only the runtime's own steps need (in a rule of their own)."""
-        return frozenset().union(*(n for c, n in self.rules.items()
-                                   if c.action == ALLOW and c.is_runtime))
+        """Names only the runtime's own steps need: those of a rule commented as the runtime's
+        that some measured runtime makes (the comment alone is not trusted: `ptrace` in a rule
+        so commented is shown as the app's)."""
+        commented = frozenset().union(*(n for c, n in self.rules.items()
+                                        if c.action == ALLOW and c.is_runtime))
+        return commented & measured_table().known_steps
 
     def _runtime_label(self) -> str | None:
         for condition in self.rules:
@@ -740,14 +758,20 @@ def apps_first(rules: Mapping[Condition, frozenset[str]]) -> dict[Condition, fro
     rule allows for every family needs no rule per family (a union of a name-only profile
     with one of families is the name-only one), and a name allowed for a family needs no rule
     per protocol of it (likewise for a profile of families with one of protocols)."""
-    app = frozenset().union(*(n for c, n in rules.items() if c.action == ALLOW and not c.is_runtime))
+    # what the app's rules allow under each set of conditions (the comment aside): a runtime
+    # rule's name is dropped only where an app rule of the same conditions allows it
+    app: dict[Condition, frozenset[str]] = {}
+    for c, n in rules.items():
+        if c.action == ALLOW and not c.is_runtime:
+            app[replace(c, comment="")] = app.get(replace(c, comment=""), frozenset()) | n
     plain = frozenset().union(*(n for c, n in rules.items() if c.action == ALLOW and c.unconditional))
     any_protocol = {(replace(c, comment=""), name) for c, names in rules.items()
                     if c.action == ALLOW and (v := rule_family(c.args)) is not None
                     and v < PROTOCOL_STRIDE for name in names}
     out = {}
     for condition, names in rules.items():
-        keep = names - app if condition.is_runtime else names
+        keep = names - app.get(replace(condition, comment=""), frozenset()) \
+            if condition.is_runtime else names
         value = rule_family(condition.args) if condition.action == ALLOW else None
         if value is not None:
             keep = keep - (plain & frozenset(FAMILY_SYSCALLS))

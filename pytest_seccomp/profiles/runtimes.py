@@ -21,7 +21,6 @@ from importlib import resources
 from typing import Any
 
 from ..errors import SeccompError
-from .model import runtime_steps
 
 RECORDED = "recorded"  # --seccomp-runtimes=recorded: only the steps this recording saw
 ALL = "all"  # every runtime of the measured table (the default)
@@ -61,6 +60,21 @@ def split_runtime(runtime: str) -> tuple[str, str]:
     """`runc 1.1.5+ds1` -> ("runc", "1.1.5+ds1"); an unknown runtime -> (its text, "")."""
     name, _, version = runtime.strip().partition(" ")
     return name, version.strip()
+
+
+# runc is a Go program: between installing the filter and exec'ing the app its runtime may wait
+# on a futex or sleep, as scheduling has it (one start makes them, the next not: an enforce run
+# under Podman had runc's init refused both after a recording that never saw them)
+GO_RUNTIME_WAITS = {"runc": frozenset({"futex", "nanosleep"})}
+
+
+def runtime_steps(seen: Iterable[str], runtime: str) -> set[str]:
+    """The runtime's steps after installing the filter: those seen, and, when any were (the
+    filter came before its last steps), the waits its language's runtime may make in any start."""
+    steps = set(seen)
+    if steps:
+        steps |= GO_RUNTIME_WAITS.get(runtime.split(" ", 1)[0], frozenset())
+    return steps
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,14 @@ class RuntimeTable:
             for entry in data["runtimes"])
         return cls(tuple(sorted(runtimes, key=lambda r: (r.name, version_tuple(r.version)))),
                    str(data.get("made_by", "")), str(data.get("paths_made_by", "")))
+
+    @property
+    def known_steps(self) -> frozenset[str]:
+        """Every call some measured runtime made after installing the filter, on any path the
+        runtime rule covers, in either mode (and the waits of its language's runtime): all a
+        rule may hold to be read as the runtime's."""
+        return frozenset().union(*(runtime_steps(r.all_steps(mode), r.label)
+                                   for r in self.runtimes for mode in StartMode))
 
     def named(self, name: str) -> list[MeasuredRuntime]:
         return [r for r in self.runtimes if r.name == name]

@@ -25,6 +25,7 @@ from ..profiles.arguments import (
     socket_family,
     split_key,
 )
+from ..profiles.files import parse_json, read_bytes
 from ..profiles.model import Profile
 from ..profiles.naming import display_path
 from ..profiles.protections import PROTECTION_SYSCALLS, Execution
@@ -92,8 +93,9 @@ class EnforceSession(ContainerSession):
         loaded = LoadedProfile(name, path)
         if path.exists():
             try:
-                loaded.text = path.read_text(encoding="utf-8")
-                loaded.profile = Profile.load(path)
+                # the text as the engine decodes it, sent to it as read here
+                loaded.text = read_bytes(path).decode("utf-8", errors="replace")
+                loaded.profile = Profile.from_json(parse_json(loaded.text, str(path)), str(path))
                 problems = loaded.profile.check(self.default.profile)
                 if problems:
                     raise ProfileError(

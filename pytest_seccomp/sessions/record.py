@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import SeccompError
 from ..modes import EXIT_PROFILES_DRIFTED, Mode
 from ..profiles.arguments import ArgumentRules, parse_label, split_labels
-from ..profiles.model import Profile, ProfileDiff, build_profile, runtime_steps
+from ..profiles.files import read_bytes
+from ..profiles.model import Profile, ProfileDiff, build_profile
 from ..profiles.ownership import make_dirs, owner_for
-from ..profiles.runtimes import RuntimeSelection, coverage_label, covered_steps
+from ..profiles.runtimes import RuntimeSelection, coverage_label, covered_steps, runtime_steps
 from ..recording.store import ContainerRecord
 from ..recording.windows import AFTER_TESTS
 from ..reporting.outcome import ProfileResult, ProfileStatus, RecordOutcome
@@ -363,12 +364,8 @@ class RecordSession(ContainerSession):
     def _write(self, result: ProfileResult) -> None:
         assert result.profile is not None
         text = result.profile.dumps()
-        try:
-            old = result.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            old = None
-        except OSError as exc:
-            raise SeccompError(f"cannot read {result.path}: {exc.strerror}") from None
+        old = (read_bytes(result.path).decode("utf-8", errors="replace")
+               if result.path.exists() else None)
         result.status = (ProfileStatus.NEW if old is None else
                          ProfileStatus.UNCHANGED if old == text else ProfileStatus.CHANGED)
         if old != text:

@@ -357,7 +357,7 @@ def test_runc_s_rule_carries_its_go_runtime_s_waits_whether_or_not_they_were_see
     """runc's init waits on a futex or sleeps after installing the filter as scheduling has it:
     its rule allows both however few starts the recording saw; crun (C) makes no such waits,
     and a recording with no post-filter steps (no-new-privileges) gets no runtime rule."""
-    from pytest_seccomp.profiles.model import runtime_steps
+    from pytest_seccomp.profiles.runtimes import runtime_steps
 
     assert runtime_steps({"setuid", "capset"}, "runc 1.1.5+ds1") == \
         {"setuid", "capset", "futex", "nanosleep"}
