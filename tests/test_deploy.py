@@ -5,20 +5,19 @@ ceiling found on an engine whose distribution ships no default.json."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
+import os
 import shutil
 import subprocess
-import threading
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT
+from pytest_seccomp.profiles.engine_default import DOCKER_DEFAULT, SHIPPED
 
-from .conftest import BUSYBOX, cli
+from .conftest import BUSYBOX, ROOT, cli
 from .test_podman import RUN_AND_WAIT
 
 LS = f"""
@@ -159,38 +158,27 @@ def without_distribution_default(tmp_path):
         shutil.move(hidden, DOCKER_DEFAULT)
 
 
-def test_ceiling_downloaded_once_when_no_file_ships_and_offline_says_what_to_do(
+def test_without_the_distribution_s_default_the_engine_s_version_picks_the_shipped_one(
         record, pytester, tmp_path, monkeypatch, without_distribution_default):
-    mirror = tmp_path / "mirror"
+    """Docker as docker-ce or Docker Desktop install it (no default.json on disk): recording
+    and the CLI's `check` ask the engine its version and use the package's copy of that
+    release's default, with no network; every example profile checks OK."""
     version = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
                              capture_output=True, text=True, check=True).stdout.strip()
-    tag = "v" + version.split("+")[0].split("-")[0]
-    (mirror / tag / "profiles" / "seccomp").mkdir(parents=True)
-    shutil.copy(without_distribution_default, mirror / tag / "profiles" / "seccomp" / "default.json")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(mirror))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    shipped = SHIPPED / f"docker-{version.split('+')[0]}.json"
+    assert shipped.read_bytes() == without_distribution_default.read_bytes()
     pytester.makepyfile(test_ls=LS)
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    monkeypatch.setenv("PYTEST_SECCOMP_DEFAULTS_URL", f"http://127.0.0.1:{server.server_port}")
-    first = record()
-    first.result.assert_outcomes(passed=1)
-    first.result.stderr.fnmatch_lines([f"pytest-seccomp: the engine's default seccomp profile "
-                                       f"(Docker {tag}) is not on this machine; downloading*"])
-    kept = cache / "pytest-seccomp" / "engine-defaults" / f"docker-{tag}.json"
-    assert kept.read_bytes() == without_distribution_default.read_bytes()
-    assert first.report["default_profile"] == str(kept)
-    server.shutdown()
-    server.server_close()
-    again = record()  # offline now, but the cached copy serves
-    again.result.assert_outcomes(passed=1)
-    assert "downloading" not in again.result.stderr.str()
-    kept.unlink()
-    offline = record()
-    assert offline.result.ret == pytest.ExitCode.USAGE_ERROR
-    offline.result.stderr.fnmatch_lines([
-        f"*builtin default seccomp profile ({tag}) is not on this machine and could not be "
-        "downloaded from*Fetch it once with `mkdir -p * && curl -fsSL * -o *`, or pass "
-        "--seccomp-default-profile=PATH*"])
-    assert "Traceback" not in offline.result.stderr.str()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PYTEST_SECCOMP_DEFAULTS_URL", "http://127.0.0.1:9")  # (offline)
+    recorded = record()
+    recorded.result.assert_outcomes(passed=1)
+    assert recorded.report["default_profile"] == str(shipped.resolve())
+    assert "downloading" not in recorded.result.stderr.str()
+    for example in sorted((ROOT / "examples" / "webapp" / "seccomp-profiles").rglob("*.json")):
+        checked = cli("check", str(example))
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert f"not wider than {shipped.resolve()}" in checked.stdout
+    unreachable = subprocess.run(
+        [sys.executable, "-m", "pytest_seccomp", "check", str(example)], capture_output=True,
+        text=True, check=False, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert unreachable.returncode == 2 and "pass --default PATH" in unreachable.stderr

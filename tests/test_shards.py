@@ -68,7 +68,7 @@ def test_merge_refuses_recordings_against_different_defaults():
 
 # Facts of the Security Profiles Operator's SeccompProfile CRD (api/seccompprofile/v1beta1).
 SPO_SCHEMA = {
-    "apiVersion": "security-profiles-operator.x-k8s.io/v1beta1",
+    "apiVersion": "security-profiles-operator.x-k8s.io/v1",
     "kind": "SeccompProfile",
     "spec_fields": {"disabled", "baseProfileName", "defaultAction", "architectures",
                     "listenerPath", "listenerMetadata", "syscalls", "flags"},
@@ -111,9 +111,9 @@ def test_spo_export_matches_the_schema_and_converts_back(tmp_path):
     default = Profile.load(DOCKER_DEFAULT)
     profile = build_profile({"read", "write", "clone", "personality", "arch_prctl"}, default)
     resolved = resolve(profile)
-    resource = yaml.safe_load(yaml.safe_dump(to_spo("team/app", resolved, "apps")))
+    resource = yaml.safe_load(yaml.safe_dump(to_spo("team/app", resolved)))
     check_spo(resource)
-    assert resource["metadata"] == {"name": "team-app", "namespace": "apps",
+    assert resource["metadata"] == {"name": "team-app",  # (cluster-scoped: no namespace)
                                     "annotations": {"pytest-seccomp/profile": "team/app"}}
     assert from_spo(resource).dumps() == resolved.dumps()
     # resolution for x86_64 with the default capabilities: arch_prctl becomes plain, clone keeps

@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import ProfileError
 from ..profiles.files import load_yaml
-from ..profiles.model import NATIVE_ARCH, Condition, Profile
+from ..profiles.model import (
+    ALLOW,
+    APP_COMMENT,
+    APP_COMMENT_NNP,
+    NATIVE_ARCH,
+    Condition,
+    Profile,
+)
 
 # The capabilities a container gets by default from Docker, containerd and CRI-O.
 DEFAULT_CAPS = frozenset({
@@ -19,7 +27,10 @@ DEFAULT_CAPS = frozenset({
     "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
     "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 })
-SPO_API_VERSION = "security-profiles-operator.x-k8s.io/v1beta1"
+# v1, cluster-scoped: the operator writes /var/lib/kubelet/seccomp/operator/<name>.json
+SPO_API_VERSION = "security-profiles-operator.x-k8s.io/v1"
+SPO_MODE = "pytest-seccomp/no-new-privileges"  # the annotation that keeps the profile's mode
+MODE_WORDS = {True: "required", False: "not required"}
 KUBELET_DIR = "kubelet-seccomp"  # under export's output: what goes to /var/lib/kubelet/seccomp/
 
 
@@ -76,14 +87,30 @@ def problems_per_machine(profile: Profile, default: Profile) -> tuple[list[str],
     return problems, machines
 
 
+PROFILE_DIR_NAME = "seccomp-profiles"  # the folder recordings write into by default
+
+
+def profile_name_of(path: Path, given: Path) -> str:
+    """A profile's name, however the export was called: its path under the nearest enclosing
+    `seccomp-profiles/` (`pytest-seccomp/redis`, from the folder, a sub-folder or the file),
+    else under the folder given, else the file's stem."""
+    for parent in path.parents:
+        if parent.name == PROFILE_DIR_NAME:
+            return str(path.relative_to(parent).with_suffix(""))
+    if given.is_dir():
+        return str(path.relative_to(given).with_suffix(""))
+    return path.stem
+
+
 def resource_name(profile_name: str) -> str:
     """A DNS-1123 name for a profile name like `team/app`."""
     name = re.sub(r"[^a-z0-9-]+", "-", profile_name.lower()).strip("-")
     return name[:253] or "profile"
 
 
-def to_spo(profile_name: str, resolved: Profile, namespace: str | None = None) -> dict[str, Any]:
-    """A `SeccompProfile` resource of the Security Profiles Operator."""
+def to_spo(profile_name: str, resolved: Profile) -> dict[str, Any]:
+    """A cluster-scoped `SeccompProfile` resource of the Security Profiles Operator (v1); pods
+    name it as `localhostProfile: operator/<metadata.name>.json`."""
     data = resolved.to_json()
     spec: dict[str, Any] = {"defaultAction": data["defaultAction"]}
     spec["architectures"] = [entry["architecture"] for entry in data.get("archMap", [])]
@@ -96,10 +123,10 @@ def to_spo(profile_name: str, resolved: Profile, namespace: str | None = None) -
             item["args"] = rule["args"]
         syscalls.append(item)
     spec["syscalls"] = syscalls
-    metadata: dict[str, Any] = {"name": resource_name(profile_name),
-                                "annotations": {"pytest-seccomp/profile": profile_name}}
-    if namespace:
-        metadata["namespace"] = namespace
+    annotations = {"pytest-seccomp/profile": profile_name}
+    if resolved.made_for_nnp is not None:
+        annotations[SPO_MODE] = MODE_WORDS[resolved.made_for_nnp]
+    metadata: dict[str, Any] = {"name": resource_name(profile_name), "annotations": annotations}
     return {"apiVersion": SPO_API_VERSION, "kind": "SeccompProfile", "metadata": metadata,
             "spec": spec}
 
@@ -120,10 +147,23 @@ def from_spo(resource: dict[str, Any], source: str = "SeccompProfile") -> Profil
                            "hold; check the base and this resource's syscalls each on their own, "
                            "or export a complete profile with `pytest-seccomp export --format spo`.")
     syscalls = spec.get("syscalls")
-    return Profile.from_json({"defaultAction": spec.get("defaultAction"),
-                              "architectures": spec.get("architectures"),
-                              "syscalls": [_crd_fields(r, _SPO_RULE) for r in syscalls]
-                              if isinstance(syscalls, list) else syscalls}, source)
+    profile = Profile.from_json({"defaultAction": spec.get("defaultAction"),
+                                 "architectures": spec.get("architectures"),
+                                 "syscalls": [_crd_fields(r, _SPO_RULE) for r in syscalls]
+                                 if isinstance(syscalls, list) else syscalls}, source)
+    metadata = resource.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    mode = annotations.get(SPO_MODE) if isinstance(annotations, dict) else None
+    if mode not in MODE_WORDS.values():
+        return profile
+    # the CRD has no comments: the app's plain rule says the mode again, as recorded
+    comment = APP_COMMENT_NNP if mode == MODE_WORDS[True] else APP_COMMENT
+    rules: dict[Condition, frozenset[str]] = {}
+    for condition, names in profile.rules.items():
+        if condition.action == ALLOW and condition.unconditional:
+            condition = replace(condition, comment=comment)
+        rules[condition] = rules.get(condition, frozenset()) | names
+    return replace(profile, rules=rules)
 
 
 # the fields of the operator's CRD (v1beta1): the API server prunes any other, and matches keys

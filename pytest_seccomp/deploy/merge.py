@@ -56,8 +56,16 @@ def merge_profiles(profiles: list[Profile], force: bool = False, what: str = "pr
         raise ProfileError(
             f"{what} were recorded against different engine default profiles (their default "
             "action, architectures or carried-over errno rules differ); record them with the same "
-            "engine version, or pass --force to merge them anyway."
+            "engine version, or pass --force to merge them anyway (the first one's default "
+            "action is kept: every one of them denies, only the errno returned differs)."
         )
+    if force:  # what --force says: the first profile's refusal for every call none allows
+        first = profiles[0]
+        if not all(p.denies_by_default for p in profiles):
+            raise ProfileError(f"{what}: a profile that does not deny by default cannot be "
+                               "merged, even with --force; record it again.")
+        profiles = [replace(p, default_action=first.default_action,
+                            default_errno_ret=first.default_errno_ret) for p in profiles]
     if len({p.arch_map for p in profiles}) > 1 and all(p.arch_map for p in profiles):
         return _per_architecture(profiles)
     return reduce(Profile.union, profiles)

@@ -223,9 +223,10 @@ _ARG_ORDER = ["index", "value", "valueTwo", "op"]
 
 
 def _rule_label(condition: Condition) -> str:
-    """How a diff names a conditioned rule: its conditions."""
-    return "if " + json.dumps({k: v for k, v in condition.to_json().items() if k != "action"},
-                              sort_keys=True)
+    """How a diff names a conditioned rule: its conditions (not its comment, which allows
+    nothing: a rule exported without it is the same rule)."""
+    return "if " + json.dumps({k: v for k, v in condition.to_json().items()
+                               if k not in ("action", "comment")}, sort_keys=True)
 
 
 def _beyond(name: str, families: frozenset[int], kept: set[tuple[str, str]],
