@@ -35,7 +35,8 @@ from .version import __version__
 EXIT_OK, EXIT_NOT_OK, EXIT_ERROR, EXIT_UNKNOWN = 0, 1, 2, 3  # the CLI's exit statuses
 EXIT_STATUSES = f"""exit statuses:
   {EXIT_OK}  OK (check), no difference or narrower (diff), done (show, merge, export, ...)
-  {EXIT_NOT_OK}  NOT OK: wider than the default, or lacking a runtime's steps (check); B wider (diff)
+  {EXIT_NOT_OK}  NOT OK: wider than the default, or lacking a runtime's steps (check); B wider
+     (diff); recording cannot work here (doctor)
   {EXIT_ERROR}  the input or the command line cannot be used (one paragraph on stderr)
   {EXIT_UNKNOWN}  UNKNOWN: check --runtime names a runtime nothing was measured for"""
 
@@ -245,6 +246,20 @@ def _compose_override(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    """what recording needs here (kernel and BTF, cgroups, engine, default profile, privileges,
+    tracer), each OK or what is missing and how to fix it; exit 1 when recording cannot work"""
+    from .sessions.preflight import cannot_record, run_checks
+
+    findings = run_checks(args.default)
+    for finding in findings:
+        print(finding.line())
+    blocked = cannot_record(findings)
+    print("recording cannot work here until the MISSING lines are fixed" if blocked
+          else "ready to record: `pytest --seccomp-record`")
+    return EXIT_NOT_OK if blocked else EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pytest-seccomp", description=__doc__,
                                      epilog=EXIT_STATUSES,
@@ -299,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
                           help="the override file (default: docker-compose.seccomp.yml beside "
                                "the compose file)")
     override.set_defaults(run=_compose_override)
+    doctor = sub.add_parser("doctor", help=_doctor.__doc__, description=_doctor.__doc__)
+    doctor.add_argument("--default", help="the engine's default profile, if you pass one to "
+                                          "pytest (--seccomp-default-profile)")
+    doctor.set_defaults(run=_doctor)
     args = parser.parse_args(argv)
     for stream in (sys.stdout, sys.stderr):  # a path or name that is not UTF-8 still prints
         if isinstance(stream, io.TextIOWrapper):
