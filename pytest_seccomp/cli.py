@@ -260,7 +260,8 @@ def _doctor(args: argparse.Namespace) -> int:
     return EXIT_NOT_OK if blocked else EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (the docs' reference is generated from it)."""
     parser = argparse.ArgumentParser(prog="pytest-seccomp", description=__doc__,
                                      epilog=EXIT_STATUSES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -318,7 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--default", help="the engine's default profile, if you pass one to "
                                           "pytest (--seccomp-default-profile)")
     doctor.set_defaults(run=_doctor)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     for stream in (sys.stdout, sys.stderr):  # a path or name that is not UTF-8 still prints
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")

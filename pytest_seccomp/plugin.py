@@ -79,7 +79,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("seccomp", "seccomp profiles from containerized tests")
     group.addoption("--seccomp-record", action="store_true", dest="seccomp_record",
                     help="trace every container the tests start and write a seccomp profile per "
-                         "image (needs root, BTF, libbpf and a Docker-compatible engine)")
+                         "image (needs a kernel with BTF and a Docker-compatible engine; as root "
+                         "the tracer loads here, else in a helper container the engine starts: "
+                         "`pytest-seccomp doctor` checks it all)")
     group.addoption("--seccomp-enforce", action="store_true", dest="seccomp_enforce",
                     help="start every container under its recorded profile and name each "
                          "syscall the profile refused")
