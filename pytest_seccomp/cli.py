@@ -15,6 +15,7 @@ import yaml
 from .deploy.compose import write_compose_override
 from .deploy.export import (
     KUBELET_DIR,
+    for_machine,
     load_any,
     pod_snippet,
     problems_per_machine,
@@ -212,7 +213,13 @@ def _export(args: argparse.Namespace) -> int:
     prefix = args.prefix.strip("/")
     for path in paths:
         name = profile_name_of(path, source)
-        resolved = resolve(Profile.load(path), args.machine)
+        resolved, mapped, dropped = for_machine(resolve(Profile.load(path), args.machine),
+                                                args.machine)
+        if mapped or dropped:
+            print(f"{name}: for {args.machine}, which has the generic syscall table only: "
+                  + "; ".join([f"{old} -> {' '.join(new)}" for old, new in sorted(mapped.items())]
+                              + ([f"dropped {' '.join(sorted(dropped))} (no {args.machine} "
+                                  "syscall)"] if dropped else [])))
         if args.format == "spo":
             target = output / f"{resource_name(name)}.yaml"
             write_atomic(target, yaml.safe_dump(to_spo(name, resolved), sort_keys=False))

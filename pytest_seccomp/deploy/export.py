@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import ProfileError
 from ..profiles.files import load_yaml
+from ..profiles.generic import exists, translate
 from ..profiles.model import (
     ALLOW,
     APP_COMMENT,
@@ -19,6 +20,7 @@ from ..profiles.model import (
     NATIVE_ARCH,
     Condition,
     Profile,
+    apps_first,
 )
 
 # The capabilities a container gets by default from Docker, containerd and CRI-O.
@@ -58,6 +60,28 @@ def resolve(profile: Profile, machine: str = "x86_64",
     arches = [scmp_arch, *next((subs for a, subs in profile.arch_map if a == scmp_arch), ())]
     return Profile(profile.default_action, profile.default_errno_ret,
                    tuple(sorted((a, ()) for a in arches)), rules)
+
+
+def for_machine(profile: Profile, machine: str) -> tuple[Profile, dict[str, tuple[str, ...]],
+                                                        frozenset[str]]:
+    """`profile` with the names `machine` lacks translated (profiles/generic.py): in a plain
+    allow rule, a legacy call becomes the generic calls made instead; a call with none, or in a
+    rule with conditions (its arguments may sit elsewhere), is dropped. Returns the profile,
+    what was mapped and what was dropped."""
+    rules: dict[Condition, frozenset[str]] = {}
+    mapped: dict[str, tuple[str, ...]] = {}
+    dropped: set[str] = set()
+    for condition, names in profile.rules.items():
+        if condition.action == ALLOW and condition.unconditional:
+            kept, moved, gone = translate(names, machine)
+            mapped.update(moved)
+        else:
+            kept = frozenset(n for n in names if exists(machine, n) is not False)
+            gone = names - kept
+        dropped |= gone
+        if kept:
+            rules[condition] = rules.get(condition, frozenset()) | kept
+    return replace(profile, rules=apps_first(rules)), mapped, frozenset(dropped)
 
 
 def machines_of(profile: Profile) -> list[str]:

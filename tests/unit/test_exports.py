@@ -102,3 +102,23 @@ def test_cli_conventions_version_help_directories_and_unknown(capsys: pytest.Cap
     assert code == 0 and said.count("syscalls allowed") == len(EXAMPLES)
     code, said = cli("check", PROFILES / "pytest-seccomp" / "redis.json", "--runtime=youki@1.0")
     assert code == 3 and "UNKNOWN" in said
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_an_aarch64_export_has_the_generic_calls_and_says_which_it_mapped(tmp_path: Path,
+                                                                         example: Path):
+    """arm64 has only the kernel's generic table: `open`, `epoll_wait`, `dup2` are not there,
+    its C libraries call `openat`, `epoll_pwait`, `dup3`."""
+    from pytest_seccomp.profiles.generic import GENERIC, exists
+    from pytest_seccomp.profiles.model import Profile
+
+    code, said = cli("export", example, "--format=k8s-localhost", "--machine=aarch64",
+                     f"-o={tmp_path}")
+    assert code == 0
+    exported = Profile.load(next((tmp_path / "kubelet-seccomp").rglob("*.json")))
+    recorded = Profile.load(example).allowed
+    assert not {n for n in exported.allowed if exists("aarch64", n) is False}
+    for legacy in recorded & GENERIC.keys():
+        if exists("aarch64", legacy) is False:
+            assert f"{legacy} -> " in said and set(GENERIC[legacy]) & exported.allowed
+    assert cli("check", next((tmp_path / "kubelet-seccomp").rglob("*.json")))[0] == 0
