@@ -73,6 +73,8 @@ debian_base() {  # suite
 debian_base bookworm
 services=(redis postgres webapp go node jvm)  # go node jvm: examples/languages
 [ -n "$services_only" ] || services+=(devcontainer dind)  # the tests' own
+# started through scripts, as official images are (tests/test_coverage.py): FROM the above
+[ -n "$services_only" ] || services+=(start-script entry-exec jvm-launcher)
 for service in "${services[@]}"; do
   have "pytest-seccomp/$service:latest" || build "pytest-seccomp/$service:latest" "images/$service"
 done

@@ -134,7 +134,8 @@ held=$(unified_controllers | tr '\n' ' ')
 [ -z "${held// /}" ] \
   || fail "the unified cgroup hierarchy $(unified_hierarchy) still holds the controller(s) ${held% }, so crun refuses every container (\"drop all controllers from cgroupv2\"); bind each to a v1 hierarchy (mount -t cgroup -o NAME cgroup /sys/fs/cgroup/NAME) and run this script again."
 missing=()
-for image in busybox bench hello32 redis postgres webapp go node jvm devcontainer dind; do
+for image in busybox bench hello32 redis postgres webapp go node jvm devcontainer dind \
+    start-script entry-exec jvm-launcher; do
   docker image inspect "pytest-seccomp/$image:latest" >/dev/null 2>&1 || missing+=("$image")
 done
 docker image inspect pytest-seccomp/debian:bookworm >/dev/null 2>&1 || missing+=(debian:bookworm)

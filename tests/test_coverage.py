@@ -106,3 +106,71 @@ def test_a_go_image_without_a_shell_a_static_busybox_and_files_that_are_not_prog
     out = recorded.result.stdout.str()
     assert "  not read: passwd is neither an ELF file nor a script" in out
     assert "Traceback" not in out
+
+
+STARTED_BY_SCRIPTS = """
+import time
+
+import docker
+
+
+def _run_a_while(image):
+    client = docker.from_env()
+    box = client.containers.run(image, detach=True, network_mode="none")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(box.top()["Processes"] or []) < 1:
+        time.sleep(0.2)
+    time.sleep(3)  # the script has exec'd what it starts
+    box.remove(force=True)
+
+
+def test_a_server_behind_a_start_script():
+    _run_a_while("pytest-seccomp/start-script:latest")
+
+
+def test_an_entrypoint_that_execs_its_arguments():
+    _run_a_while("pytest-seccomp/entry-exec:latest")
+
+
+def test_a_launcher_that_execs_the_vm():
+    _run_a_while("pytest-seccomp/jvm-launcher:latest")
+"""
+
+
+def test_coverage_reads_the_programs_that_ran_not_only_the_command_s_first_word(record, pytester):
+    """Images started the way official ones are: a start script naming its server through a
+    variable, an entrypoint ending in `exec "$@"`, a launcher that execs the VM it found. What
+    the tracer saw exec'd is read with its libraries (the JVM's libjvm too); a script's `.`,
+    its `case` patterns and its builtins are never programs."""
+    client = docker.from_env()
+    for image in ("start-script", "entry-exec", "jvm-launcher"):
+        require_image(client, f"pytest-seccomp/{image}:latest")
+    client.close()
+    pytester.makepyfile(test_scripts=STARTED_BY_SCRIPTS)
+    recorded = record("--seccomp-coverage")
+    assert recorded.result.ret == 0, recorded.result.stdout.str()[-3000:]
+    profiles = recorded.report["profiles"]
+
+    def binaries(image: str) -> list[str]:
+        return profiles[f"pytest-seccomp/{image}"]["coverage"]["binaries"]
+
+    def notes(image: str) -> list[str]:
+        return profiles[f"pytest-seccomp/{image}"]["coverage"]["not_read"]
+
+    assert "/usr/local/bin/start.sh" in binaries("start-script")
+    assert "/usr/bin/redis-server" in binaries("start-script"), binaries("start-script")
+    assert "/usr/bin/python3" in binaries("entry-exec")  # (Debian's links libpython in)
+    assert any("libexpat" in b for b in binaries("entry-exec")), binaries("entry-exec")
+    for image, ran in (("start-script", "/usr/bin/redis-server"),
+                       ("entry-exec", "/usr/bin/python3"), ("jvm-launcher", "/bin/java")):
+        containers = profiles[f"pytest-seccomp/{image}"]["containers"]
+        assert any(p.endswith(ran) for c in containers for p in c["programs"]), containers
+    assert any(b.endswith("/bin/java") for b in binaries("jvm-launcher"))
+    assert any(b.endswith("/libjvm.so") for b in binaries("jvm-launcher")), binaries("jvm-launcher")
+    for image in ("start-script", "entry-exec", "jvm-launcher"):
+        listed = binaries(image) + notes(image)
+        assert not [b for b in listed if b.endswith("/.") or "os-release" in b
+                    or b.endswith(")")], (image, listed)
+        never = {e["name"] for e in profiles[f"pytest-seccomp/{image}"]["coverage"]["never_seen"]
+                 if e["via"] == "imports " + e["name"]}
+        assert not never & {"clock_gettime", "gettimeofday", "time"}, (image, never)

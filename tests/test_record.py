@@ -235,7 +235,7 @@ def test_loading_began_before_the_conftest_and_one_tracer_runs():
     from conftest import LOADING_AT_CONFTEST
 
     assert LOADING_AT_CONFTEST == ["pytest-seccomp-tracer"]
-    assert len(bpf_links()) == 3  # record_seen, cgroup_made, exec_compat: one tracer's
+    assert len(bpf_links()) == 3  # record_seen, cgroup_made, exec_noted: one tracer's
 """)
     run = record()
     run.result.assert_outcomes(passed=2)

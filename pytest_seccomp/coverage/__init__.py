@@ -25,6 +25,7 @@ class Launch:
     cmd: list[str] | None
     execs: tuple[str, ...] = ()
     healthcheck: str | None = None
+    programs: tuple[str, ...] = ()  # the paths the tracer saw its processes exec
 
 
 def missing_libraries() -> str | None:
@@ -78,6 +79,8 @@ class CoverageAnalysis:
                 walk = ImageWalk(files, reader, path)
                 walk.reached = reached
                 walk.add_command(_command(launch, config), "the container's command")
+                for program in launch.programs:  # what ran, whatever named it
+                    walk.add_executed(program)
                 for text in launch.execs:
                     walk.add_shell(text, "exec'd by a test")
                 if launch.healthcheck:

@@ -310,6 +310,7 @@ def shell_commands(text: str) -> list[str]:
     """The programs a shell script (or a `sh -c` line) runs, in order, once each: the words
     in command position that look like a program's name (no expansions, no quoting)."""
     out: list[str] = []
+    in_case = False
     for line in text.splitlines():
         lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
@@ -317,6 +318,12 @@ def shell_commands(text: str) -> list[str]:
             words = list(lexer)
         except ValueError:
             words = line.split()
+        if in_case and ")" in words and "(" not in words[:words.index(")")]:
+            words = words[words.index(")") + 1:]  # a `case` pattern (`/etc/x)`, `a|b)`): no command
+        if words[:1] == ["case"]:
+            in_case = True
+        if "esac" in words:
+            in_case = False
         for name in commands_in(words):
             if _PROGRAM_NAME.fullmatch(name) and name not in out:
                 out.append(name)

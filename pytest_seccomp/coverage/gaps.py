@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import platform
 import posixpath
 import time
 from collections.abc import Iterable, Mapping
@@ -17,6 +18,11 @@ from .elf import C_LIBRARIES, BinaryKind
 from .image import Reached
 
 SUMMARY_EXAMPLES = 3  # never-seen syscalls the summary names per profile
+# what the kernel's vDSO serves in user space on each machine: the C library's wrapper of the
+# same name answers from it (the syscall is its fallback for the clocks the vDSO lacks), so
+# importing it is no sign a test could make the syscall; making it directly still is
+VDSO = {"x86_64": frozenset({"clock_gettime", "clock_getres", "gettimeofday", "time", "getcpu"}),
+        "aarch64": frozenset({"clock_gettime", "clock_getres", "gettimeofday"})}
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,7 @@ def possible_syscalls(reached: Reached, syscall_name: Any) -> dict[str, NeverSee
     """Every syscall the reached files can make -> the simplest route to it (a direct
     instruction or the import with the fewest syscalls, the earliest file first)."""
     table = _libc_of(reached)
+    vdso = VDSO.get(platform.machine(), frozenset())
     best: dict[str, tuple[tuple[int, int, str], NeverSeen]] = {}
 
     def offer(name: str | None, key: tuple[int, int, str], route: NeverSeen) -> None:
@@ -131,6 +138,8 @@ def possible_syscalls(reached: Reached, syscall_name: Any) -> dict[str, NeverSee
             if not made:
                 continue
             for name in made:
+                if name == function and function in vdso:
+                    continue
                 offer(name, (len(made), order, function),
                       NeverSeen(name, shown, f"imports {function}", len(made)))
     return {name: route for name, (_, route) in best.items()}

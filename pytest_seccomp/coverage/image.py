@@ -20,6 +20,18 @@ from typing import Any
 from .elf import C_LIBRARIES, SHELLS, BinaryFacts, BinaryKind, read_binary, shell_commands
 
 CACHE_VERSION = 1  # bump when BinaryFacts or the analysis changes: old entries are re-read
+# what a shell runs itself: never a program of the image, whatever PATH holds
+SHELL_BUILTINS = frozenset({
+    ".", ":", "[", "[[", "alias", "break", "case", "cd", "continue", "declare", "do", "done",
+    "echo", "elif", "else", "esac", "eval", "exec", "exit", "export", "false", "fi", "for",
+    "function", "getopts", "hash", "if", "in", "local", "printf", "read", "readonly", "return",
+    "set", "shift", "source", "test", "then", "trap", "true", "type", "ulimit", "umask",
+    "unalias", "unset", "until", "wait", "while"})
+# launchers that load their VM with dlopen (no DT_NEEDED names it): the library, relative to
+# the launcher's real directory
+DLOPENED_VM = {"java": ("../lib/server/libjvm.so",)}
+# interpreters whose first argument is the script they run
+SCRIPT_RUNNERS = frozenset({"python", "python3", "perl", "ruby", "node", "bash", "sh"})
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LIBRARY_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64",
                 "/lib", "/usr/lib", "/usr/local/lib")
@@ -265,27 +277,64 @@ class ImageWalk:
             return
         self._add_program(program, why, argv[1:])
 
+    def add_executed(self, path: str) -> None:
+        """A program the tracer saw a container's process exec (the path its execve named):
+        read whatever named it, or said why it could not be."""
+        if not path.startswith("/"):
+            self.reached.notes.append(f"{path} ran (a path relative to a working directory the "
+                                      "tracer does not keep): not read")
+            return
+        found = self._resolve(posixpath.normpath(path))
+        if found is None:
+            self.reached.notes.append(f"{path} ran but is not in the image (written at run "
+                                      "time, or in a volume): not read")
+            return
+        self.reached.invoked.setdefault(found, path)
+        self._add_file(found, "ran in the container")
+
     def add_shell(self, text: str, why: str) -> None:
         """A shell command line: each program in command position."""
         self._add_commands(shell_commands(text), why)
 
-    def _add_commands(self, names: Iterable[str], why: str) -> None:
+    def _add_commands(self, names: Iterable[str], why: str, inferred: bool = False) -> None:
+        """`inferred`: words a script's text puts in command position, which may be no program
+        at all (a function, a pattern): only files that are programs count, silently."""
         for name in names:
+            if name in SHELL_BUILTINS:  # the shell runs them itself: no program
+                continue
             found = self.which(name)
             if found is not None:
-                self._add_file(found, why)
+                self._add_file(found, why, inferred=inferred)
 
     def _add_program(self, program: str, why: str, args: Iterable[str] = ()) -> None:
+        """A program a command line names; the arguments are followed too where they name a
+        program to run (`sh /start.sh`, `env python3 app.py`, `exec "$@"`'s words)."""
         found = self.which(program)
         if found is None:
             self.reached.notes.append(f"{program} ({why}) is not in the image")
             return
         self._add_file(found, why, list(args))
+        arguments = list(args)
+        base = posixpath.basename(program)
+        if arguments and (base in SHELLS or base in SCRIPT_RUNNERS) \
+                and not arguments[0].startswith("-"):
+            # `sh /start.sh args`: the script is read as a program of its own
+            self._add_program(arguments[0], f"run by {base}", arguments[1:])
+        elif arguments and base in ("env", "exec", "nice", "nohup", "setsid", "tini",
+                                    "dumb-init", "gosu", "su-exec", "catatonit"):
+            rest = [a for a in arguments if "=" not in a or a.startswith("/")]
+            rest = [a for a in rest if not a.startswith("-")]
+            if rest:
+                self._add_program(rest[0], f"run by {base}", rest[1:])
 
-    def _add_file(self, path: str, why: str, args: list[str] | None = None) -> None:
+    def _add_file(self, path: str, why: str, args: list[str] | None = None,
+                  inferred: bool = False) -> None:
         if path in self.reached.binaries:
             return
-        facts = self.files.facts[path]
+        facts = self.files.facts.get(path)
+        if facts is None or (inferred and facts.kind is BinaryKind.NOT_ELF):
+            # a directory, or a data file a script's reading took for a command: no program
+            return
         self.reached.binaries[path] = facts
         self.reached.why[path] = why
         if facts.note and posixpath.basename(path) not in C_LIBRARIES:
@@ -297,8 +346,13 @@ class ImageWalk:
                 interpreter = interpreter[1:]
             if interpreter:
                 self._add_program(interpreter[0], f"the interpreter of {name}")
-            self._add_commands(facts.commands, f"run by {name}")
+            self._add_commands(facts.commands, f"run by {name}", inferred=True)
             return
+        for vm in DLOPENED_VM.get(name, ()):  # the VM the launcher loads
+            found_vm = self._resolve(posixpath.normpath(posixpath.join(posixpath.dirname(path),
+                                                                       vm)))
+            if found_vm is not None:
+                self._add_file(found_vm, f"loaded by {name}")
         for library in facts.needed:  # copying starts for all of them before the first is read
             located = self._library(library, path, facts, self._locate)
             if located is not None and located not in self.files.facts:

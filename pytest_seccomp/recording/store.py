@@ -28,6 +28,7 @@ class ContainerRecord:
     execs: list[tuple[str, str]] = field(default_factory=list)  # (test, command)
     refused: Counter[tuple[int, Caller]] = field(default_factory=Counter)  # (nr, who) -> calls
     compat_execs: int = 0
+    programs: set[str] = field(default_factory=set)  # the paths its processes exec'd
     runtime: set[int] = field(default_factory=set)  # the runtime's steps after the filter
     healthcheck: str | None = None  # the command of the image's (or container's) HEALTHCHECK
     healthcheck_ran: bool = False  # the engine ran it, or a test exec'd that command
@@ -115,6 +116,7 @@ class Recording:
                 continue
             record.cgroups |= ids
             record.compat_execs = sum(snapshot.compat_execs.get(i, 0) for i in ids)
+            record.programs |= {path for i in ids for path in snapshot.programs.get(i, ())}
             record.runtime |= {nr for cgroup_id, nr in snapshot.runtime if cgroup_id in ids}
             total: Counter[int] = Counter()
             refused: Counter[tuple[int, Caller]] = Counter()
@@ -197,7 +199,8 @@ class Recording:
                  "cgroups": sorted(c.cgroups), "counts": {str(k): v for k, v in c.counts.items()},
                  "execs": [list(e) for e in c.execs], "compat_execs": c.compat_execs,
                  "healthcheck": c.healthcheck, "healthcheck_ran": c.healthcheck_ran,
-                 "runtime": sorted(c.runtime), "entrypoint": c.entrypoint, "cmd": c.cmd}
+                 "runtime": sorted(c.runtime), "entrypoint": c.entrypoint, "cmd": c.cmd,
+                 "programs": sorted(c.programs)}
                 for c in self.containers.values()
             ],
             "by_test": {test: {cid: {str(k): v for k, v in counts.items()}
@@ -217,7 +220,8 @@ class Recording:
                 cgroups=set(c["cgroups"]), counts=Counter({int(k): v for k, v in c["counts"].items()}),
                 execs=[(t, cmd) for t, cmd in c["execs"]], compat_execs=c["compat_execs"],
                 healthcheck=c["healthcheck"], healthcheck_ran=c["healthcheck_ran"],
-                runtime=set(c["runtime"]), entrypoint=c.get("entrypoint"), cmd=c.get("cmd")))
+                runtime=set(c["runtime"]), entrypoint=c.get("entrypoint"), cmd=c.get("cmd"),
+                programs=set(c.get("programs", ()))))
         for test, per in data["by_test"].items():
             into = self.by_test.setdefault(test, {})
             for cid, counts in per.items():

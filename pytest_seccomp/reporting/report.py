@@ -65,6 +65,8 @@ def record_report(outcome: RecordOutcome) -> dict[str, Any]:
                     "syscalls": calls(recording.names(c.counts)),
                     # what the runtime did after installing the filter, whoever else needs it
                     "runtime_steps": sorted(recording.names(Counter(c.runtime))),
+                    # the paths its processes exec'd (the tracer's; what coverage reads)
+                    "programs": sorted(c.programs),
                 }
                 for c in sorted(result.containers, key=lambda c: (c.test, c.name, c.id))
             ],

@@ -152,7 +152,8 @@ class RecordSession(ContainerSession):
                 if result.profile is None:
                     continue
                 launches = [Launch(c.image, c.entrypoint, c.cmd, tuple(cmd for _, cmd in c.execs),
-                                   c.healthcheck) for c in result.containers]
+                                   c.healthcheck, tuple(sorted(c.programs)))
+                            for c in result.containers]
                 try:
                     self.coverages[result.name] = analysis.profile(
                         result.name, launches, result.profile.allowed,

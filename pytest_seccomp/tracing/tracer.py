@@ -42,17 +42,21 @@ MAP_KEYS_MAX = 65536  # containers (cgroups) per session; --seccomp-map-size cha
 SYSCALL_BITS = 512
 RUNTIME_FLAG = 1 << 16  # in a counted key (tracer.bpf.c): the runtime made the call
 # every program of tracer.bpf.c the plugin attaches (the benchmarks also attach floor_empty)
-PROGRAMS = ("record_seen", "record_count", "enforce_refused", "cgroup_made", "exec_compat")
-MAPS = ("seen", "calls", "refused", "cgroup_paths", "compat_execs", "families")
+PROGRAMS = ("record_seen", "record_count", "enforce_refused", "cgroup_made", "exec_noted")
+MAPS = ("seen", "calls", "refused", "cgroup_paths", "compat_execs", "families", "exec_paths")
+EXEC_PATHS_MAX = 4096  # (container, program) pairs kept for coverage; more are not kept
+EXEC_PATH = struct.Struct("=Q248s")  # tracer.bpf.c's struct exec_path
 SHORTCUTS = ("seen_cache", "pending_calls")  # sized by tracer.bpf.c where used, else 1 entry
 _BACKGROUND_SWITCH_INTERVAL = 0.0005  # s: see Tracer._in_background
 _HANDSHAKE_NR = {"x86_64": 110, "aarch64": 173}  # getppid, refused in the handshake child
 _PROGRAMS = {  # mode -> programs attached, maps they fill (the others get one entry: no memory)
-    "record": (("record_seen", "cgroup_made", "exec_compat"),
-               {"seen", "calls", "cgroup_paths", "compat_execs", "families", "seen_cache"}),
-    "record-count": (("record_count", "cgroup_made", "exec_compat"),
-                     {"calls", "cgroup_paths", "compat_execs", "families", "pending_calls"}),
-    "enforce": (("enforce_refused", "cgroup_made", "exec_compat"),
+    "record": (("record_seen", "cgroup_made", "exec_noted"),
+               {"seen", "calls", "cgroup_paths", "compat_execs", "families", "seen_cache",
+                "exec_paths"}),
+    "record-count": (("record_count", "cgroup_made", "exec_noted"),
+                     {"calls", "cgroup_paths", "compat_execs", "families", "pending_calls",
+                      "exec_paths"}),
+    "enforce": (("enforce_refused", "cgroup_made", "exec_noted"),
                 {"refused", "cgroup_paths", "compat_execs"}),
 }
 
@@ -92,6 +96,8 @@ class Snapshot:
     compat_execs: Mapping[int, int] = field(default_factory=dict)  # cgroup -> 32-bit execs
     # (cgroup, nr): made by the runtime after it installed the filter, before the app's exec
     runtime: frozenset[tuple[int, int]] = frozenset()
+    # cgroup -> the paths its filtered tasks exec'd (record mode; at most EXEC_PATHS_MAX pairs)
+    programs: Mapping[int, frozenset[str]] = field(default_factory=dict)
 
 
 def _settings(errno: int) -> bytes:
@@ -257,6 +263,8 @@ class Tracer:
         key = "record-count" if self.mode == "record" and self.count_calls else self.mode
         programs, filled = _PROGRAMS[key]
         sizes = {name: self.map_size if name in filled else 1 for name in MAPS}
+        if "exec_paths" in filled:
+            sizes["exec_paths"] = EXEC_PATHS_MAX
         sizes.update({name: 1 for name in SHORTCUTS if name not in filled})
         return LoadPlan(programs, sizes, _settings(errno))
 
@@ -407,7 +415,7 @@ class Tracer:
         changes = loaded.changes()  # before the maps: a write it does not count is read again
         alive, tables = loaded.tables(("lost", "seen", *(("pending_calls",) if counting else ()),
                                        "calls", "families", "cgroup_paths", "refused",
-                                       "compat_execs"))
+                                       "compat_execs", "exec_paths"))
         if not alive:
             raise self._died("is no longer attached")
         if any(int.from_bytes(value, "little") for _, value in tables["lost"]):
@@ -475,9 +483,15 @@ class Tracer:
                 int.from_bytes(value, "little")
         compat = {int.from_bytes(k, "little"): int.from_bytes(v, "little")
                   for k, v in tables["compat_execs"]}
+        programs: dict[int, set[str]] = {}
+        for key, _ in tables.get("exec_paths", ()):
+            cgroup, text = EXEC_PATH.unpack(key)
+            programs.setdefault(cgroup, set()).add(
+                text.split(b"\0", 1)[0].decode(errors="surrogateescape"))
         self._changes_read = changes
         return Snapshot(counts=counts, cgroup_paths=paths, refused=refused, compat_execs=compat,
-                        runtime=frozenset(runtime))
+                        runtime=frozenset(runtime),
+                        programs={c: frozenset(p) for c, p in programs.items()})
 
     def unchanged(self) -> bool:
         """Nothing noted since the last dump: one read of a counter instead of every map (the

@@ -44,6 +44,7 @@ struct cgroup {
 	struct cgroup_root *root;
 } __attribute__((preserve_access_index));
 struct css_set { struct cgroup *dfl_cgrp; } __attribute__((preserve_access_index));
+struct linux_binprm { const char *filename; } __attribute__((preserve_access_index));
 struct task_struct {
 	struct thread_info thread_info;
 	struct seccomp seccomp;
@@ -155,6 +156,16 @@ struct { HASH; __type(key, u64); __type(value, u64);
 	 __uint(max_entries, 1); } compat_execs SEC(".maps");    /* cgroup -> 32-bit programs run */
 struct { HASH; __type(key, u64); __type(value, struct family_set);
 	 __uint(max_entries, 1); } families SEC(".maps");        /* cgroup -> families used */
+/* The programs a filtered task exec'd (the path its execve named, as the kernel resolved it
+ * for the exec: a script's own path, its interpreter follows from its #! line), for coverage:
+ * what ran, not only the command line's first word. A full map keeps what it has: coverage
+ * says so; the recording itself is complete without it. */
+#define EXEC_PATH_LEN 248
+struct exec_path { u64 cgroup; char text[EXEC_PATH_LEN]; };
+struct { HASH; __type(key, struct exec_path); __type(value, u64);
+	 __uint(max_entries, 1); } exec_paths SEC(".maps");      /* (cgroup, path) -> execs */
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __type(key, u32);
+	 __type(value, struct exec_path); __uint(max_entries, 1); } exec_scratch SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __type(key, u32); __type(value, u64);
 	 __uint(max_entries, 1); } lost SEC(".maps");            /* entries a full map refused */
 /* --seccomp-count-calls' steady state: each CPU counts in a direct-mapped slot of its own (a
@@ -470,7 +481,7 @@ int BPF_PROG(cgroup_made, struct cgroup *cgrp, const char *path)
 }
 
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(exec_compat)
+int BPF_PROG(exec_noted, struct task_struct *p, int old_pid, struct linux_binprm *bprm)
 {
 #if defined(__TARGET_ARCH_x86)
 	if (bpf_get_current_task_btf()->thread_info.status & TS_COMPAT) {
@@ -479,6 +490,25 @@ int BPF_PROG(exec_compat)
 		changed();
 	}
 #endif
+	if (!filtered()) /* a container's exec (the runtime's of the app, or the app's own) */
+		return 0;
+	u32 zero = 0;
+	struct exec_path *key = bpf_map_lookup_elem(&exec_scratch, &zero);
+	if (!key)
+		return 0;
+	u64 *words = (u64 *)key;
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*key) / 8); i++) /* no byte of an earlier path left over */
+		words[i] = 0;
+	key->cgroup = bpf_get_current_cgroup_id();
+	bpf_probe_read_kernel_str(key->text, sizeof(key->text), bprm->filename);
+	u64 one = 1, *n = bpf_map_lookup_elem(&exec_paths, key);
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+		return 0;
+	}
+	if (bpf_map_update_elem(&exec_paths, key, &one, BPF_NOEXIST) == 0)
+		changed();
 	return 0;
 }
 
