@@ -31,6 +31,7 @@ from .profiles.engine_default import EngineInfo, find_default, version_default
 from .profiles.model import ALLOW, NATIVE_ARCH, Profile, is_memory_rule, write_atomic
 from .profiles.purposes import group
 from .profiles.runtimes import RuntimePath, measured_table, missing_by_path, version_tuple
+from .profiles.stakes import closed_line, open_entries, rating
 from .version import __version__
 
 EXIT_OK, EXIT_NOT_OK, EXIT_ERROR, EXIT_UNKNOWN = 0, 1, 2, 3  # the CLI's exit statuses
@@ -80,6 +81,7 @@ def _check_one(args: argparse.Namespace, path: str) -> int:
         return 1
     print(f"{path}: OK ({len(profile.allowed)} syscalls allowed, deny by default, "
           f"not wider than {against})")
+    print(f"  {closed_line(profile, default.profile)}")
     mode = ("starts only with no-new-privileges" if profile.needs_nnp
             else "starts with or without no-new-privileges")
     print(f"  {mode}" + (f"; the runtime's own steps were recorded under {profile.runtime}"
@@ -170,6 +172,8 @@ def _show_one(path: str) -> None:
     if memory is not None:
         print(f"  {'executable memory:':<22} {' '.join(memory[0]) or 'none'}"
               + (f" (refused: {' '.join(memory[1])})" if memory[1] else ""))
+    for entry in sorted(open_entries(profile)):
+        print(f"  {'known exploit path:':<22} {entry}: {rating(entry)}")
     for condition in sorted(profile.rules, key=lambda c: c.sort_key()):
         if is_memory_rule(condition, profile.rules[condition]):
             continue
@@ -192,7 +196,8 @@ def _diff(args: argparse.Namespace) -> int:
         a, b = (a, resolve(b, machine)) if a.is_resolved else (resolve(a, machine), b)
     diff = a.diff(b)
     for line in diff.lines():
-        print(line)
+        entry = line[1:].split(" [", 1)[0]
+        print(f"{line}  ({rating(entry)})" if line.startswith("+") else line)
     if not diff:
         print("no difference")
     return 1 if diff.widens else 0

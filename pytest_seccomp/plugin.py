@@ -20,6 +20,7 @@ from .sessions.xdist import XdistController, role, sender
 if TYPE_CHECKING:  # the sessions import docker, httptools, pyseccomp, libbpf: only when asked for
     from .fixture import SeccompFixture
     from .interception.engine import EngineAnswers
+    from .profiles.stakes import Stake
     from .sessions.shared import ContainerSession
     from .tracing.tracer import Tracer
 
@@ -66,6 +67,17 @@ def _tracer_choice(value: str) -> str:
 DEFAULT_MAP_SIZE = 65536
 
 
+FAIL_ON_CHOICES = ("any", "low", "medium", "high")
+
+
+def _fail_on_choice(value: str) -> str:
+    if value not in FAIL_ON_CHOICES:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a stake: give any (fail on every addition), low, medium or high "
+            "(fail only on additions whose known kernel CVEs reach it)")
+    return value
+
+
 def _map_size(value: str) -> int:
     # (ASCII digits only: int() would read "٣٣" as 33)
     size = int(value) if value.isascii() and value.isdigit() else 0
@@ -104,6 +116,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--seccomp-check", action="store_true", dest="seccomp_check",
                     help="record, but do not write: compare with the committed profiles and fail "
                          f"(exit status {EXIT_PROFILES_DRIFTED}) when one would gain syscalls")
+    group.addoption("--seccomp-fail-on", dest="seccomp_fail_on", default=None,
+                    type=_fail_on_choice, metavar="any|low|medium|high",
+                    help="record --seccomp-check: fail (exit status 6) only when a profile "
+                         "would gain a syscall or argument whose known kernel CVEs reach this "
+                         "stake (high: privilege escalation or container escape; medium: "
+                         "memory corruption; low: denial of service); 'any' (the default) "
+                         "fails on every addition; the others are reported (ini: "
+                         "seccomp_fail_on)")
     group.addoption("--seccomp-update", action="store_true", dest="seccomp_update",
                     help="record: write the profiles (the default; with --seccomp-check, write "
                          "them after showing the drift)")
@@ -158,6 +178,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   default=None)
     parser.addini("seccomp_tracer", "where the tracer runs (auto, local or helper)", default=None)
     parser.addini("seccomp_nnp", "record under no-new-privileges", type="bool", default=False)
+    parser.addini("seccomp_fail_on", "record --seccomp-check: the stake additions fail at "
+                  "(any, low, medium, high)", default=None)
     parser.addini("seccomp_profile_dir", "directory for seccomp profiles", default=None)
     parser.addini("seccomp_default_profile", "the engine's default seccomp profile", default=None)
 
@@ -284,6 +306,7 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
         return recorder(options, merge=config.getoption("seccomp_merge"), arguments=rules,
                         runtimes=runtimes,
                         check=config.getoption("seccomp_check"),
+                        fail_on=_fail_on(config),
                         update=config.getoption("seccomp_update"),
                         html=Path(html) if html else None,
                         coverage=_coverage(config))
@@ -293,6 +316,14 @@ def _make_session(config: pytest.Config, record: bool) -> ContainerSession:
                 Role.CONTROLLER: EnforceController}[role(config)]
     return enforcer(options, missing=Missing(config.getoption("seccomp_missing") or Missing.FAIL),
                     strict=config.getoption("seccomp_strict"))
+
+
+def _fail_on(config: pytest.Config) -> Stake | None:
+    """--seccomp-fail-on (or the ini's): None fails on any addition."""
+    from .profiles.stakes import Stake
+
+    value = config.getoption("seccomp_fail_on") or config.getini("seccomp_fail_on") or "any"
+    return None if value == "any" else Stake[value.upper()]
 
 
 def _coverage(config: pytest.Config) -> bool:
@@ -321,7 +352,7 @@ _RECORD_ONLY = {"seccomp_args": "--seccomp-args", "seccomp_runtimes": "--seccomp
                 "seccomp_report": "--seccomp-report", "seccomp_count_calls": "--seccomp-count-calls",
                 "seccomp_html": "--seccomp-html", "seccomp_check": "--seccomp-check",
                 "seccomp_update": "--seccomp-update", "seccomp_merge": "--seccomp-merge",
-                "seccomp_coverage": "--seccomp-coverage"}
+                "seccomp_coverage": "--seccomp-coverage", "seccomp_fail_on": "--seccomp-fail-on"}
 _ENFORCE_ONLY = {"seccomp_missing": "--seccomp-missing", "seccomp_strict": "--seccomp-strict"}
 _EITHER_MODE = {"seccomp_profile_dir": "--seccomp-profile-dir",
                 "seccomp_default_profile": "--seccomp-default-profile",
@@ -342,7 +373,9 @@ def _refuse_bad_ini_values(config: pytest.Config) -> None:
     """The ini file's seccomp values are checked on every run, with a mode or without: a typo
     is found the day it is made, not the day someone records."""
     _ini_nnp(config)
-    for key, choices, hint in (("seccomp_args", ARGUMENT_CHOICES, _ARGS_HINT),
+    for key, choices, hint in (("seccomp_fail_on", FAIL_ON_CHOICES,
+                                "give any, low, medium or high"),
+                               ("seccomp_args", ARGUMENT_CHOICES, _ARGS_HINT),
                                ("seccomp_tracer", tuple(Place), _TRACER_HINT)):
         value = config.getini(key)
         if value and value not in choices:

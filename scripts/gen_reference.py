@@ -1,13 +1,15 @@
-"""Write the docs' reference pages from the code: the CLI's help (argparse) and the plugin's
-options and ini keys (pytest's own parser), so the help and the docs cannot drift.
+"""Write the docs' reference pages from the code: the CLI's help (argparse), the plugin's
+options and ini keys (pytest's own parser) and the known-exploit dataset, so the help, the data
+and the docs cannot drift.
 
-    python3 scripts/gen_reference.py          # rewrite docs/reference/{cli,pytest-options}.md
+    python3 scripts/gen_reference.py          # rewrite docs/reference/{cli,pytest-options,syscall-risks}.md
     python3 scripts/gen_reference.py --check  # exit 1 if they differ from the code (the tests)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -57,8 +59,25 @@ def options_page() -> str:
     return "\n".join(out) + "\n"
 
 
+def risks_page() -> str:
+    """The known-exploit dataset (pytest_seccomp/data/syscall-risks.json), one row per CVE."""
+    from pytest_seccomp.profiles.stakes import dataset
+
+    data = json.loads((ROOT / "pytest_seccomp" / "data" / "syscall-risks.json").read_text())
+    out = ["# Known kernel exploit paths", "",
+           "Generated from `pytest_seccomp/data/syscall-risks.json` by "
+           "`scripts/gen_reference.py`. " + data["about"], "",
+           "| CVE | entry | class | affected kernels | how | source |", "|---|---|---|---|---|---|"]
+    for row in sorted(dataset(), key=lambda r: (r.entries, r.cve)):
+        out.append(f"| {row.cve} ({row.name}) | {', '.join(f'`{e}`' for e in row.entries)} | "
+                   f"{row.klass} | {row.affected or 'see the source'} | {row.via} | "
+                   f"<{row.source}> |")
+    return "\n".join(out) + "\n"
+
+
 def main() -> int:
-    wanted = {PAGES / "cli.md": cli_page(), PAGES / "pytest-options.md": options_page()}
+    wanted = {PAGES / "cli.md": cli_page(), PAGES / "pytest-options.md": options_page(),
+              PAGES / "syscall-risks.md": risks_page()}
     if "--check" in sys.argv:
         stale = [str(p.relative_to(ROOT)) for p, text in wanted.items()
                  if not p.is_file() or p.read_text() != text]

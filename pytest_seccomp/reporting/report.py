@@ -12,6 +12,7 @@ from ..modes import Missing
 from ..profiles.arguments import family_name, in_family_order, socket_family
 from ..profiles.model import Profile, ProfileDiff, write_atomic
 from ..profiles.naming import display_path
+from ..profiles.stakes import closed_line, rating
 from ..profiles.syscalls import existing
 
 if TYPE_CHECKING:
@@ -172,6 +173,8 @@ def summary_lines(outcome: RecordOutcome, verbose: bool) -> Iterator[str]:
             yield f"  {memory}"
         if result.profile and result.profile.runtime_only:
             yield "  " + runtime_line(outcome, result)
+        if result.profile and outcome.default:
+            yield "  " + closed_line(result.profile, outcome.default.profile)
         if outcome.check_drift and result.diff:
             yield "  " + drift_line(outcome, result)
         if verbose:
@@ -203,6 +206,10 @@ def summary_lines(outcome: RecordOutcome, verbose: bool) -> Iterator[str]:
                "`pytest --seccomp-record --seccomp-update` to accept")
     elif outcome.check_drift and outcome.write and any(r.diff.widens for r in outcome.results):
         yield "drift accepted (--seccomp-update): the profiles above were written"
+    elif outcome.check_drift and any(r.diff.widens for r in outcome.results):
+        yield ("drift below --seccomp-fail-on: the additions above have no known kernel CVE of "
+               "that stake; reported, not failed (review them, then `pytest --seccomp-record "
+               "--seccomp-update` accepts them)")
     elif outcome.check_drift and not outcome.full_run:
         yield "not every test ran: syscalls the profiles no longer need are not reported"
     if not outcome.full_run and outcome.write and not outcome.merge and any(
@@ -240,9 +247,9 @@ def drift_line(outcome: RecordOutcome, result: ProfileResult) -> str:
     for name in result.diff.added_names:
         if name in first:
             test, container = first[name]
-            parts.append(f"+{name} ({test}, container {container.name})")
+            parts.append(f"+{name} ({test}, container {container.name}; {rating(name)})")
         else:
-            parts.append(f"+{name}")
+            parts.append(f"+{name} ({rating(name)})")
     parts += [f"-{name}" for name in result.diff.removed_names]
     return f"{result.name}: " + ", ".join(parts)
 

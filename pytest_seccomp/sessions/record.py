@@ -17,6 +17,7 @@ from ..profiles.files import read_bytes
 from ..profiles.model import Profile, ProfileDiff, build_profile
 from ..profiles.ownership import make_dirs, owner_for
 from ..profiles.runtimes import RuntimeSelection, coverage_label, covered_steps, runtime_steps
+from ..profiles.stakes import Stake, rating, stake
 from ..recording.store import ContainerRecord
 from ..recording.windows import AFTER_TESTS
 from ..reporting.outcome import ProfileResult, ProfileStatus, RecordOutcome
@@ -62,8 +63,12 @@ class RecordSession(ContainerSession):
     def __init__(self, options: Options, merge: bool = False, check: bool = False,
                  update: bool = False, html: Path | None = None,
                  arguments: ArgumentRules = ArgumentRules.ALL,
-                 runtimes: RuntimeSelection | None = None, coverage: bool = False) -> None:
+                 runtimes: RuntimeSelection | None = None, coverage: bool = False,
+                 fail_on: Stake | None = None) -> None:
         super().__init__(options)
+        # --seccomp-fail-on: the drift check fails only on additions at or above this stake
+        # (None: on any addition); the others are reported
+        self.fail_on = fail_on
         self.coverage = coverage  # --seccomp-coverage: what the tests never exercised
         self.coverages: dict[str, ProfileCoverage] = {}  # profile name -> its coverage
         # --seccomp-runtimes: the measured runtimes whose steps every runtime rule holds too
@@ -113,7 +118,11 @@ class RecordSession(ContainerSession):
     @property
     def drifted(self) -> bool:
         """A drift check found a profile that would gain permissions: a review is due."""
-        return self.check_drift and not self.write and any(r.diff.widens for r in self.results)
+        return self.check_drift and not self.write and any(
+            r.diff.widens and (self.fail_on is None or r.diff.default_action is not None
+                               or max(map(stake, r.diff.added_names), default=Stake.NONE)
+                               >= self.fail_on)
+            for r in self.results)
 
     # -- verbs -----------------------------------------------------------------------------
     def selected(self, all_tests: bool) -> None:
@@ -229,7 +238,8 @@ class RecordSession(ContainerSession):
                 where = f" (container {container.name})" if container else ""
                 report.annotations.append(Annotation(
                     Level.ERROR if self.drifted else Level.WARNING, "seccomp drift",
-                    f"{result.name}: +{name} needed by {test}{where}; review it, then "
+                    f"{result.name}: +{name} needed by {test}{where} ({rating(name)}); "
+                    "review it, then "
                     "`pytest --seccomp-record --seccomp-update` accepts it",
                     repository_path(result.path, environ)))
         if self.drifted:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -73,9 +74,10 @@ def test_compose_override_resolves_paths_from_the_compose_file(tmp_path: Path,
 def test_merge_force_does_what_it_says(tmp_path: Path):
     for shard, errno in (("docker", 1), ("podman", 38)):
         (tmp_path / shard).mkdir()
-        (tmp_path / shard / "x.json").write_text(
-            '{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": %d, "syscalls": [{"names": '
-            '["%s"], "action": "SCMP_ACT_ALLOW"}]}' % (errno, "read" if errno == 1 else "write"))
+        name = "read" if errno == 1 else "write"
+        (tmp_path / shard / "x.json").write_text(json.dumps({
+            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": errno,
+            "syscalls": [{"names": [name], "action": "SCMP_ACT_ALLOW"}]}))
     shards = (tmp_path / "docker", tmp_path / "podman")
     assert cli("merge", *shards, f"-o={tmp_path / 'out'}")[0] == 2
     assert cli("merge", *shards, f"-o={tmp_path / 'out'}", "--force")[0] == 0
