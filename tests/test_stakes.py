@@ -71,7 +71,9 @@ def test_the_examples_close_what_the_default_leaves_open():
 def test_the_drift_gate_rates_each_addition_and_fails_at_the_stake_asked(
         record, pytester, fail_on, added, fails):
     pytester.makepyfile(test_app=LS)
-    assert record().result.ret == 0
+    assert record("--seccomp-html=html").result.ret == 0
+    page = next((pytester.path / "html").glob("*busybox*.html")).read_text()
+    assert 'id="stakes"' in page and "closes the entry points of" in page
     pytester.makepyfile(test_app=LS + added)
     options = ["--seccomp-check", *([f"--seccomp-fail-on={fail_on}"] if fail_on else [])]
     checked = record(*options)

@@ -14,9 +14,10 @@ from ..profiles.arguments import (
     socket_family,
     socket_protocol,
 )
-from ..profiles.model import write_atomic
+from ..profiles.model import Profile, write_atomic
 from ..profiles.protections import PROTECTION_SYSCALLS
 from ..profiles.purposes import group
+from ..profiles.stakes import closed_line, known, open_entries
 from ..profiles.syscalls import existing
 from .picture import Surface, bar_svg, contributions, surface_svg
 
@@ -134,6 +135,7 @@ def _profile_page(outcome: RecordOutcome, result: ProfileResult, surface: set[st
             f"for it: <b id=\"executable-refused\">{len(refused_memory)}</b> kinds of request "
             "refused (EPERM), the way an exploit makes its payload executable</p><table><tr>"
             f"<th>call</th><th></th><th>first needed by</th></tr>{memory_rows}</table>")
+    parts.append(_stakes_section(result.profile, outcome))
     coverage = outcome.coverages.get(result.name)
     if coverage is not None:
         parts.append(_coverage_section(coverage))
@@ -143,6 +145,20 @@ def _profile_page(outcome: RecordOutcome, result: ProfileResult, surface: set[st
                      "app (needed when the container starts without no-new-privileges): "
                      + " ".join(f"<code>{esc(n)}</code>" for n in sorted(runtime_only)) + "</p>")
     return _page(f"seccomp profile {result.name}", "\n".join(parts))
+
+
+def _stakes_section(profile: Profile, outcome: RecordOutcome) -> str:
+    """Each allowed entry with known kernel exploits, and what the profile closes."""
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td><code>{esc(entry)}</code></td><td>{esc(e.cve)} ({esc(e.name)})</td>"
+        f"<td>{esc(e.klass)}</td><td><a href=\"{esc(e.source)}\">source</a></td></tr>"
+        for entry in sorted(open_entries(profile)) for e in known(entry))
+    closed = (f"<p id=\"closed\">{esc(closed_line(profile, outcome.default.profile))}</p>"
+              if outcome.default else "")
+    return ("<h2 id=\"stakes\">Known kernel exploit paths</h2>" + closed
+            + (f"<table><tr><th>allowed</th><th>known CVE</th><th>class</th><th></th></tr>{rows}"
+               "</table>" if rows else "<p>none of the dataset's entries is allowed</p>"))
 
 
 def _coverage_section(coverage: ProfileCoverage) -> str:
