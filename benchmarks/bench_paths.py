@@ -153,6 +153,9 @@ def record(engine: Engine, mode: str, into: Path) -> Path:
     return project / "seccomp-profiles" / "pytest-seccomp" / "busybox.json"
 
 
+NAMED_NOTHING = "check --runtime named nothing the init would lack"
+
+
 def init_program(engine_label: str) -> str:
     """The program an engine's --init runs as the container's PID 1."""
     return "catatonit" if engine_label.startswith("Podman") else "docker-init (tini)"
@@ -165,7 +168,7 @@ def init_hint(profile: Path, engine: Engine) -> str:
                           f"--runtime={name}@{version.split('+')[0]}"], capture_output=True,
                          text=True, check=False)
     return next((line.strip() for line in ran.stdout.splitlines() if "--init" in line),
-                "check --runtime named nothing")
+                NAMED_NOTHING)
 
 
 def skipped(engine: Engine, origin: str, path: str, recorder: str) -> str | None:
@@ -222,7 +225,9 @@ def deploy(engine: Engine, origin: str, recorder: str, paths: tuple[str, ...],
         for mode in MODES:
             why_not = skipped(engine, origin, path, recorder)
             if why_not and path == "init" and "another program" in why_not:
-                why_not += f"; {init_hint(profiles[(recorder, mode)], engine)}"
+                hint = init_hint(profiles[(recorder, mode)], engine)
+                # run it where the table says the profile holds this runtime's init's calls
+                why_not = None if hint == NAMED_NOTHING else f"{why_not}; {hint}"
             if why_not:
                 print(f"{recorder:<52} {where:<52} {path:<12} {mode:<8} n/a: {why_not}",
                       flush=True)

@@ -167,6 +167,7 @@ class InProcess:
                 self.object = self._load(path, plan)
         self._links = _link_ids(self.object.link_fds())  # fd -> link id, to notice a detached program
         self._counters = self.object.map(COUNTERS)
+        self._mapped = self.object.mapped_counter(COUNTERS)  # `changes`, read without a call
 
     @staticmethod
     def _load(path: Path, plan: LoadPlan) -> BpfObject:
@@ -206,6 +207,11 @@ class InProcess:
         self.object.write_settings(_settings(errno))
 
     def changes(self) -> int | None:
+        if self._mapped is not None:
+            return self._mapped()
+        return self._lookup_changes()
+
+    def _lookup_changes(self) -> int | None:
         value = self._counters.lookup(bytes(self._counters.key_size))
         return int.from_bytes(value, "little") if value is not None else None
 

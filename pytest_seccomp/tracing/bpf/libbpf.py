@@ -11,9 +11,10 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from errno import EINVAL, ENOENT, ENOSPC
 from pathlib import Path
+from typing import Any
 
 from ...errors import TracerError
 
@@ -23,6 +24,7 @@ _LEVEL_DEBUG = 2
 _PER_CPU_TYPES = (5, 6, 10)
 SETTINGS = ".data"  # the program's settings: refusal_errno
 COUNTERS = ".bss"  # the program's counters: changes
+BPF_F_MMAPABLE = 1 << 10  # a map user space may mmap (libbpf asks it of global data)
 
 
 class _Lib:
@@ -64,6 +66,7 @@ class _Lib:
             ("bpf_map__set_max_entries", c_int, [p, c_uint]),
             ("bpf_map__initial_value", p, [p, ctypes.POINTER(ctypes.c_size_t)]),
             ("bpf_map__fd", c_int, [p]),
+            ("bpf_map__map_flags", c_uint, [p]),
             ("bpf_map_get_next_key", c_int, [c_int, p, p]),
             ("bpf_map_lookup_batch", c_int, [c_int, p, p, p, p, ctypes.POINTER(c_uint), p]),
             ("bpf_map__key_size", c_uint, [p]),
@@ -190,6 +193,7 @@ class BpfObject:
             self._obj = None
             raise _fail(f"libbpf could not open {path}", ctypes.get_errno())
         self._links: list[int] = []
+        self._mapped: list[Any] = []  # mmap'd maps, unmapped on close
 
     def _named(self, kind: str, name: str) -> int:
         finder = getattr(self._lib.bpf, f"bpf_object__find_{kind}_by_name")
@@ -221,6 +225,27 @@ class BpfObject:
         if not address or size.value != len(data):
             raise TracerError(f"the tracer's settings are {size.value} bytes, not {len(data)}")
         ctypes.memmove(address, data, len(data))
+
+    def mapped_counter(self, map_name: str) -> Callable[[], int] | None:
+        """A reader of the first u64 of a loaded global-data map (`.bss`'s `changes`) straight
+        from the kernel's memory: the map is mmap'd here when the kernel lets it
+        (BPF_F_MMAPABLE, which libbpf asks of global data). A read is a memory load, where a
+        lookup is a syscall through ctypes (about 5 us: the cost of every window's "anything
+        new?"). None where it cannot be mapped."""
+        import mmap
+        import struct
+
+        handle = self._named("map", map_name)
+        if not self._lib.bpf.bpf_map__map_flags(handle) & BPF_F_MMAPABLE:
+            return None
+        try:
+            memory = mmap.mmap(self._lib.bpf.bpf_map__fd(handle), mmap.PAGESIZE,
+                               mmap.MAP_SHARED, mmap.PROT_READ)
+        except (OSError, ValueError):
+            return None
+        self._mapped.append(memory)  # (closed with the object)
+        unpack = struct.Struct("<Q").unpack_from
+        return lambda: int(unpack(memory, 0)[0])
 
     def write_settings(self, data: bytes) -> None:
         """Change the loaded program's settings (the .data map's one entry), whole."""
@@ -270,6 +295,9 @@ class BpfObject:
         for link in self._links:
             self._lib.bpf.bpf_link__destroy(link)
         self._links.clear()
+        for memory in self._mapped:
+            memory.close()
+        self._mapped.clear()
         if self._obj:
             self._lib.bpf.bpf_object__close(self._obj)
             self._obj = None
