@@ -450,7 +450,8 @@ class SeccompPlugin:
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, None, None]:
         """The test's window: what containers do from its setup to its teardown is its own."""
         self._failed = False
-        self.session.begin_test(item.nodeid, _marker_profile(item), _marker_skip(item))
+        self.session.begin_test(item.nodeid, _marker_profile(item), _marker_skip(item),
+                                getattr(item, "fixturenames", ()))
         yield
         self.session.end_test(self._failed)
 

@@ -284,3 +284,32 @@ def test_dd():
     counted.result.assert_outcomes(passed=1)
     calls = counted.report["profiles"]["pytest-seccomp/busybox"]["syscalls"]
     assert (calls["read"], calls["write"]) == (123457, 123457 + 1)
+
+
+SHARED_BY_A_MODULE = """
+import docker
+import pytest
+
+@pytest.fixture(scope="module")
+def box():
+    c = docker.from_env().containers.run("pytest-seccomp/busybox:latest", ["sleep", "600"],
+                                         detach=True, network_mode="none")
+    yield c
+    c.remove(force=True)
+
+@pytest.mark.parametrize("n", range(4))
+def test_uses_the_box(box, n):
+    assert box.exec_run(["true"]).exit_code == 0
+
+def test_without_it():
+    pass
+"""
+
+
+def test_the_summary_counts_the_tests_a_fixture_s_container_served(record, pytester):
+    """One container, made by a module fixture, serves the four tests that request it: "in 4
+    tests", not "in 1" (the fixture that made it) nor 5 (a test that does not use it)."""
+    pytester.makepyfile(test_box=SHARED_BY_A_MODULE)
+    recorded = record()
+    assert recorded.result.ret == 0, recorded.result.stdout.str()[-2000:]
+    recorded.result.stdout.fnmatch_lines(["pytest-seccomp/busybox: * from 1 container in 4 tests*"])

@@ -29,6 +29,7 @@ class ContainerRecord:
     refused: Counter[tuple[int, Caller]] = field(default_factory=Counter)  # (nr, who) -> calls
     compat_execs: int = 0
     programs: set[str] = field(default_factory=set)  # the paths its processes exec'd
+    served: set[str] = field(default_factory=set)  # the tests that ran while it was running
     runtime: set[int] = field(default_factory=set)  # the runtime's steps after the filter
     healthcheck: str | None = None  # the command of the image's (or container's) HEALTHCHECK
     healthcheck_ran: bool = False  # the engine ran it, or a test exec'd that command
@@ -200,7 +201,7 @@ class Recording:
                  "execs": [list(e) for e in c.execs], "compat_execs": c.compat_execs,
                  "healthcheck": c.healthcheck, "healthcheck_ran": c.healthcheck_ran,
                  "runtime": sorted(c.runtime), "entrypoint": c.entrypoint, "cmd": c.cmd,
-                 "programs": sorted(c.programs)}
+                 "programs": sorted(c.programs), "served": sorted(c.served)}
                 for c in self.containers.values()
             ],
             "by_test": {test: {cid: {str(k): v for k, v in counts.items()}
@@ -221,7 +222,7 @@ class Recording:
                 execs=[(t, cmd) for t, cmd in c["execs"]], compat_execs=c["compat_execs"],
                 healthcheck=c["healthcheck"], healthcheck_ran=c["healthcheck_ran"],
                 runtime=set(c["runtime"]), entrypoint=c.get("entrypoint"), cmd=c.get("cmd"),
-                programs=set(c.get("programs", ()))))
+                programs=set(c.get("programs", ())), served=set(c.get("served", ()))))
         for test, per in data["by_test"].items():
             into = self.by_test.setdefault(test, {})
             for cid, counts in per.items():

@@ -21,3 +21,13 @@ def fixture_window(argname: str, scope: str, baseid: str) -> str:
 def outside_tests(window: str) -> bool:
     """Gaps and the time around the tests (fixtures' windows are inside some test's run)."""
     return window.startswith("(")
+
+
+def is_test(window: str) -> bool:
+    """A test's own window (its node id), not a fixture's or a gap's."""
+    return not outside_tests(window) and not window.startswith("fixture ")
+
+
+def fixture_argname(window: str) -> str | None:
+    """The fixture a fixture window belongs to (`fixture box (module-scoped, ...)` -> box)."""
+    return window.split(" ", 2)[1] if window.startswith("fixture ") else None

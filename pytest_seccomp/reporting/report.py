@@ -14,6 +14,7 @@ from ..profiles.model import Profile, ProfileDiff, write_atomic
 from ..profiles.naming import display_path
 from ..profiles.stakes import closed_line, rating
 from ..profiles.syscalls import existing
+from ..recording.windows import is_test
 
 if TYPE_CHECKING:
     from ..recording.store import Recording
@@ -158,7 +159,10 @@ def summary_lines(outcome: RecordOutcome, verbose: bool) -> Iterator[str]:
     in a drift check, one readable diff line per drifted profile; details with -v."""
     surface = existing(outcome.default.profile.allowed) if outcome.default else set()
     for result in outcome.results:
-        tests = {c.test for c in result.containers}
+        # the tests its containers served: those that created them, and those that ran while
+        # they were running (a module fixture's container serves each of its tests)
+        tests = {t for c in result.containers for t in (c.test, *c.served) if is_test(t)} \
+            or {c.test for c in result.containers}
         change = _change(result.diff)
         allows = (f"allows {len(result.profile.allowed)} of the default's {len(surface)} syscalls"
                   f"{families_clause(result.profile, outcome.default.profile)}, "

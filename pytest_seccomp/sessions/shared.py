@@ -10,7 +10,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -28,7 +28,7 @@ from ..profiles.naming import (
     validate_profile_name,
 )
 from ..recording.store import ContainerRecord, Recording
-from ..recording.windows import BEFORE_TESTS, between_tests
+from ..recording.windows import BEFORE_TESTS, between_tests, fixture_argname
 from ..tracing.placement import LABEL_HELPER, tracer_place
 from ..tracing.tracer import Tracer, check_prerequisites
 
@@ -62,6 +62,7 @@ class CurrentTest:
     profile: str | None = None  # chosen by @pytest.mark.seccomp(profile=...)
     skip: str | None = None  # @pytest.mark.seccomp(skip=True, reason=...): leave containers out
     windows: list[str] = field(default_factory=list)
+    fixtures: frozenset[str] = frozenset()  # the fixtures it requests (their containers serve it)
 
 
 def helper_reason(labels: dict[str, str], name: str | None) -> str | None:
@@ -296,11 +297,21 @@ class ContainerSession:
         return between_tests(self._last_test) if self._last_test else BEFORE_TESTS
 
     @locked
-    def begin_test(self, nodeid: str, profile: str | None, skip: str | None = None) -> None:
+    def begin_test(self, nodeid: str, profile: str | None, skip: str | None = None,
+                   fixtures: Iterable[str] = ()) -> None:
         """Close the gap before this test (its syscalls stay the gap's), then open the test."""
         self.fold()
         self.refused_creates = []
-        self.current = CurrentTest(nodeid=nodeid, profile=profile, skip=skip, windows=[nodeid])
+        self.current = CurrentTest(nodeid=nodeid, profile=profile, skip=skip, windows=[nodeid],
+                                   fixtures=frozenset(fixtures))
+
+    def _note_served(self) -> None:
+        """The containers a test's fixtures made serve it (a module fixture's container serves
+        each test that requests the fixture): the summary counts them."""
+        for record in self.recording.containers.values():
+            made_by = fixture_argname(record.test)
+            if made_by is not None and made_by in self.current.fixtures and self.current.nodeid:
+                record.served.add(self.current.nodeid)
 
     @locked
     def end_test(self, failed: bool) -> None:
@@ -309,6 +320,7 @@ class ContainerSession:
             self.tests_failed += 1
         self.fold()
         self.note_healthchecks()
+        self._note_served()
         self._last_test = self.current.nodeid
         self.current = CurrentTest()
 
