@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -313,3 +315,38 @@ def test_the_summary_counts_the_tests_a_fixture_s_container_served(record, pytes
     recorded = record()
     assert recorded.result.ret == 0, recorded.result.stdout.str()[-2000:]
     recorded.result.stdout.fnmatch_lines(["pytest-seccomp/busybox: * from 1 container in 4 tests*"])
+
+
+TWO_PARTS = """
+import docker
+
+def run(*cmd):
+    return docker.from_env().containers.run("pytest-seccomp/busybox:latest", list(cmd),
+                                            remove=True, network_mode="none")
+
+def test_a():
+    run("touch", "/made")
+
+def test_b():
+    run("sh", "-c", "mkdir /d && rmdir /d")
+"""
+
+
+def test_two_partial_recordings_at_once_keep_both_additions(pytester):
+    """`-k test_a --seccomp-merge` and `-k test_b --seccomp-merge` into one directory at the
+    same time: each reads the file it unions with under the directory's lock, so neither
+    run's addition is lost (before the lock covered the read, 1 round in 3 lost one)."""
+    pytester.makepyfile(test_parts=TWO_PARTS)
+    profile = pytester.path / "seccomp-profiles" / "pytest-seccomp" / "busybox.json"
+    for _ in range(3):
+        profile.unlink(missing_ok=True)
+        runs = [subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                  "-k", name, "--seccomp-record", "--seccomp-merge"],
+                                 cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                for name in ("test_a", "test_b")]
+        for run in runs:
+            out, _ = run.communicate(timeout=300)
+            assert run.returncode == 0, out.decode()[-2000:]
+        allowed = {n for rule in json.loads(profile.read_text())["syscalls"]
+                   if rule["action"] == "SCMP_ACT_ALLOW" for n in rule["names"]}
+        assert {"utimensat", "rmdir"} <= allowed, sorted(allowed)  # (touch's, and b's only)

@@ -258,7 +258,26 @@ class RecordSession(ContainerSession):
         self.recording.check_complete()
 
     def conclude(self) -> list[ProfileResult]:
-        """Build every profile; compare and write them only if the recording is complete."""
+        """Build every profile; compare and write them only if the recording is complete. The
+        directory's lock is held from the build on: a merge (`--seccomp-merge`, a partial run)
+        reads the files it unions with under it, so two partial runs never lose an addition."""
+        recorded = any(not r.left_out for r in self.recording.containers.values())
+        try:
+            with directory_lock(self.options.profile_dir, self.write and recorded):
+                self._conclude_locked()
+        except OSError as exc:
+            self.failure = (
+                f"cannot write in the profile directory {self.options.profile_dir}: "
+                f"{exc.strerror}. The profiles already there are intact; make it writable "
+                "and record again.")
+        if self.failure is not None:
+            for result in self.results:
+                if result.status not in (ProfileStatus.NEW, ProfileStatus.CHANGED,
+                                         ProfileStatus.UNCHANGED):
+                    result.status = ProfileStatus.NOT_WRITTEN
+        return self.results
+
+    def _conclude_locked(self) -> None:
         self.results = self._build()
         problems = sorted(set(self.recording.problems))
         if self.failure is None and problems:
@@ -268,22 +287,14 @@ class RecordSession(ContainerSession):
             )
         if self.failure is None and any(r.error for r in self.results):
             self.failure = "; ".join(f"profile {r.name}: {r.error}" for r in self.results if r.error)
-        if self.failure is None:
-            try:
-                with directory_lock(self.options.profile_dir, self.write and bool(self.results)):
-                    for result in self.results:
-                        self._compare(result)
-                        if self.write:
-                            self._write(result)
-            except OSError as exc:
-                self.failure = (
-                    f"cannot write in the profile directory {self.options.profile_dir}: "
-                    f"{exc.strerror}. The profiles already there are intact; make it writable "
-                    "and record again.")
-        else:
-            for result in self.results:
-                result.status = ProfileStatus.NOT_WRITTEN
-        return self.results
+        if self.failure is not None:
+            return
+        for result in self.results:
+            self._compare(result)
+            if self.write:
+                self._write(result)
+                if self.failure is not None:  # a write failed: write no more
+                    break
 
     def _made(self, containers: Iterable[ContainerRecord]) -> tuple[Counter[str], Counter[str]]:
         """What `containers` made: syscall names and argument labels (`socket(AF_INET)`), with
