@@ -18,7 +18,7 @@ def test_quick_benchmarks_run_and_print_their_tables(busybox_image):
                     "one container: plain | record | enforce", "a session's fixed cost (best)",
                     "host dd: none | empty prog | tracer", "ns per event",
                     "profile building and writing for 1,000 recorded containers",
-                    "GET /containers/json", "tests sharing one module-scoped container",
+                    "GET /containers/json", "a session-scoped container, one test execs into it",
                     "starts that came up", "record_seen now", "socket families per profile",
                     "(best) against the floor", "helper start-up to a proven tracer",
                     "one read of every map", "the session's start costs"):

@@ -166,7 +166,7 @@ def test_cli_show_diff_check(tmp_path):
     assert "  files:" in show.stdout and "mkdir" in show.stdout
 
     wider = cli("diff", str(small), str(big))
-    assert (wider.returncode, wider.stdout) == (1, "+mkdir\n")
+    assert (wider.returncode, wider.stdout) == (1, "+mkdir  (no known kernel CVE in the dataset)\n")
     narrower = cli("diff", str(big), str(small))
     assert (narrower.returncode, narrower.stdout) == (0, "-mkdir\n")
 

@@ -119,9 +119,9 @@ def load_yaml(path: str | os.PathLike[str], what: str, fix: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        why = str(exc).splitlines()[0]
+        problem = f"is not valid YAML ({str(exc).splitlines()[0]})"
     except RecursionError:
-        why = f"it nests deeper than {sys.getrecursionlimit()} levels"
+        problem = f"nests deeper than {sys.getrecursionlimit()} levels"
     except ValueError as exc:  # an integer of thousands of digits
-        why = str(exc).split(";")[0]
-    raise ProfileError(f"{os.fsdecode(path)} is not a {what} this tool can read ({why}); {fix}")
+        problem = f"holds a number this tool cannot read ({str(exc).split(';')[0]})"
+    raise ProfileError(f"{os.fsdecode(path)} {problem}; a {what} cannot be read from it: {fix}")

@@ -262,9 +262,11 @@ class RecordSession(ContainerSession):
         directory's lock is held from the build on: a merge (`--seccomp-merge`, a partial run)
         reads the files it unions with under it, so two partial runs never lose an addition."""
         recorded = any(not r.left_out for r in self.recording.containers.values())
+        # (a directory not there yet holds nothing to merge with: it is made only to write)
+        early = self.write and recorded and self.options.profile_dir.is_dir()
         try:
-            with directory_lock(self.options.profile_dir, self.write and recorded):
-                self._conclude_locked()
+            with directory_lock(self.options.profile_dir, early):
+                self._conclude_locked(locked=early)
         except OSError as exc:
             self.failure = (
                 f"cannot write in the profile directory {self.options.profile_dir}: "
@@ -277,7 +279,7 @@ class RecordSession(ContainerSession):
                     result.status = ProfileStatus.NOT_WRITTEN
         return self.results
 
-    def _conclude_locked(self) -> None:
+    def _conclude_locked(self, locked: bool) -> None:
         self.results = self._build()
         problems = sorted(set(self.recording.problems))
         if self.failure is None and problems:
@@ -289,12 +291,14 @@ class RecordSession(ContainerSession):
             self.failure = "; ".join(f"profile {r.name}: {r.error}" for r in self.results if r.error)
         if self.failure is not None:
             return
-        for result in self.results:
-            self._compare(result)
-            if self.write:
-                self._write(result)
-                if self.failure is not None:  # a write failed: write no more
-                    break
+        with directory_lock(self.options.profile_dir,
+                            not locked and self.write and bool(self.results)):
+            for result in self.results:
+                self._compare(result)
+                if self.write:
+                    self._write(result)
+                    if self.failure is not None:  # a write failed: write no more
+                        break
 
     def _made(self, containers: Iterable[ContainerRecord]) -> tuple[Counter[str], Counter[str]]:
         """What `containers` made: syscall names and argument labels (`socket(AF_INET)`), with
