@@ -27,7 +27,7 @@ from .deploy.export import (
 from .deploy.merge import merge_dirs
 from .errors import SeccompError
 from .profiles.arguments import FAMILY_SYSCALLS, family_name, in_family_order, rule_family
-from .profiles.engine_default import EngineInfo, find_default, version_default
+from .profiles.engine_default import EngineDefault, EngineInfo, find_default, version_default
 from .profiles.model import ALLOW, NATIVE_ARCH, Profile, is_memory_rule, write_atomic
 from .profiles.purposes import group
 from .profiles.runtimes import RuntimePath, measured_table, missing_by_path, version_tuple
@@ -58,19 +58,18 @@ def _profiles_in(given: str) -> list[str]:
 
 def _check(args: argparse.Namespace) -> int:
     """valid, deny by default, not wider than the engine's default, no runtime set-up syscalls"""
-    codes = [_check_one(args, path) for path in _profiles_in(args.profile)]
-    return max(codes)
-
-
-def _check_one(args: argparse.Namespace, path: str) -> int:
-    profile = load_any(path)
+    paths = _profiles_in(args.profile)
     if args.engine_version:
         default, against = version_default(args.engine_version)
-    else:
+    else:  # (asked once, whatever the number of profiles)
         default = find_default(args.engine if args.default else _engine_info(args.engine),
-                               args.default,
-                               "--default PATH")
+                               args.default, "--default PATH")
         against = str(default.path)
+    return max(_check_one(args, path, default, against) for path in paths)
+
+
+def _check_one(args: argparse.Namespace, path: str, default: EngineDefault, against: str) -> int:
+    profile = load_any(path)
     problems, machines = problems_per_machine(profile, default.profile)
     if profile.is_resolved or default.profile.is_resolved:
         against += f" as it applies on {', '.join(machines)} with the default capabilities"

@@ -93,7 +93,7 @@ def _freeze_filter(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
                 continue
             if not isinstance(value, str) or not _kernel_version(value):
                 raise ProfileError(f"{where}.minKernel: must be a kernel version like '4.8' "
-                                   f"(the engine refuses {json.dumps(value)[:40]})")
+                                   f"(the engine refuses {json.dumps(value, default=str)[:40]})")
             items.append((key, value))
         else:
             if value in (None, []):
@@ -138,7 +138,7 @@ def _unsigned(value: Any, where: str, limit: int = _UINT64) -> int:
     """A Go `uint` field: a non-negative integer in range (Go refuses 1.0, "1" and true)."""
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
         raise ProfileError(f"{where}: must be an integer from 0 to {limit} (the engine refuses "
-                           f"{json.dumps(value)[:40]})")
+                           f"{json.dumps(value, default=str)[:40]})")
     return value
 
 
@@ -165,7 +165,7 @@ def _freeze_args(raw: Any, where: str) -> tuple[tuple[tuple[str, Any], ...], ...
                   for key in ("index", "value", "valueTwo")}
         if not isinstance(arg.get("op"), str) or arg["op"] not in OPERATORS:
             raise ProfileError(f"{where}.args[{i}].op: must be one of {sorted(OPERATORS)} (the "
-                               f"runtime refuses {json.dumps(arg.get('op'))[:40]})")
+                               f"runtime refuses {json.dumps(arg.get('op'), default=str)[:40]})")
         values_op: dict[str, Any] = {**values, "op": arg["op"]}
         frozen.append(tuple(sorted((k, v) for k, v in values_op.items()
                                    if not (k == "valueTwo" and v == 0))))
@@ -313,7 +313,7 @@ class Profile:
             syscalls = []
         if not isinstance(syscalls, list):
             raise ProfileError(f"{source}: 'syscalls' must be a list of rules (the engine "
-                               f"refuses {json.dumps(syscalls)[:40]})")
+                               f"refuses {json.dumps(syscalls, default=str)[:40]})")
         action = top.get("defaultAction")
         if action in (None, "") and not syscalls:
             raise ProfileError(

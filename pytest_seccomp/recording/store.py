@@ -29,7 +29,7 @@ class ContainerRecord:
     refused: Counter[tuple[int, Caller]] = field(default_factory=Counter)  # (nr, who) -> calls
     compat_execs: int = 0
     programs: set[str] = field(default_factory=set)  # the paths its processes exec'd
-    served: set[str] = field(default_factory=set)  # the tests that ran while it was running
+    served: set[str] = field(default_factory=set)  # the tests requesting the fixture that made it
     runtime: set[int] = field(default_factory=set)  # the runtime's steps after the filter
     healthcheck: str | None = None  # the command of the image's (or container's) HEALTHCHECK
     healthcheck_ran: bool = False  # the engine ran it, or a test exec'd that command

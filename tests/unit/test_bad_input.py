@@ -282,6 +282,12 @@ def test_yaml_keys_of_mixed_types_answer(tmp_path: Path):
     spo.write_text("kind: SeccompProfile\nspec:\n  defaultAction: SCMP_ACT_ERRNO\n  syscalls:\n"
                    "  - {names: [read], action: SCMP_ACT_ALLOW, 1: x, includes: {2: y}}\n")
     answers(*cli("show", spo))
+    dated = tmp_path / "dated.yaml"  # YAML's own types (a date) where the engine wants a number
+    dated.write_text("kind: SeccompProfile\nspec:\n  defaultAction: SCMP_ACT_ERRNO\n  syscalls:\n"
+                     "  - {names: [read], action: SCMP_ACT_ERRNO, errnoRet: 2024-01-01}\n")
+    code, out, err = cli("show", dated)
+    answers(code, out, err)
+    assert code == 2 and "2024-01-01" in err
 
 
 # -- seeded fuzzing of every verb -----------------------------------------------------------------
