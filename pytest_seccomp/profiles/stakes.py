@@ -13,7 +13,7 @@ from enum import IntEnum
 from importlib import resources
 
 from .applies import DEFAULT_CAPABILITIES, Applied, EngineKind, applied_allows
-from .arguments import FAMILIES, FAMILY_SYSCALLS, PROTOCOL_STRIDE, label
+from .arguments import FAMILY_SYSCALLS, parse_label, socket_family
 from .model import Profile
 
 
@@ -78,18 +78,11 @@ def stake(entry: str) -> Stake:
 def _argument_open(profile: Profile, entry: str) -> bool:
     """Whether `socket(AF_X)` or `socket(AF_NETLINK, NETLINK_Y)` can be made under `profile`:
     socket allowed for any family, for that family whatever its protocol, or for that value."""
-    name = entry.split("(", 1)[0]
-    if name not in FAMILY_SYSCALLS or name not in profile.allowed:
+    name, value = parse_label(entry)
+    if name not in FAMILY_SYSCALLS or name not in profile.allowed or value is None:
         return False
     families = profile.families(name)
-    if families is None:
-        return True
-    for value in families:
-        if label(name, value) == entry:
-            return True
-        if value < PROTOCOL_STRIDE and entry.startswith(label(name, value).rstrip(")") + ","):
-            return True  # the family whatever its protocol
-    return False
+    return families is None or value in families or socket_family(value) in families
 
 
 def open_entries(profile: Profile) -> set[str]:
@@ -108,13 +101,7 @@ def default_open_entries(default: Profile) -> set[str]:
     entries = {entry for e in dataset() for entry in e.entries}
     return {entry for entry in entries
             if applied_allows(default, entry.split("(", 1)[0], applied)
-            and ("(" not in entry or _entry_family(entry) in families)}
-
-
-def _entry_family(entry: str) -> int | None:
-    """The address family an argument entry names: `socket(AF_NETLINK, NETLINK_X)` -> 16."""
-    word = entry.split("(", 1)[1].rstrip(")").split(",", 1)[0].strip()
-    return next((value for value, name in FAMILIES.items() if name == word), None)
+            and ("(" not in entry or socket_family(parse_label(entry)[1] or 0) in families)}
 
 
 def closed_against(profile: Profile, default: Profile) -> tuple[list[KnownExploit], int]:
