@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -129,7 +129,7 @@ class RuntimeTable:
         return cls(tuple(sorted(runtimes, key=lambda r: (r.name, version_tuple(r.version)))),
                    str(data.get("made_by", "")), str(data.get("paths_made_by", "")))
 
-    @property
+    @cached_property  # (the shipped table is read once: so is its union, asked per profile)
     def known_steps(self) -> frozenset[str]:
         """Every call some measured runtime made after installing the filter, on any path the
         runtime rule covers, in either mode (and the waits of its language's runtime): all a
